@@ -1,0 +1,43 @@
+"""Deterministic aggregate ids (uuid5), so the store's own uniqueness refuses a repeated fact."""
+
+from __future__ import annotations
+
+from hashlib import sha1
+from uuid import UUID, uuid5
+
+# Fixed for ever: changing it would change every id in every county's log.
+NAMESPACE = UUID("6f1c3d2a-9b57-4e0e-8a8b-2d7c5e1f0a11")
+_NAMESPACE_BYTES = NAMESPACE.bytes
+
+
+def service_record_id(institution_code: str, source_id: str) -> UUID:
+    """One aggregate per service item, keyed by institution + the source system's record id.
+
+    Institution codes cannot contain "|", so the key is unambiguous for any source id.
+    """
+    return uuid5(NAMESPACE, f"service-record|{institution_code}|{source_id}")
+
+
+def service_record_id_hex(institution_code: str, source_id: str) -> str:
+    """`service_record_id(...).hex`, computed without building UUID objects (the importer's
+    hot path: 0.6 µs instead of 5 µs). RFC 4122 §4.3, exactly as `uuid.uuid5` does it."""
+    digest = bytearray(
+        sha1(_NAMESPACE_BYTES + f"service-record|{institution_code}|{source_id}".encode()).digest()[
+            :16
+        ]
+    )
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return digest.hex()
+
+
+def institution_id(code: str) -> UUID:
+    return uuid5(NAMESPACE, f"institution|{code}")
+
+
+def staff_id(staff_code: str) -> UUID:
+    return uuid5(NAMESPACE, f"staff|{staff_code}")
+
+
+def catalogue_item_id(item_code: str) -> UUID:
+    return uuid5(NAMESPACE, f"catalogue-item|{item_code}")

@@ -1,0 +1,80 @@
+"""Value helpers: Decimal equivalents and quantities, dates, months. Pure; no clock reads."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from dangliang.domain.errors import InvalidValue
+
+EQUIVALENT_PLACES = 4
+EQUIVALENT_QUANTUM = Decimal("0.0001")
+
+
+def canonical_decimal(value: Decimal) -> Decimal:
+    """The same number without trailing zeros or exponent: 1.50 → 1.5, 10 → 10 (never 1E+1).
+
+    Quantities are stored in this form so that "1", "1.0" and "1.00" in two exports of the
+    same record are the same fact.
+    """
+    if not value.is_finite():
+        raise InvalidValue("不是有限数值", f"not a finite number: {value}")
+    normal = value.normalize()
+    exponent = normal.as_tuple().exponent
+    if isinstance(exponent, int) and exponent > 0:
+        normal = normal.quantize(Decimal(1))
+    return normal
+
+
+def parse_decimal(text: str) -> Decimal:
+    try:
+        value = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation as e:
+        raise InvalidValue(f"不是有效的数字：{text!r}", f"not a valid number: {text!r}") from e
+    if not value.is_finite():
+        raise InvalidValue(f"不是有效的数字：{text!r}", f"not a valid number: {text!r}")
+    return value
+
+
+def decimal_places(value: Decimal) -> int:
+    exponent = value.as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+def equivalent_value(value: Decimal) -> Decimal:
+    """An equivalent value (当量值): non-negative, at most 4 decimal places, kept at 4 places."""
+    if value < 0:
+        raise InvalidValue("当量值不能为负数", f"equivalent value must not be negative: {value}")
+    if decimal_places(value.normalize()) > EQUIVALENT_PLACES:
+        raise InvalidValue(
+            f"当量值最多 {EQUIVALENT_PLACES} 位小数：{value}",
+            f"equivalent value has more than {EQUIVALENT_PLACES} decimal places: {value}",
+        )
+    return value.quantize(EQUIVALENT_QUANTUM)
+
+
+def positive_quantity(value: Decimal) -> Decimal:
+    if value <= 0:
+        raise InvalidValue(f"数量必须大于 0：{value}", f"quantity must be positive: {value}")
+    if decimal_places(value.normalize()) > EQUIVALENT_PLACES:
+        raise InvalidValue(
+            f"数量最多 {EQUIVALENT_PLACES} 位小数：{value}",
+            f"quantity has more than {EQUIVALENT_PLACES} decimal places: {value}",
+        )
+    return canonical_decimal(value)
+
+
+def require_first_of_month(
+    day: date, what_zh: str = "生效日期", what_en: str = "effective date"
+) -> date:
+    """Values and prices take effect on the first day of a month (DOMAIN.md §4 step 1)."""
+    if day.day != 1:
+        raise InvalidValue(
+            f"{what_zh}必须是某月 1 日：{day.isoformat()}",
+            f"{what_en} must be the 1st of a month: {day.isoformat()}",
+        )
+    return day
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
