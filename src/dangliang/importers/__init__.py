@@ -1,0 +1,1 @@
+"""Files → validated records; every problem reported with its row and column."""

@@ -1,0 +1,171 @@
+"""The file formats the importers read: canonical English columns and their Chinese aliases.
+
+`docs/formats.md` documents these tables for people; this module is the single source the
+readers, the validators and the generator use, so the documentation and the code cannot
+drift apart (a unit test checks that every alias here appears in the document).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    label_zh: str
+    required: bool = True
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        return (self.name, self.label_zh, *self.aliases)
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    name: str
+    label_zh: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def header_map(self) -> dict[str, str]:
+        """Every accepted header spelling (case- and space-insensitive) → canonical name."""
+        out: dict[str, str] = {}
+        for column in self.columns:
+            for alias in column.all_names:
+                out[normalise_header(alias)] = column.name
+        return out
+
+
+def normalise_header(text: str) -> str:
+    return "".join(text.split()).lower().lstrip("\ufeff")
+
+
+SERVICES = FileFormat(
+    name="services",
+    label_zh="服务记录",
+    key=("institution_code", "source_id"),
+    columns=(
+        Column("source_id", "来源编号", aliases=("记录编号", "his编号")),
+        Column("institution_code", "机构编码"),
+        Column("staff_id", "人员编号", aliases=("工号",)),
+        Column("item_code", "项目编码"),
+        Column("quantity", "数量"),
+        Column("service_date", "服务日期"),
+        Column("patient_ref", "患者标识", required=False),
+        Column("compliant", "是否达标", required=False),
+    ),
+)
+
+CORRECTIONS = FileFormat(
+    name="corrections",
+    label_zh="更正与作废",
+    key=("institution_code", "source_id"),
+    columns=(
+        Column("institution_code", "机构编码"),
+        Column("source_id", "来源编号", aliases=("记录编号", "his编号")),
+        Column("action", "操作"),
+        Column("item_code", "项目编码", required=False),
+        Column("quantity", "数量", required=False),
+        Column("staff_id", "人员编号", required=False, aliases=("工号",)),
+        Column("service_date", "服务日期", required=False),
+        Column("compliant", "是否达标", required=False),
+        Column("reason", "原因"),
+    ),
+)
+
+CATALOGUE = FileFormat(
+    name="catalogue",
+    label_zh="服务项目目录",
+    key=("item_code", "effective_from"),
+    columns=(
+        Column("item_code", "项目编码"),
+        Column("name", "项目名称"),
+        Column("category", "类别"),
+        Column("unit", "单位"),
+        Column("equivalent_value", "当量值"),
+        Column("effective_from", "生效日期"),
+        Column("reference", "政策依据"),
+    ),
+)
+
+INSTITUTIONS = FileFormat(
+    name="institutions",
+    label_zh="机构",
+    key=("code",),
+    columns=(
+        Column("code", "机构编码"),
+        Column("name", "机构名称"),
+        Column("kind", "机构类型"),
+        Column("parent_code", "上级机构编码", required=False),
+        Column("remote", "是否边缘乡镇", required=False),
+    ),
+)
+
+HEADCOUNT = FileFormat(
+    name="headcount",
+    label_zh="核定编制数",
+    key=("institution_code", "year"),
+    columns=(
+        Column("institution_code", "机构编码"),
+        Column("year", "年度"),
+        Column("establishment_headcount", "编制人数"),
+    ),
+)
+
+STAFF = FileFormat(
+    name="staff",
+    label_zh="人员",
+    key=("staff_id", "from_date"),
+    columns=(
+        Column("staff_id", "人员编号", aliases=("工号",)),
+        Column("institution_code", "机构编码"),
+        Column("name", "姓名"),
+        Column("post", "岗位"),
+        Column("establishment", "编制"),
+        Column("from_date", "起始日期"),
+        Column("to_date", "截止日期", required=False),
+    ),
+)
+
+FORMATS = {f.name: f for f in (SERVICES, CORRECTIONS, CATALOGUE, INSTITUTIONS, HEADCOUNT, STAFF)}
+
+# Controlled vocabularies: canonical English code → accepted spellings (Chinese first).
+INSTITUTION_KINDS = {
+    "township_health_centre": ("乡镇卫生院",),
+    "community_health_centre": ("社区卫生服务中心",),
+    "village_clinic": ("村卫生室",),
+}
+CATEGORIES = {
+    "basic_medical": ("基本医疗", "基本医疗服务"),
+    "basic_public_health": ("基本公共卫生", "基本公共卫生服务"),
+}
+POSTS = {
+    "clinical": ("临床",),
+    "nursing": ("护理",),
+    "public_health": ("公共卫生",),
+    "medical_tech": ("医技",),
+    "pharmacy": ("药剂",),
+    "admin": ("管理", "行政"),
+    "it": ("信息",),
+    "village_doctor": ("乡村医生",),
+}
+ESTABLISHMENT = {"on": ("在编",), "off": ("编外",)}
+CORRECTION_ACTIONS = {"void": ("作废",), "correct": ("更正",)}
+TRUE_WORDS = ("true", "yes", "y", "1", "是", "达标")
+FALSE_WORDS = ("false", "no", "n", "0", "否", "不达标")
+
+
+def vocabulary_lookup(vocabulary: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """Accepted spelling (lower-cased) → canonical code."""
+    out: dict[str, str] = {}
+    for code, spellings in vocabulary.items():
+        out[code] = code
+        for s in spellings:
+            out[s.lower()] = code
+    return out

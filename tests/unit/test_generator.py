@@ -1,0 +1,330 @@
+"""The synthetic county generator: deterministic, referentially valid, every format readable."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+import openpyxl
+import pytest
+from freezegun import freeze_time
+
+from dangliang.generator import SERVICES_FORMATS, GeneratedCounty, generate
+from dangliang.importers import formats
+
+YEAR = 2024
+RECORDS = 20_000
+
+
+def read_csv(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[list[str]]]:
+    with path.open(encoding=encoding, newline="") as f:
+        header, *rows = list(csv.reader(f))
+    return header, rows
+
+
+def read_dicts(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def read_services(path: Path, services_format: str) -> list[tuple[str, ...]]:
+    """Every service row as canonical strings ("" for not given), whatever the format."""
+    names = formats.SERVICES.column_names
+    if services_format == "jsonl":
+        lines = path.read_text(encoding="utf-8").splitlines()
+        objects = [json.loads(line) for line in lines]
+        assert all(set(o) <= set(names) for o in objects)
+        return [tuple(str(o.get(n, "")) for n in names) for o in objects]
+    if services_format == "xlsx":
+        workbook = openpyxl.load_workbook(path, read_only=True)
+        sheet_rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+        workbook.close()
+        assert list(sheet_rows[0]) == list(names)
+        return [tuple("" if v is None else str(v) for v in row) for row in sheet_rows[1:]]
+    encoding = {"csv": "utf-8", "csv-bom": "utf-8-sig", "csv-gb18030": "gb18030"}
+    header, rows = read_csv(path, encoding[services_format])
+    expected = (
+        [c.label_zh for c in formats.SERVICES.columns]
+        if services_format == "csv-gb18030"
+        else list(names)
+    )
+    assert header == expected
+    return [tuple(row) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> GeneratedCounty:
+    return generate(tmp_path_factory.mktemp("county"), RECORDS, seed=7, year=YEAR)
+
+
+@pytest.fixture(scope="module")
+def services(county: GeneratedCounty) -> list[dict[str, str]]:
+    return read_dicts(county.files["services"])
+
+
+# --- determinism ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("services_format", SERVICES_FORMATS)
+def test_same_arguments_write_identical_bytes(tmp_path: Path, services_format: str) -> None:
+    first = generate(tmp_path / "a", 3_000, seed=11, services_format=services_format)
+    second = generate(tmp_path / "b", 3_000, seed=11, services_format=services_format)
+    assert first.files.keys() == second.files.keys()
+    for name, path in first.files.items():
+        assert path.read_bytes() == second.files[name].read_bytes(), name
+
+
+def test_a_different_seed_gives_different_services(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", 3_000, seed=1)
+    second = generate(tmp_path / "b", 3_000, seed=2)
+    assert first.files["services"].read_bytes() != second.files["services"].read_bytes()
+
+
+# --- files and headers ------------------------------------------------------------------
+
+
+def test_files_have_canonical_headers_in_format_order(county: GeneratedCounty) -> None:
+    expected = {
+        "institutions": formats.INSTITUTIONS,
+        "headcount": formats.HEADCOUNT,
+        "staff": formats.STAFF,
+        "catalogue": formats.CATALOGUE,
+        "services": formats.SERVICES,
+    }
+    assert set(county.files) == set(expected)
+    for name, fmt in expected.items():
+        path = county.files[name]
+        assert path.parent == county.out_dir
+        assert not path.read_bytes().startswith(b"\xef\xbb\xbf")
+        header, _ = read_csv(path)
+        assert tuple(header) == fmt.column_names, name
+    assert county.files["services"].name == "services.csv"
+
+
+# --- reference data ---------------------------------------------------------------------
+
+
+def test_institutions_form_a_de_qing_sized_county(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["institutions"])
+    centres = [r for r in rows if not r["parent_code"]]
+    clinics = [r for r in rows if r["parent_code"]]
+
+    assert [c["code"] for c in centres] == [f"C{n:02d}" for n in range(1, 13)]
+    assert Counter(c["kind"] for c in centres) == {
+        "township_health_centre": 10,
+        "community_health_centre": 2,
+    }
+    assert sum(c["remote"] == "true" for c in centres) == 2
+    assert "莫干山镇卫生院" in {c["name"] for c in centres if c["remote"] == "true"}
+    assert len(clinics) == 127
+    assert all(c["kind"] == "village_clinic" for c in clinics)
+    assert all(re.fullmatch(r"C\d\dV\d\d", c["code"]) for c in clinics)
+    assert all(c["code"].startswith(c["parent_code"]) for c in clinics)
+    assert all(c["name"].endswith("村卫生室") for c in clinics)
+    per_centre = Counter(c["parent_code"] for c in clinics)
+    assert set(per_centre) == {c["code"] for c in centres}
+    assert set(per_centre.values()) <= {10, 11}
+    assert len({r["code"] for r in rows}) == len(rows)
+    assert all(r["kind"] in formats.INSTITUTION_KINDS for r in rows)
+    assert (county.institutions, county.village_clinics) == (139, 127)
+
+
+def test_headcount_covers_every_centre_for_two_years(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["headcount"])
+    assert {(r["institution_code"], r["year"]) for r in rows} == {
+        (f"C{n:02d}", str(y)) for n in range(1, 13) for y in (YEAR - 1, YEAR)
+    }
+    assert len(rows) == 24
+    assert all(20 <= int(r["establishment_headcount"]) <= 60 for r in rows)
+
+
+def test_staff_roster(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["staff"])
+    institutions = {r["code"]: r for r in read_dicts(county.files["institutions"])}
+
+    assert 550 <= len(rows) <= 650
+    assert county.staff == len(rows)
+    assert [r["staff_id"] for r in rows] == [f"S{n:05d}" for n in range(1, len(rows) + 1)]
+    for r in rows:
+        assert r["post"] in formats.POSTS
+        assert r["establishment"] in formats.ESTABLISHMENT
+        village = institutions[r["institution_code"]]["kind"] == "village_clinic"
+        assert (r["post"] == "village_doctor") == village
+        if village:
+            assert r["establishment"] == "off"
+        assert r["name"] and len(r["name"]) in (2, 3)
+        date.fromisoformat(r["from_date"])
+        if r["to_date"]:
+            assert date.fromisoformat(r["to_date"]) >= date.fromisoformat(r["from_date"])
+    doctors = Counter(r["institution_code"] for r in rows if r["post"] == "village_doctor")
+    assert len(doctors) == 127
+    assert set(doctors.values()) <= {1, 2}
+    assert sum(r["establishment"] == "on" for r in rows) > len(rows) // 2
+    joiners = [r for r in rows if r["from_date"] >= f"{YEAR}-01-01"]
+    leavers = [r for r in rows if r["to_date"]]
+    assert 0.02 * len(rows) <= len(joiners) <= 0.04 * len(rows)
+    assert 0.02 * len(rows) <= len(leavers) <= 0.04 * len(rows)
+    assert all(r["to_date"].startswith(str(YEAR)) for r in leavers)
+    assert all(r["from_date"] < f"{YEAR}-01-01" for r in rows if r not in joiners)
+
+
+def test_catalogue(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["catalogue"])
+    codes = {r["item_code"] for r in rows}
+
+    assert 55 <= len(codes) <= 70
+    assert county.items == len(codes)
+    assert len(rows) == len(codes) + 1
+    assert {r["category"] for r in rows} == set(formats.CATEGORIES)
+    by_category = Counter(r["category"] for r in rows if r["effective_from"] == f"{YEAR}-01-01")
+    assert 30 <= by_category["basic_medical"] <= 40
+    assert 20 <= by_category["basic_public_health"] <= 30
+    for r in rows:
+        assert re.fullmatch(r"(BM|PH)\d{3}", r["item_code"])
+        assert r["item_code"].startswith("BM") == (r["category"] == "basic_medical")
+        assert re.fullmatch(r"\d+\.\d{4}", r["equivalent_value"]), r
+        assert date.fromisoformat(r["effective_from"]).day == 1
+        assert r["name"] and r["unit"] and r["reference"]
+    later = [r for r in rows if r["effective_from"] != f"{YEAR}-01-01"]
+    assert len(later) == 1
+    assert later[0]["effective_from"] == f"{YEAR}-07-01"
+    assert "Zhuji" in later[0]["reference"]
+    first = next(r for r in rows if r["item_code"] == later[0]["item_code"] and r is not later[0])
+    assert first["equivalent_value"] != later[0]["equivalent_value"]
+    assert all("illustrative" in r["reference"] for r in rows)
+
+
+# --- service records --------------------------------------------------------------------
+
+
+def test_exactly_n_service_records(county: GeneratedCounty, services: list[dict[str, str]]) -> None:
+    assert county.records == RECORDS
+    assert len(services) == RECORDS
+
+
+def test_services_refer_to_existing_active_staff_and_valued_items(
+    county: GeneratedCounty, services: list[dict[str, str]]
+) -> None:
+    institutions = {r["code"] for r in read_dicts(county.files["institutions"])}
+    staff = {r["staff_id"]: r for r in read_dicts(county.files["staff"])}
+    valued_from: dict[str, str] = {}
+    category: dict[str, str] = {}
+    for r in read_dicts(county.files["catalogue"]):
+        code = r["item_code"]
+        valued_from[code] = min(valued_from.get(code, r["effective_from"]), r["effective_from"])
+        category[code] = r["category"]
+
+    for row in services:
+        person = staff[row["staff_id"]]
+        day = row["service_date"]
+        assert row["institution_code"] in institutions
+        assert person["institution_code"] == row["institution_code"], row
+        assert person["from_date"] <= day, row
+        assert not person["to_date"] or day <= person["to_date"], row
+        assert valued_from[row["item_code"]] <= day, row
+        assert date.fromisoformat(day).year == YEAR
+
+
+def test_source_ids_are_unique_within_each_institution(services: list[dict[str, str]]) -> None:
+    keys = [(r["institution_code"], r["source_id"]) for r in services]
+    assert len(set(keys)) == len(keys)
+    assert all(re.fullmatch(r"HIS\d{9}", r["source_id"]) for r in services)
+
+
+def test_service_fields(county: GeneratedCounty, services: list[dict[str, str]]) -> None:
+    catalogue = {r["item_code"]: r for r in read_dicts(county.files["catalogue"])}
+    kinds = {r["code"]: r["kind"] for r in read_dicts(county.files["institutions"])}
+    compliance: Counter[str] = Counter()
+    for row in services:
+        item = catalogue[row["item_code"]]
+        quantity = int(row["quantity"])
+        assert quantity >= 1
+        assert quantity <= (10 if item["unit"] == "床日" else 3)
+        assert re.fullmatch(r"P[0-9a-f]{12}", row["patient_ref"])
+        if item["category"] == "basic_public_health":
+            assert row["compliant"] in ("true", "false")
+            compliance[row["compliant"]] += 1
+        else:
+            assert row["compliant"] == ""
+    assert 0.01 < compliance["false"] / sum(compliance.values()) < 0.06
+    quantities = Counter(r["quantity"] for r in services)
+    assert quantities["1"] > 0.8 * len(services)
+    items = Counter(r["item_code"] for r in services)
+    assert items.most_common(1)[0][0] == "BM001"  # outpatient visits are the most common
+    assert items["BM012"] < items["BM001"] / 100  # grade-3 surgery is rare
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in services:
+        by_kind[kinds[row["institution_code"]]][catalogue[row["item_code"]]["category"]] += 1
+    village = by_kind["village_clinic"]
+    assert village["basic_public_health"] > 0.4 * sum(village.values())
+    village_items = {
+        r["item_code"] for r in services if kinds[r["institution_code"]] == "village_clinic"
+    }
+    assert not village_items & {"BM008", "BM010", "BM011", "BM012"}  # no beds, no surgery
+
+
+def test_services_are_in_date_order(services: list[dict[str, str]]) -> None:
+    days = [r["service_date"] for r in services]
+    assert days == sorted(days)
+    assert days[0] == f"{YEAR}-01-01"
+    assert days[-1] == f"{YEAR}-12-31"
+
+
+@freeze_time("2024-03-15")
+def test_service_dates_never_lie_after_today(tmp_path: Path) -> None:
+    county = generate(tmp_path, 2_000, seed=3, year=2024)
+    days = {r["service_date"] for r in read_dicts(county.files["services"])}
+    assert max(days) == "2024-03-15"
+    assert min(days) == "2024-01-01"
+
+
+@freeze_time("2024-03-15")
+def test_a_year_that_has_not_started_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="2025"):
+        generate(tmp_path, 10, seed=3, year=2025)
+
+
+def test_an_unknown_format_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="services_format"):
+        generate(tmp_path, 10, seed=3, services_format="xls")
+
+
+# --- every services format --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("services_format", SERVICES_FORMATS)
+def test_every_format_holds_the_same_rows(tmp_path: Path, services_format: str) -> None:
+    plain = generate(tmp_path / "plain", 5_000, seed=5)
+    other = generate(tmp_path / "other", 5_000, seed=5, services_format=services_format)
+    path = other.files["services"]
+    assert path.suffix == {"xlsx": ".xlsx", "jsonl": ".jsonl"}.get(services_format, ".csv")
+    if services_format == "csv-bom":
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    if services_format == "csv-gb18030":
+        text = path.read_bytes().decode("gb18030")
+        assert text.startswith("来源编号,机构编码")
+        with pytest.raises(UnicodeDecodeError):
+            path.read_bytes().decode("utf-8")
+    rows = read_services(path, services_format)
+    assert len(rows) == 5_000
+    assert rows == read_services(plain.files["services"], "csv")
+    for name in ("institutions", "headcount", "staff", "catalogue"):
+        assert other.files[name].read_bytes() == plain.files[name].read_bytes()
+
+
+def test_jsonl_quantity_is_a_number(tmp_path: Path) -> None:
+    county = generate(tmp_path, 200, seed=5, services_format="jsonl")
+    lines = county.files["services"].read_text(encoding="utf-8").splitlines()
+    assert all(isinstance(json.loads(line)["quantity"], int) for line in lines)
+
+
+def test_progress_reports_every_row_in_chunks(tmp_path: Path) -> None:
+    calls: list[int] = []
+    generate(tmp_path, 25_001, seed=5, progress=calls.append)
+    assert sum(calls) == 25_001
+    assert len(calls) == 3
+    assert all(0 < n <= 10_000 for n in calls)
