@@ -1,0 +1,528 @@
+"""Import service records (服务记录导入): validate the whole file, then append in batches.
+
+Pass 1 streams the file: every row is checked (types, references, dates) and every problem is
+collected; valid rows are turned into the stored form of their `ServiceRecord.Recorded` event
+and spooled to a temporary file, so memory stays flat however large the file is. Rows already
+in the log with the same content are counted and skipped; the same source id with *different*
+content is a problem (send a correction instead).
+
+Only when the file has no problem (or with `skip_bad_rows`) does pass 2 append the spooled
+events, one transaction per batch. A killed import leaves whole batches; running it again
+finds them present and completes the rest. Repeats are refused by the store's primary key.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import marshal
+import tempfile
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from json.encoder import encode_basestring as json_encode_string  # what json.dumps uses
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+from dangliang.bulk import BulkWriter, StoredRow
+from dangliang.domain.ids import service_record_id_hex
+from dangliang.domain.service import ServiceRecord
+from dangliang.domain.values import canonical_decimal
+from dangliang.eventlog import EventLog
+from dangliang.importers.fields import (
+    Code,
+    IsoDate,
+    Quantity,
+    SourceId,
+    YesNo,
+    validate_chunk,
+)
+from dangliang.importers.formats import SERVICES
+from dangliang.importers.problems import Problem, ProblemsFound
+from dangliang.importers.readers import open_table
+from dangliang.projections.base import topic_of
+from dangliang.projections.registry import Registry
+
+Progress = Callable[[str, int, int], Any]
+
+Entry = tuple[str, bytes, int, bool]  # (aggregate id hex, body, row number, already stored)
+
+RECORDED_TOPIC = topic_of(ServiceRecord.Recorded)
+AGGREGATE_TOPIC = topic_of(ServiceRecord)
+
+
+class ServiceRow(TypedDict):
+    source_id: SourceId
+    institution_code: Code
+    staff_id: Code
+    item_code: Code
+    quantity: Quantity
+    service_date: IsoDate
+    patient_ref: str | None
+    compliant: YesNo | None
+
+
+ROWS = TypeAdapter(list[ServiceRow])
+
+
+@dataclass
+class ImportResult:
+    """What an import did (导入结果)."""
+
+    file: str
+    import_ref: str
+    rows: int = 0
+    inserted: int = 0
+    already_present: int = 0
+    rejected: int = 0
+    rejects_file: Path | None = None
+    problems: list[Problem] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # time per phase, for benchmarks
+
+    def summary(self) -> str:
+        text = (
+            f"{self.file}: 共 {self.rows} 行，新增 {self.inserted}，已存在 {self.already_present}，"
+            f"拒收 {self.rejected} / {self.rows} rows, {self.inserted} new, "
+            f"{self.already_present} already present, {self.rejected} rejected"
+        )
+        if self.rejects_file:
+            text += f" (rejects: {self.rejects_file})"
+        return text
+
+
+def file_import_ref(path: Path) -> str:
+    """`sha256:` + the first 16 hex digits of the file's digest: which file brought a record."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def content_part(state: bytes) -> bytes:
+    """The part of a stored `Recorded` event that is the record itself: without the
+    timestamp, the actor and the import reference (which differ between two imports)."""
+    return state[state.index(b'"originator_topic"') : state.rindex(b',"actor":')]
+
+
+class ServiceImporter:
+    def __init__(
+        self,
+        log: EventLog,
+        registry: Registry,
+        writer: BulkWriter,
+        *,
+        actor: str,
+        today: date,
+        chunk_size: int = 10_000,
+        batch_size: int = 100_000,
+    ):
+        self.log = log
+        self.registry = registry
+        self.writer = writer
+        self.actor = actor
+        self.today = today
+        self.chunk_size = chunk_size
+        self.batch_size = batch_size
+
+    def run(
+        self,
+        path: Path,
+        *,
+        skip_bad_rows: bool = False,
+        progress: Progress | None = None,
+    ) -> ImportResult:
+        path = Path(path)
+        result = ImportResult(file=str(path), import_ref=file_import_ref(path))
+        self._import_ref = result.import_ref
+        with tempfile.TemporaryFile(prefix="dangliang-spool-") as spool:
+            started = time.perf_counter()
+            problems, rejected_rows = self._validate_and_spool(path, result, spool, progress)
+            result.seconds["validate"] = time.perf_counter() - started
+            result.problems = problems
+            file_level = any(p.row is None or p.row <= 1 for p in problems)
+            if problems and (file_level or not skip_bad_rows):
+                raise ProblemsFound(problems)
+            result.rejected = len({p.row for p in problems})
+            if problems:
+                result.rejects_file = write_rejects(path, rejected_rows, problems)
+            started = time.perf_counter()
+            self._append(spool, result, progress)
+            result.seconds["write"] = time.perf_counter() - started
+        return result
+
+    # ---- pass 1 -------------------------------------------------------------------------
+
+    def _validate_and_spool(
+        self, path: Path, result: ImportResult, spool: IO[bytes], progress: Progress | None
+    ) -> tuple[list[Problem], dict[int, dict[str, Any]]]:
+        reader = open_table(path, SERVICES)
+        name = reader.display_name
+        problems: list[Problem] = list(reader.problems)
+        rejected_rows: dict[int, dict[str, Any]] = {}
+        key_hashes = [array("Q") for _ in range(256)]
+        # The look-up of already-stored records runs in SQLite / psycopg with the GIL released,
+        # so it overlaps the validation of the next chunk on the second core.
+        in_flight: deque[
+            tuple[Future[tuple[list[Entry], list[Problem]]], dict[int, dict[str, Any]]]
+        ] = deque()
+
+        def settle() -> None:
+            future, raw = in_flight.popleft()
+            entries, bad = future.result()
+            for entry in entries:
+                h = int(entry[0][:16], 16)
+                key_hashes[h >> 56].append(h)
+            marshal.dump(entries, spool)
+            if bad:
+                problems.extend(bad)
+                for p in bad:
+                    if p.row is not None and p.row in raw:
+                        rejected_rows[p.row] = raw[p.row]
+
+        def submit(chunk: list[tuple[int, dict[str, Any]]]) -> None:
+            good, bad = validate_chunk(ROWS, name, chunk)
+            good, more = self._check_references(name, good)
+            bad.extend(more)
+            prepared = self._prepare(good)
+            future = lookups.submit(self._classify, name, prepared, bad)
+            in_flight.append((future, dict(chunk) if bad else {}))
+            result.rows += len(chunk)
+            if len(in_flight) > 1:
+                settle()
+            if progress:
+                progress("validate", *reader.progress())
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-lookup") as lookups:
+            chunk: list[tuple[int, dict[str, Any]]] = []
+            for numbered in reader:
+                chunk.append(numbered)
+                if len(chunk) >= self.chunk_size:
+                    submit(chunk)
+                    chunk = []
+            if chunk:
+                submit(chunk)
+            while in_flight:
+                settle()
+        problems.extend(p for p in reader.problems if p not in problems)
+        duplicates = _duplicate_hashes(key_hashes)
+        if duplicates:
+            problems.extend(self._duplicate_problems(name, spool, duplicates, rejected_rows))
+        return problems, rejected_rows
+
+    def _check_references(
+        self, name: str, good: list[tuple[int, ServiceRow]]
+    ) -> tuple[list[tuple[int, ServiceRow]], list[Problem]]:
+        reg = self.registry
+        today = self.today
+        ok: list[tuple[int, ServiceRow]] = []
+        problems: list[Problem] = []
+        for row_number, r in good:
+            found: list[Problem] = []
+            inst, staff, item, day = (
+                r["institution_code"],
+                r["staff_id"],
+                r["item_code"],
+                r["service_date"],
+            )
+            if inst not in reg.institutions:
+                found.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "institution_code",
+                        f"未知机构编码：{inst!r}",
+                        f"unknown institution code {inst!r}",
+                    )
+                )
+            if day > today:
+                found.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "service_date",
+                        f"服务日期在未来：{day}",
+                        f"service date is in the future: {day}",
+                    )
+                )
+            if item not in reg.item_categories:
+                found.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "item_code",
+                        f"未知项目编码：{item!r}",
+                        f"unknown item code {item!r}",
+                    )
+                )
+            elif not reg.has_value_on(item, day):
+                first = reg.first_value_date(item)
+                found.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "item_code",
+                        f"项目 {item} 在 {day} 尚无当量值（最早生效 {first}）",
+                        f"item {item} has no equivalent value on {day} (first effective {first})",
+                    )
+                )
+            if staff not in reg.staff_names:
+                found.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "staff_id",
+                        f"未知人员编号：{staff!r}",
+                        f"unknown staff id {staff!r}",
+                    )
+                )
+            elif inst in reg.institutions:
+                at = reg.institution_of(staff, day)
+                if at != inst:
+                    where_zh = f"当时在 {at}" if at else "当时不在任何机构任职"
+                    where_en = f"was at {at}" if at else "had no posting"
+                    found.append(
+                        Problem(
+                            name,
+                            row_number,
+                            "staff_id",
+                            f"人员 {staff} 在 {day} 不在机构 {inst} 任职（{where_zh}）",
+                            f"staff {staff} was not at institution {inst} on {day} ({where_en})",
+                        )
+                    )
+            if found:
+                problems.extend(found)
+            else:
+                ok.append((row_number, r))
+        return ok, problems
+
+    def _prepare(self, good: list[tuple[int, ServiceRow]]) -> list[Entry]:
+        """Aggregate id and stored-event body (without timestamp) of each valid row."""
+        tail = _recorded_tail(self.actor, self._import_ref)
+        return [
+            (
+                service_record_id_hex(r["institution_code"], r["source_id"]),
+                recorded_body(r, tail),
+                row_number,
+                False,
+            )
+            for row_number, r in good
+        ]
+
+    def _classify(
+        self, name: str, prepared: list[Entry], problems: list[Problem]
+    ) -> tuple[list[Entry], list[Problem]]:
+        """Mark rows the log already has with the same content; the same source id with other
+        content is a problem (a change goes through a corrections file)."""
+        existing = self.writer.first_events([e[0] for e in prepared])
+        if not existing:
+            return prepared, problems
+        entries: list[Entry] = []
+        for oid, body, row_number, _ in prepared:
+            stored = existing.get(oid)
+            if stored is None:
+                entries.append((oid, body, row_number, False))
+            elif content_part(stored) == content_part(body):
+                entries.append((oid, body, row_number, True))
+            else:
+                problems.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "source_id",
+                        "该来源编号已导入且内容不同；如需修改请提交更正文件",
+                        "this source id was already imported with different content; "
+                        "send a corrections file to change it",
+                    )
+                )
+        return entries, problems
+
+    def _duplicate_problems(
+        self,
+        name: str,
+        spool: IO[bytes],
+        duplicates: set[int],
+        rejected_rows: dict[int, dict[str, Any]],
+    ) -> list[Problem]:
+        first_row: dict[str, int] = {}
+        problems: list[Problem] = []
+        for entries in _read_spool(spool):
+            for oid, body, row_number, _ in entries:
+                if int(oid[:16], 16) not in duplicates:
+                    continue
+                if oid not in first_row:
+                    first_row[oid] = row_number
+                    continue
+                problems.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "source_id",
+                        f"文件内来源编号重复（与第 {first_row[oid]} 行相同）",
+                        f"duplicate source id within the file (same as row {first_row[oid]})",
+                    )
+                )
+                rejected_rows[row_number] = self.log.mapper.transcoder.decode(body)
+        return problems
+
+    # ---- pass 2 -------------------------------------------------------------------------
+
+    def _append(self, spool: IO[bytes], result: ImportResult, progress: Progress | None) -> None:
+        """Append the spooled events, one transaction per batch. While one batch is being
+        inserted (GIL released), the next is assembled; each batch is sorted by aggregate id
+        so its inserts walk the primary-key index in order (measured: 20% faster)."""
+        skip = {p.row for p in result.problems}
+        to_write = result.rows - result.rejected
+        done = 0
+
+        def batches() -> Iterator[list[tuple[str, bytes]]]:
+            nonlocal done
+            batch: list[tuple[str, bytes]] = []
+            for entries in _read_spool(spool):
+                for oid, body, row_number, present in entries:
+                    if row_number in skip:
+                        continue
+                    if present:
+                        result.already_present += 1
+                        done += 1
+                        continue
+                    batch.append((oid, body))
+                    if len(batch) >= self.batch_size:
+                        yield batch
+                        batch = []
+            if batch:
+                yield batch
+
+        def insert(rows: list[StoredRow]) -> int:
+            return self.writer.insert(rows)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-write") as db:
+            pending: tuple[Future[int], int] | None = None
+            for batch in batches():
+                batch.sort()
+                stamp = datetime.now(tz=UTC).isoformat().encode()
+                head = b'{"timestamp":{"_type_":"datetime_iso","_data_":"' + stamp + b'"},'
+                stored = [(oid, 1, RECORDED_TOPIC, head + body[1:]) for oid, body in batch]
+                if pending is not None:
+                    done += self._settle_insert(result, *pending)
+                    if progress:
+                        progress("write", done, to_write)
+                pending = (db.submit(insert, stored), len(stored))
+            if pending is not None:
+                done += self._settle_insert(result, *pending)
+                if progress:
+                    progress("write", done, to_write)
+
+    @staticmethod
+    def _settle_insert(result: ImportResult, future: Future[int], size: int) -> int:
+        inserted = future.result()
+        result.inserted += inserted
+        # Another import may have written some of them since pass 1: refused by the key.
+        result.already_present += size - inserted
+        return size
+
+
+_q = json_encode_string
+_AGGREGATE_TOPIC_JSON = _q(AGGREGATE_TOPIC)
+
+
+def _recorded_tail(actor: str, import_ref: str) -> str:
+    return f',"actor":{_q(actor)},"import_ref":{_q(import_ref)}}}'
+
+
+def recorded_body(r: ServiceRow, tail: str) -> bytes:
+    """The stored JSON of a `Recorded` event without its timestamp — the bytes the library's
+    transcoder makes of `recorded_state(...)` (tested), assembled directly: 1 µs, not 6."""
+    quantity = r["quantity"]
+    q_text = str(quantity)
+    if "." in q_text or "E" in q_text:
+        q_text = str(canonical_decimal(quantity))
+    patient = r["patient_ref"]
+    compliant = r["compliant"]
+    return (
+        f'{{"originator_topic":{_AGGREGATE_TOPIC_JSON},'
+        f'"institution_code":{_q(r["institution_code"])},"source_id":{_q(r["source_id"])},'
+        f'"staff_id":{_q(r["staff_id"])},"item_code":{_q(r["item_code"])},'
+        f'"quantity":{{"_type_":"decimal_str","_data_":"{q_text}"}},'
+        f'"service_date":{{"_type_":"date_iso","_data_":"{r["service_date"].isoformat()}"}},'
+        f'"patient_ref":{"null" if patient is None else _q(patient)},'
+        f'"compliant":{"false" if compliant is False else "true"}{tail}'
+    ).encode()
+
+
+def recorded_state(
+    r: ServiceRow | dict[str, Any], compliant: bool, actor: str, import_ref: str
+) -> dict[str, Any]:
+    """The state dict of a `ServiceRecord.Recorded` event without its timestamp, in the
+    event's own field order and with the library's transcodings already applied."""
+    quantity: Decimal = canonical_decimal(r["quantity"])
+    day: date = r["service_date"]
+    return {
+        "originator_topic": AGGREGATE_TOPIC,
+        "institution_code": r["institution_code"],
+        "source_id": r["source_id"],
+        "staff_id": r["staff_id"],
+        "item_code": r["item_code"],
+        "quantity": {"_type_": "decimal_str", "_data_": str(quantity)},
+        "service_date": {"_type_": "date_iso", "_data_": day.isoformat()},
+        "patient_ref": r["patient_ref"],
+        "compliant": compliant,
+        "actor": actor,
+        "import_ref": import_ref,
+    }
+
+
+def _duplicate_hashes(buckets: list[array]) -> set[int]:  # type: ignore[type-arg]
+    """Keys that occur more than once, bucketed so only 1/256 of them is sorted at a time."""
+    found: set[int] = set()
+    for bucket in buckets:
+        ordered = sorted(bucket)
+        found.update(a for a, b in itertools.pairwise(ordered) if a == b)
+    return found
+
+
+def _read_spool(spool: IO[bytes]) -> Iterator[list[tuple[str, bytes, int, bool]]]:
+    spool.seek(0)
+    while True:
+        try:
+            yield marshal.load(spool)
+        except EOFError:
+            return
+
+
+def write_rejects(path: Path, rows: dict[int, dict[str, Any]], problems: list[Problem]) -> Path:
+    """`<file>.rejects.csv`: each rejected row with its spreadsheet row number and reasons."""
+    out = path.with_name(path.name + ".rejects.csv")
+    reasons: dict[int, list[str]] = {}
+    for p in problems:
+        if p.row is not None:
+            reasons.setdefault(p.row, []).append(
+                f"{p.column or ''}: {p.message_zh} / {p.message_en}"
+            )
+    columns = list(SERVICES.column_names)
+    with out.open("w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["row", *columns, "reason"])
+        for row_number in sorted(reasons):
+            raw = rows.get(row_number, {})
+            w.writerow(
+                [row_number, *(_cell(raw.get(c)) for c in columns), "; ".join(reasons[row_number])]
+            )
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict) and "_data_" in value:
+        return str(value["_data_"])
+    return str(value)

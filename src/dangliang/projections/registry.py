@@ -1,0 +1,269 @@
+"""Registry: the reference data every import is checked against — institutions, staff postings,
+catalogue items and their dated equivalent values (with the notification that set each value,
+so re-pricing and as-of queries can tell which value stood when).
+
+Values are stored as integers scaled by 10^4 (`value_e4`): exact on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from eventsourcing.persistence import Notification
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    delete,
+    select,
+)
+
+from dangliang.domain.catalogue import CatalogueItem
+from dangliang.domain.institution import Institution
+from dangliang.domain.staff import Staff
+from dangliang.eventlog import EventLog
+from dangliang.projections.base import topic_of
+
+E4 = Decimal(10_000)
+
+metadata = MetaData()
+
+institutions = Table(
+    "reg_institutions",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("parent_code", String(64)),
+    Column("remote", Boolean, nullable=False),
+)
+headcount = Table(
+    "reg_headcount",
+    metadata,
+    Column("institution_code", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("headcount", Integer, nullable=False),
+)
+staff = Table(
+    "reg_staff",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+postings = Table(
+    "reg_staff_postings",
+    metadata,
+    Column("staff_id", String(64), primary_key=True),
+    Column("from_date", Date, primary_key=True),
+    Column("to_date", Date),
+    Column("institution_code", String(64), nullable=False),
+    Column("post", String(32), nullable=False),
+    Column("establishment", String(8), nullable=False),
+)
+items = Table(
+    "reg_catalogue_items",
+    metadata,
+    Column("item_code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("unit", String(32), nullable=False),
+)
+item_values = Table(
+    "reg_catalogue_values",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("item_code", String(64), nullable=False, index=True),
+    Column("effective_from", Date, nullable=False),
+    Column("value_e4", BigInteger, nullable=False),
+    Column("reference", String(500), nullable=False),
+)
+
+
+class RegistryProjection:
+    name = "registry"
+    metadata = metadata
+    topics: Sequence[str] = tuple(
+        topic_of(c)
+        for c in (
+            Institution.Registered,
+            Institution.Described,
+            Institution.HeadcountSet,
+            Staff.Registered,
+            Staff.Renamed,
+            Staff.Posted,
+            CatalogueItem.Defined,
+            CatalogueItem.Described,
+            CatalogueItem.ValueSet,
+        )
+    )
+
+    def apply(self, conn: Connection, log: EventLog, notifications: Sequence[Notification]) -> None:
+        for n in notifications:
+            e = log.mapper.to_domain_event(n)
+            if isinstance(e, Institution.Registered | Institution.Described):
+                code = (
+                    e.code
+                    if isinstance(e, Institution.Registered)
+                    else self._institution_code(conn, e)
+                )
+                conn.execute(delete(institutions).where(institutions.c.code == code))
+                conn.execute(
+                    institutions.insert().values(
+                        code=code,
+                        name=e.name,
+                        kind=e.kind,
+                        parent_code=e.parent_code,
+                        remote=e.remote,
+                    )
+                )
+            elif isinstance(e, Institution.HeadcountSet):
+                code = self._institution_code(conn, e)
+                conn.execute(
+                    delete(headcount).where(
+                        headcount.c.institution_code == code, headcount.c.year == e.year
+                    )
+                )
+                conn.execute(
+                    headcount.insert().values(
+                        institution_code=code, year=e.year, headcount=e.headcount
+                    )
+                )
+            elif isinstance(e, Staff.Registered):
+                conn.execute(staff.insert().values(staff_id=e.staff_id, name=e.name))
+            elif isinstance(e, Staff.Renamed):
+                conn.execute(
+                    staff.update()
+                    .where(staff.c.staff_id == self._staff_code(conn, e))
+                    .values(name=e.name)
+                )
+            elif isinstance(e, Staff.Posted):
+                sid = self._staff_code(conn, e)
+                conn.execute(
+                    delete(postings).where(
+                        postings.c.staff_id == sid, postings.c.from_date == e.from_date
+                    )
+                )
+                conn.execute(
+                    postings.insert().values(
+                        staff_id=sid,
+                        from_date=e.from_date,
+                        to_date=e.to_date,
+                        institution_code=e.institution_code,
+                        post=e.post,
+                        establishment=e.establishment,
+                    )
+                )
+            elif isinstance(e, CatalogueItem.Defined):
+                conn.execute(
+                    items.insert().values(
+                        item_code=e.item_code, name=e.name, category=e.category, unit=e.unit
+                    )
+                )
+            elif isinstance(e, CatalogueItem.Described):
+                conn.execute(
+                    items.update()
+                    .where(items.c.item_code == self._item_code(conn, e))
+                    .values(name=e.name, category=e.category, unit=e.unit)
+                )
+            elif isinstance(e, CatalogueItem.ValueSet):
+                conn.execute(
+                    item_values.insert().values(
+                        notification_id=n.id,
+                        item_code=self._item_code(conn, e),
+                        effective_from=e.effective_from,
+                        value_e4=int(e.equivalent_value * E4),
+                        reference=e.reference,
+                    )
+                )
+
+    def __init__(self) -> None:
+        # Follow-up events carry only the aggregate id; the code comes from the registry
+        # itself. Ids are deterministic (domain/ids.py), so an id → code cache never goes stale.
+        self._codes: dict[object, str] = {}
+
+    def _institution_code(self, conn: Connection, e: object) -> str:
+        return self._code(conn, e, institutions.c.code, "institution")
+
+    def _staff_code(self, conn: Connection, e: object) -> str:
+        return self._code(conn, e, staff.c.staff_id, "staff")
+
+    def _item_code(self, conn: Connection, e: object) -> str:
+        return self._code(conn, e, items.c.item_code, "catalogue-item")
+
+    def _code(self, conn: Connection, e: object, column: Column, kind: str) -> str:  # type: ignore[type-arg]
+        from dangliang.domain import ids
+
+        originator_id = e.originator_id  # type: ignore[attr-defined]
+        if originator_id in self._codes:
+            return self._codes[originator_id]
+        make = {
+            "institution": ids.institution_id,
+            "staff": ids.staff_id,
+            "catalogue-item": ids.catalogue_item_id,
+        }[kind]
+        for (code,) in conn.execute(select(column)):
+            self._codes[make(code)] = code
+        return self._codes[originator_id]
+
+
+@dataclass
+class Registry:
+    """The reference data in memory, for validating a file of any size against it."""
+
+    institutions: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    staff_postings: dict[str, list[tuple[date, date | None, str]]] = field(default_factory=dict)
+    item_categories: dict[str, str] = field(default_factory=dict)
+    item_value_starts: dict[str, list[date]] = field(default_factory=dict)
+    staff_names: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, conn: Connection) -> Registry:
+        reg = cls()
+        for code, kind, parent in conn.execute(
+            select(institutions.c.code, institutions.c.kind, institutions.c.parent_code)
+        ):
+            reg.institutions[code] = (kind, parent)
+        for sid, name in conn.execute(select(staff.c.staff_id, staff.c.name)):
+            reg.staff_names[sid] = name
+        for sid, from_date, to_date, inst in conn.execute(
+            select(
+                postings.c.staff_id,
+                postings.c.from_date,
+                postings.c.to_date,
+                postings.c.institution_code,
+            ).order_by(postings.c.from_date)
+        ):
+            reg.staff_postings.setdefault(sid, []).append((from_date, to_date, inst))
+        for code, category in conn.execute(select(items.c.item_code, items.c.category)):
+            reg.item_categories[code] = category
+        for code, start in conn.execute(
+            select(item_values.c.item_code, item_values.c.effective_from).distinct()
+        ):
+            reg.item_value_starts.setdefault(code, []).append(start)
+        for starts in reg.item_value_starts.values():
+            starts.sort()
+        return reg
+
+    def institution_of(self, staff_id: str, day: date) -> str | None:
+        for from_date, to_date, inst in self.staff_postings.get(staff_id, ()):
+            if from_date <= day and (to_date is None or day <= to_date):
+                return inst
+        return None
+
+    def first_value_date(self, item_code: str) -> date | None:
+        starts = self.item_value_starts.get(item_code)
+        return starts[0] if starts else None
+
+    def has_value_on(self, item_code: str, day: date) -> bool:
+        starts = self.item_value_starts.get(item_code, [])
+        return bisect_right(starts, day) > 0
