@@ -2,35 +2,107 @@
 
 The library's save path builds an aggregate, maps its event and inserts row by row (about
 27,000 records/s on SQLite here). An import does not need the aggregate: a `Recorded` event is
-a pure function of the row, so the importer prepares the stored event's JSON itself (with the
-library's own transcoder, so the bytes are the ones the mapper would write — tested) and this
-module inserts whole batches into the library's own table, one transaction per batch:
+a pure function of the row, so the importer prepares the stored event's JSON itself (byte for
+byte what the library's mapper writes — tested) and this module appends whole batches to the
+library's own table, one transaction per batch:
 
 - a repeated record is refused by the table's own primary key (`ON CONFLICT DO NOTHING`), so
   re-imports and concurrent overlapping imports neither lose nor duplicate anything;
 - on PostgreSQL the batch takes the same `EXCLUSIVE` table lock as the library's recorder,
   so notification ids are issued in commit order and catch-up readers never skip a gap.
+
+Between validation and writing, the prepared events wait in a `Staging` file (a throw-away
+SQLite database), so memory stays flat for any file size. On SQLite each batch is then one
+`INSERT … SELECT` from the attached staging file: the whole batch runs inside SQLite, with
+no Python per row.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
 from dangliang.settings import Database
 
-StoredRow = tuple[str, int, str, bytes]  # (originator id hex, version, topic, state)
+NEW, STORED, SKIPPED = 0, 1, 2  # staged entry states: to write, already in the log, refused
+
+
+class Staging:
+    """Prepared events between the two passes of an import: `(seq, id, row, body, state)`."""
+
+    def __init__(self, directory: Path | None = None):
+        fd, name = tempfile.mkstemp(prefix="dangliang-staging-", suffix=".db", dir=directory)
+        os.close(fd)
+        self.path = Path(name)
+        self.conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-65536"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        self.conn.execute(
+            "CREATE TABLE entries (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, "
+            "row INTEGER NOT NULL, body TEXT NOT NULL, state INTEGER NOT NULL)"
+        )
+        self.count = 0
+
+    def add(self, entries: Sequence[tuple[str, int, str, int]]) -> None:
+        """Append `(id, row, body, state)` entries (an append to a rowid table: ~1 µs each)."""
+        self.conn.execute("BEGIN")
+        self.conn.executemany(
+            "INSERT INTO entries (id, row, body, state) VALUES (?,?,?,?)", entries
+        )
+        self.conn.execute("COMMIT")
+        self.count += len(entries)
+
+    def rows_with_hash_prefixes(self, prefixes: Sequence[str]) -> list[tuple[str, int, str]]:
+        """`(id, row, body)` of every entry whose id starts with one of these 16-hex-digit
+        prefixes, in file order (a full scan: only used when a file repeats a key)."""
+        return self.conn.execute(
+            "SELECT id, row, body FROM entries "
+            "WHERE substr(id, 1, 16) IN (SELECT value FROM json_each(?)) ORDER BY seq",
+            (json.dumps(list(prefixes)),),
+        ).fetchall()
+
+    def mark_skipped(self, rows: Sequence[int]) -> None:
+        self.conn.execute(
+            f"UPDATE entries SET state = {SKIPPED} WHERE row IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(rows)),),
+        )
+
+    def counts(self) -> dict[int, int]:
+        return dict(self.conn.execute("SELECT state, count(*) FROM entries GROUP BY state"))
+
+    def batches(self, size: int) -> Iterator[tuple[int, int]]:
+        """Consecutive `(first_seq, last_seq)` ranges of `size` staged entries."""
+        for first in range(1, self.count + 1, size):
+            yield first, min(first + size - 1, self.count)
+
+    def close(self) -> None:
+        self.conn.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
 
 class BulkWriter(Protocol):
-    def insert(self, rows: Sequence[StoredRow]) -> int:
-        """Insert one batch in one transaction; return how many rows were new."""
-
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         """State of version 1 for those of the given ids (hex) that are already stored."""
+
+    def append(
+        self,
+        staging: Staging,
+        batch_size: int,
+        topic: str,
+        head: Callable[[], bytes],
+        progress: Callable[[int, int], None],
+    ) -> None:
+        """Append the NEW staged entries, one transaction per batch of `batch_size` entries.
+        `head()` gives the JSON start (timestamp) for each batch; `progress(size, inserted)`
+        is told after each commit."""
 
     def close(self) -> None: ...
 
@@ -44,45 +116,64 @@ class SQLiteBulkWriter:
         # WAL + NORMAL: a committed batch survives a killed process; only a power cut may
         # lose the last batches, which a re-run of the import then writes again.
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        # Service-record ids are uuid5 hashes, so each insert and lookup lands on a random page
-        # of the primary-key index; a cache that holds the index's hot pages makes the
-        # difference between seek-bound and CPU-bound (see BENCHMARKS.md).
-        self._conn.execute("PRAGMA cache_size=-262144")  # KiB: 256 MiB upper bound
+        # Service-record ids are uuid5 hashes, so each insert and look-up lands on a random page
+        # of the primary-key index; a cache that holds the index makes the difference between
+        # seek-bound and CPU-bound (see BENCHMARKS.md).
+        self._conn.execute("PRAGMA cache_size=-262144")  # KiB: at most 256 MiB
         # Checkpoint once at the end instead of after every batch: each index page is then
         # copied back from the WAL once, not once per batch that touched it.
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._table = table
-        self._insert = (
-            f"INSERT INTO {table} (originator_id, originator_version, topic, state) "
-            "VALUES (?,?,?,?) ON CONFLICT DO NOTHING"
-        )
-
-    def insert(self, rows: Sequence[StoredRow]) -> int:
-        cur = self._conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
-        try:
-            before = self._conn.total_changes
-            cur.executemany(self._insert, rows)
-            inserted = self._conn.total_changes - before
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
-        return inserted
+        self._attached = False
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
-        out: dict[str, bytes] = {}
-        for chunk in _chunks(originator_ids, 900):
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT originator_id, state FROM {self._table} "
-                f"WHERE originator_version = 1 AND originator_id IN ({marks})",
-                chunk,
-            ).fetchall()
-            out.update(rows)
-        return out
+        rows = self._conn.execute(
+            f"SELECT originator_id, state FROM {self._table} WHERE originator_version = 1 "
+            "AND originator_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(originator_ids)),),
+        ).fetchall()
+        return dict(rows)
+
+    def append(
+        self,
+        staging: Staging,
+        batch_size: int,
+        topic: str,
+        head: Callable[[], bytes],
+        progress: Callable[[int, int], None],
+    ) -> None:
+        if not self._attached:
+            self._conn.execute("ATTACH DATABASE ? AS staging", (str(staging.path),))
+            self._attached = True
+        # Within a batch, rows go in primary-key order: the index is then walked in order
+        # rather than hit at random (measured ~20% faster); log order within a batch is the
+        # id order, which carries no meaning.
+        insert = (
+            f"INSERT INTO {self._table} (originator_id, originator_version, topic, state) "
+            "SELECT id, 1, ?, CAST(? || substr(body, 2) AS BLOB) FROM ("
+            f"  SELECT id, body FROM staging.entries WHERE seq BETWEEN ? AND ? AND state = {NEW}"
+            "   ORDER BY id) WHERE true ON CONFLICT DO NOTHING"
+        )
+        for first, last in staging.batches(batch_size):
+            size = self._conn.execute(
+                f"SELECT count(*) FROM staging.entries WHERE seq BETWEEN ? AND ? AND state = {NEW}",
+                (first, last),
+            ).fetchone()[0]
+            if not size:
+                continue
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._conn.execute(insert, (topic, head().decode(), first, last))
+                inserted = cursor.rowcount
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            progress(size, inserted)
 
     def close(self) -> None:
+        if self._attached:
+            self._conn.execute("DETACH DATABASE staging")
         # If a reader holds the WAL, SQLite checkpoints it later on its own.
         with contextlib.suppress(sqlite3.OperationalError):
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -107,33 +198,6 @@ class PostgresBulkWriter:
         self._table = sql.Identifier(schema, table)
         self._channel = sql.Identifier(table.replace(".", "_"))
 
-    def insert(self, rows: Sequence[StoredRow]) -> int:
-        sql = self._sql
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS dl_bulk_events (ord int, "
-                "originator_id uuid, originator_version bigint, topic text, state bytea) "
-                "ON COMMIT DELETE ROWS"
-            )
-            with cur.copy(
-                "COPY dl_bulk_events (ord, originator_id, originator_version, topic, state) "
-                "FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["int4", "uuid", "int8", "text", "bytea"])
-                for n, (oid, version, topic, state) in enumerate(rows):
-                    copy.write_row((n, UUID(oid), version, topic, state))
-            # The library's own write lock: notification ids in commit order (see module doc).
-            cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._table))
-            cur.execute(sql.SQL("NOTIFY {}").format(self._channel))
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {} (originator_id, originator_version, topic, state) "
-                    "SELECT originator_id, originator_version, topic, state "
-                    "FROM dl_bulk_events ORDER BY ord ON CONFLICT DO NOTHING"
-                ).format(self._table)
-            )
-            return cur.rowcount
-
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         sql = self._sql
         with self._conn.transaction(), self._conn.cursor() as cur:
@@ -146,6 +210,52 @@ class PostgresBulkWriter:
             )
             return {row[0].hex: bytes(row[1]) for row in cur.fetchall()}
 
+    def append(
+        self,
+        staging: Staging,
+        batch_size: int,
+        topic: str,
+        head: Callable[[], bytes],
+        progress: Callable[[int, int], None],
+    ) -> None:
+        for first, last in staging.batches(batch_size):
+            rows = staging.conn.execute(
+                f"SELECT id, body FROM entries WHERE seq BETWEEN ? AND ? AND state = {NEW} "
+                "ORDER BY id",
+                (first, last),
+            ).fetchall()
+            if rows:
+                start = head()
+                inserted = self._insert(
+                    (oid, topic, start + body.encode()[1:]) for oid, body in rows
+                )
+                progress(len(rows), inserted)
+
+    def _insert(self, rows: Iterable[tuple[str, str, bytes]]) -> int:
+        sql = self._sql
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS dl_bulk_events (ord int, "
+                "originator_id uuid, topic text, state bytea) ON COMMIT DELETE ROWS"
+            )
+            with cur.copy(
+                "COPY dl_bulk_events (ord, originator_id, topic, state) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(["int4", "uuid", "text", "bytea"])
+                for n, (oid, topic, state) in enumerate(rows):
+                    copy.write_row((n, UUID(oid), topic, state))
+            # The library's own write lock: notification ids in commit order (module doc).
+            cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._table))
+            cur.execute(sql.SQL("NOTIFY {}").format(self._channel))
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {} (originator_id, originator_version, topic, state) "
+                    "SELECT originator_id, 1, topic, state FROM dl_bulk_events ORDER BY ord "
+                    "ON CONFLICT DO NOTHING"
+                ).format(self._table)
+            )
+            return cur.rowcount
+
     def close(self) -> None:
         self._conn.close()
 
@@ -154,8 +264,3 @@ def bulk_writer(database: Database, table: str) -> BulkWriter:
     if database.backend == "sqlite":
         return SQLiteBulkWriter(database, table)
     return PostgresBulkWriter(database, table)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sqlalchemy.engine import URL
+
 DEFAULT_DB_URL = "sqlite:///dangliang.db"
 ENV_DB = "DANGLIANG_DB"
 
@@ -66,11 +68,17 @@ class Database:
             env["POSTGRES_SCHEMA"] = self.schema
         return env
 
-    def sqlalchemy_url(self) -> str:
+    def sqlalchemy_url(self) -> URL:
         if self.backend == "sqlite":
-            return f"sqlite:///{self.sqlite_path}"
-        auth = self.user + (f":{self.password}" if self.password else "")
-        return f"postgresql+psycopg://{auth}@{self.host}:{self.port}/{self.dbname}"
+            return URL.create("sqlite", database=str(self.sqlite_path))
+        return URL.create(
+            "postgresql+psycopg",
+            username=self.user,
+            password=self.password or None,
+            host=self.host,
+            port=self.port,
+            database=self.dbname,
+        )
 
     def describe(self) -> str:
         if self.backend == "sqlite":
