@@ -7,6 +7,7 @@ checks run in pydantic's compiled core (about 2 µs a row), and each error's loc
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -50,9 +51,16 @@ def _yes_no(value: Any) -> Any:
     )
 
 
+_LOOSE_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})")
+
+
 def _iso_date(value: Any) -> Any:
-    if isinstance(value, str) and "/" in value:
-        return value.replace("/", "-")
+    """Also accept what spreadsheets write: `2024/3/5`, `2024-3-5` (→ 2024-03-05)."""
+    if isinstance(value, str):
+        loose = _LOOSE_DATE.fullmatch(value.strip())
+        if loose:
+            year, month, day = loose.groups()
+            return f"{year}-{int(month):02d}-{int(day):02d}"
     return value
 
 
@@ -132,7 +140,7 @@ def problem_from_error(file: str, row: int, column: str | None, error: Any) -> P
     ctx = error.get("ctx") or {}
     if "zh" in ctx:
         return Problem(file, row, column, ctx["zh"], ctx["en"])
-    if value is None or (kind == "string_type" and value is None):
+    if kind == "missing" or value is None:
         zh, en = _MESSAGES["missing"]
         return Problem(file, row, column, zh, en)
     zh, en = _MESSAGES.get(kind, ("格式错误", str(error.get("msg", kind)).lower()))
