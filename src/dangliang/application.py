@@ -11,7 +11,7 @@ import getpass
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,17 @@ from dangliang.domain.imports import DataImport
 from dangliang.eventlog import EventLog
 from dangliang.importers import corrections, reference
 from dangliang.importers.services import ImportResult, ServiceImporter
+from dangliang.projections import equivalents as eq
 from dangliang.projections import registry as reg
-from dangliang.projections.base import Projection, catch_up, position, tracking_metadata
-from dangliang.settings import Database, Settings
+from dangliang.projections.base import (
+    Projection,
+    catch_up,
+    ensure_tracking_row,
+    move_position,
+    position,
+    tracking_metadata,
+)
+from dangliang.settings import Database, Settings, SettingsError
 
 Progress = Callable[[str, int, int], Any]
 
@@ -55,20 +63,72 @@ class Dangliang:
         self.engine = engine  # reads
         self.write_engine = write_engine  # projection writes (serialised on SQLite)
         self.registry_projection = reg.RegistryProjection()
-        self.projections: list[Projection] = [self.registry_projection]
 
     # ---- projections --------------------------------------------------------------------
 
-    def catch_up(self, progress: Progress | None = None) -> None:
-        """Read-your-writes: bring every read model up to the log's head."""
-        for p in self.projections:
+    def equivalents_projection(self) -> eq.EquivalentsProjection:
+        """The active version of the equivalents cube (a blue-green rebuild switches it)."""
+        with self.engine.connect() as conn:
+            return eq.EquivalentsProjection(eq.active_suffix(conn))
+
+    def projections(self) -> list[Projection]:
+        return [self.registry_projection, self.equivalents_projection()]
+
+    def catch_up(self, progress: Progress | None = None) -> int:
+        """Read-your-writes: bring every read model up to the log's head; return the head."""
+        head = self.log.head()
+        for p in self.projections():
             report = functools.partial(progress, p.name) if progress else None
-            catch_up(self.write_engine, self.log, p, progress=report)
+            catch_up(self.write_engine, self.log, p, until=head, progress=report)
+        return head
 
     def registry(self) -> reg.Registry:
         catch_up(self.write_engine, self.log, self.registry_projection)
         with self.engine.connect() as conn:
             return reg.Registry.load(conn)
+
+    def rebuild(self, *, blue_green: bool = False, progress: Progress | None = None) -> int:
+        """Drop every read model and rebuild it from the log; return the position reached.
+
+        Without `blue_green` the tables are emptied first, so readers briefly see a partial
+        view. With it, the cube is built under a second name while readers keep the old one,
+        and the switch happens in one transaction once the new one has caught up.
+        """
+        report = (
+            (lambda name: functools.partial(progress, name)) if progress else (lambda name: None)
+        )
+        self._rebuild_registry()
+        old = self.equivalents_projection()
+        if not blue_green:
+            old.drop(self.write_engine)
+            old.create(self.write_engine)
+            return catch_up(self.write_engine, self.log, old, progress=report(old.name))
+        new = eq.EquivalentsProjection("b" if old.suffix == "a" else "a")
+        new.drop(self.write_engine)
+        new.create(self.write_engine)
+        catch_up(self.write_engine, self.log, new, progress=report(new.name))
+        with self.write_engine.begin() as conn:  # the last stretch and the switch, at once
+            start = position(conn, new.name)
+            head = self.log.head()
+            if head > start:
+                new.process(conn, self.log, start, head)
+                move_position(conn, new.name, start, head)
+            eq.set_active_suffix(conn, new.suffix)
+        old.drop(self.write_engine)
+        return head
+
+    def _rebuild_registry(self) -> None:
+        """Reference data is small: emptied and replayed in one transaction, so no reader
+        ever sees it half built."""
+        p = self.registry_projection
+        ensure_tracking_row(self.write_engine, p.name)
+        head = self.log.head()
+        with self.write_engine.begin() as conn:
+            start = position(conn, p.name)
+            for table in reversed(reg.metadata.sorted_tables):
+                conn.execute(table.delete())
+            p.process(conn, self.log, 0, head)
+            move_position(conn, p.name, start, head)
 
     # ---- commands -----------------------------------------------------------------------
 
@@ -125,10 +185,34 @@ class Dangliang:
 
     # ---- queries ------------------------------------------------------------------------
 
+    def equivalents(
+        self,
+        period: str,
+        *,
+        as_of: datetime | None = None,
+        position: int | None = None,
+        institution: str | None = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        """Equivalents for a month (`2024-03`) or year (`2024`), now or as the log stood at
+        a moment (transaction time) or a log position."""
+        head = self.catch_up()
+        projection = self.equivalents_projection()
+        with self.engine.connect() as conn:
+            if as_of is not None:
+                position = eq.position_at(conn, projection.t, as_of)
+            result = eq.equivalents(
+                conn, projection.t, period, position=position, institution=institution, by=by
+            )
+        result["as_of"] = as_of.isoformat() if as_of else None
+        result["position"] = head if position is None else position
+        result["log_head"] = head
+        return result
+
     def status(self) -> Status:
         self.catch_up()
         with self.engine.connect() as conn:
-            positions = {p.name: position(conn, p.name) for p in self.projections}
+            positions = {p.name: position(conn, p.name) for p in self.projections()}
             counts = {
                 "institutions": conn.scalar(select(func.count()).select_from(reg.institutions))
                 or 0,
@@ -136,6 +220,12 @@ class Dangliang:
                 "catalogue_items": conn.scalar(select(func.count()).select_from(reg.items)) or 0,
             }
         return Status(self.database.describe(), self.log.head(), positions, counts)
+
+    def projection_status(self) -> Status:
+        """Positions without catching up (what `projections status` shows)."""
+        with self.engine.connect() as conn:
+            positions = {p.name: position(conn, p.name) for p in self.projections()}
+        return Status(self.database.describe(), self.log.head(), positions, {})
 
     def close(self) -> None:
         self.log.close()
@@ -151,9 +241,15 @@ def bootstrap(settings: Settings) -> Dangliang:
         with engine.begin() as conn:
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
     log = EventLog(database)
-    for metadata in (tracking_metadata, reg.metadata):
+    if log.mapper.cipher or log.mapper.compressor:
+        raise SettingsError(
+            "the projections read the log's JSON directly: disable event cipher/compression"
+        )
+    for metadata in (tracking_metadata, reg.metadata, eq.versions_metadata):
         metadata.create_all(write_engine)
-    return Dangliang(database, log, engine, write_engine)
+    app = Dangliang(database, log, engine, write_engine)
+    app.equivalents_projection().create(write_engine)
+    return app
 
 
 def _engine(database: Database, *, immediate: bool = False) -> Engine:

@@ -7,10 +7,14 @@ Exit codes: 0 done; 1 the input was refused (every problem is listed, nothing wa
 from __future__ import annotations
 
 import functools
+import json
+import re
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +27,16 @@ from dangliang.settings import ENV_DB, Settings, SettingsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PHASES_ZH = {"validate": "校验", "write": "写入", "generate": "生成", "registry": "参考数据"}
+PERIOD = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")
+
+PHASES_ZH = {
+    "validate": "校验",
+    "write": "写入",
+    "generate": "生成",
+    "registry": "参考数据",
+    "equivalents_a": "当量",
+    "equivalents_b": "当量",
+}
 
 
 class ProgressLine:
@@ -154,6 +167,84 @@ def generate(out_dir: Path, records: int, seed: int, year: int, services_format:
         click.echo(f"  {kind:<13} {path}")
 
 
+@main.command()
+@click.option(
+    "--out",
+    "out_dir",
+    default="demo-out",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option("--records", default=1_000_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=2024, show_default=True, type=int)
+@click.option("--year", default=2024, show_default=True, type=int)
+@with_app
+def demo(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year: int) -> None:
+    """The demo county end to end: generate, load, import, and show the year's equivalents."""
+    from dangliang.generator import generate as run
+
+    started = time.monotonic()
+    click.echo(f"数据库 / database: {app.database.describe()}")
+    progress = ProgressLine("rows")
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("generate", done, records)
+
+    county = run(out_dir, records=records, seed=seed, year=year, progress=tick)
+    progress.finish()
+    click.echo(
+        f"1. 生成示例县 / generated a synthetic county in {out_dir}: "
+        f"{county.institutions - county.village_clinics} centres, "
+        f"{county.village_clinics} village clinics, {county.staff} staff, "
+        f"{county.items} items (illustrative values), {county.records:,} records"
+    )
+    for load, kind in (
+        (app.load_institutions, "institutions"),
+        (app.load_headcount, "headcount"),
+        (app.load_staff, "staff"),
+        (app.load_catalogue, "catalogue"),
+    ):
+        click.echo("2. " + load(county.files[kind], actor=actor).summary())
+    progress = ProgressLine("rows")
+    try:
+        result = app.import_services(
+            county.files["services"], actor=actor, today=date.today(), progress=progress
+        )
+    finally:
+        progress.finish()
+    click.echo("3. " + result.summary())
+    progress = ProgressLine("events")
+    try:
+        app.catch_up(progress=progress)
+    finally:
+        progress.finish()
+    summary = app.equivalents(str(year))
+    click.echo(f"4. {year} 年工作当量 / equivalents (log position {summary['position']:,}):")
+    click.echo(
+        f"   {'机构':<8}{'基本医疗 medical':>20}{'基本公卫 public health':>24}{'记录 records':>14}"
+    )
+    # A centre's line includes its village clinics (乡村一体化管理).
+    parents = {code: parent or code for code, (_, parent) in app.registry().institutions.items()}
+    medical: dict[str, Decimal] = defaultdict(Decimal)
+    public_health: dict[str, Decimal] = defaultdict(Decimal)
+    counts: dict[str, int] = defaultdict(int)
+    for inst in summary["institutions"]:
+        centre = parents.get(inst["code"], inst["code"])
+        medical[centre] += Decimal(inst["basic_medical"])
+        public_health[centre] += Decimal(inst["basic_public_health"])
+        counts[centre] += inst["records"]
+    for code in sorted(counts):
+        click.echo(
+            f"   {code + '*':<8}{medical[code]:>20}{public_health[code]:>24}{counts[code]:>14,}"
+        )
+    click.echo(
+        f"   (* a centre with its village clinics)  — done in {time.monotonic() - started:.0f}s"
+    )
+
+
 @main.group()
 def institutions() -> None:
     """Institutions (机构) and their establishment headcount."""
@@ -258,6 +349,114 @@ def import_(
         click.echo(result.summary() + rate)
     if corrections_file is not None:
         click.echo(app.import_corrections(corrections_file, actor=actor, today=today).summary())
+
+
+@main.command()
+@click.option(
+    "--period", required=True, metavar="YYYY-MM|YYYY", help="A month (2024-03) or a year (2024)."
+)
+@click.option("--institution", default=None, metavar="CODE", help="Only this institution.")
+@click.option(
+    "--by",
+    type=click.Choice(["staff", "item"]),
+    default=None,
+    help="Break each institution down by staff member or by item.",
+)
+@click.option(
+    "--as-of",
+    "as_of",
+    type=click.DateTime(
+        formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]
+    ),
+    default=None,
+    help="As the log stood at this moment (UTC unless an offset is given).",
+)
+@click.option(
+    "--position",
+    type=click.IntRange(min=0),
+    default=None,
+    help="As the log stood at this notification id.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@with_app
+def equivalents(
+    app: Dangliang,
+    actor: str,
+    period: str,
+    institution: str | None,
+    by: str | None,
+    as_of: datetime | None,
+    position: int | None,
+    as_json: bool,
+) -> None:
+    """Workload equivalents (工作当量) per institution for a month or a year."""
+    if not PERIOD.fullmatch(period):
+        raise click.BadParameter("use YYYY-MM or YYYY, e.g. 2024-03", param_hint="--period")
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    result = app.equivalents(period, as_of=as_of, position=position, institution=institution, by=by)
+    if as_json:
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    when = f"as of {result['as_of']} " if result["as_of"] else ""
+    click.echo(f"工作当量 / equivalents {period} {when}(log position {result['position']})")
+    click.echo(
+        f"{'机构 institution':<18}{'基本医疗 medical':>20}{'基本公卫 public health':>24}"
+        f"{'不达标公卫 non-compliant':>26}{'记录 records':>14}"
+    )
+    for inst in result["institutions"]:
+        click.echo(
+            f"{inst['code']:<18}{inst['basic_medical']:>20}"
+            f"{inst['basic_public_health']:>24}{inst['non_compliant_public_health']:>26}"
+            f"{inst['records']:>14,}"
+        )
+        for part in inst.get(by or "", []):
+            click.echo(
+                f"  {part['code']:<16}{part['basic_medical']:>20}"
+                f"{part['basic_public_health']:>24}"
+                f"{part['non_compliant_public_health']:>26}{part['records']:>14,}"
+            )
+
+
+@main.group()
+def projections() -> None:
+    """Read models built from the log: status and rebuild."""
+
+
+@projections.command("status")
+@with_app
+def projections_status(app: Dangliang, actor: str) -> None:
+    """Each projection's position against the log head (without catching up)."""
+    s = app.projection_status()
+    click.echo(f"日志位置 / log head: {s.head}")
+    for name, pos in s.projections.items():
+        behind = s.head - pos
+        state = "up to date" if behind == 0 else f"{behind:,} behind"
+        click.echo(f"  {name:<16} {pos:>12,}  {state}")
+
+
+@projections.command("rebuild")
+@click.option(
+    "--blue-green",
+    is_flag=True,
+    help="Build under a new name and switch when caught up; readers never see a half-built view.",
+)
+@with_app
+def projections_rebuild(app: Dangliang, actor: str, blue_green: bool) -> None:
+    """Drop every read model and rebuild it from the log."""
+    progress = ProgressLine("events")
+    started = time.monotonic()
+    try:
+        head = app.rebuild(blue_green=blue_green, progress=progress)
+    finally:
+        progress.finish()
+    elapsed = time.monotonic() - started
+    click.echo(
+        f"已重建 / rebuilt to log position {head:,} in {elapsed:.1f}s "
+        f"({head / elapsed:,.0f} events/s)"
+        if elapsed > 0
+        else "rebuilt"
+    )
 
 
 @main.command()

@@ -1,16 +1,17 @@
-"""Catch-up projections: read the notification log from a tracking position, apply, and write
-the new position in the same transaction as the rows.
+"""Catch-up projections: read the log from a tracking position, apply, and write the new
+position in the same transaction as the rows.
 
-The library's SQLite recorder has no subscriptions, so every reader catches up by polling the
-notification log (`select_notifications`) from its own position up to the head it saw when it
-started. The position advances to that head even when the last notifications were of topics the
-projection ignores, so it never rescans them. Two processes catching up at once cannot both
-apply the same events: the position is moved with a compare-and-set, and the loser rolls back.
+The library's SQLite recorder has no subscriptions, so every reader catches up by reading the
+notification log from its own position up to the head it saw when it started (on PostgreSQL
+the same polling works; the library's LISTEN/NOTIFY subscription is not needed for it). The
+position moves in ranges of notification ids, so it advances past notifications the
+projection ignores and never reads them again. Two processes catching up at once cannot both
+apply the same range: the position moves by compare-and-set, and the loser rolls back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
@@ -38,18 +39,25 @@ projection_tracking = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+Progress = Callable[[int, int], Any]
+
 
 class ConcurrentCatchUp(Exception):
     """Another process moved this projection's position first; read again from there."""
 
 
 class Projection(Protocol):
-    name: str
-    topics: Sequence[str]
-    metadata: MetaData
+    name: str  # its tracking name
+    batch_size: int  # notification ids per transaction
 
-    def apply(self, conn: Connection, log: EventLog, notifications: Sequence[Notification]) -> None:
-        """Apply a batch of notifications (in log order) to the read model."""
+    def create(self, engine: Engine) -> None:
+        """Create the read model's tables if they are missing."""
+
+    def drop(self, engine: Engine) -> None:
+        """Drop the read model's tables and its tracking row."""
+
+    def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
+        """Apply the notifications with ids in (start, stop] to the read model."""
 
 
 def position(conn: Connection, name: str) -> int:
@@ -62,15 +70,15 @@ def position(conn: Connection, name: str) -> int:
 def ensure_tracking_row(engine: Engine, name: str) -> None:
     try:
         with engine.begin() as conn:
-            if (
-                conn.execute(
-                    select(projection_tracking.c.name).where(projection_tracking.c.name == name)
-                ).first()
-                is None
-            ):
+            query = select(projection_tracking.c.name).where(projection_tracking.c.name == name)
+            if conn.execute(query).first() is None:
                 conn.execute(projection_tracking.insert().values(name=name, position=0))
     except IntegrityError:
         pass  # another process inserted it first
+
+
+def forget_tracking(conn: Connection, name: str) -> None:
+    conn.execute(projection_tracking.delete().where(projection_tracking.c.name == name))
 
 
 def move_position(conn: Connection, name: str, expected: int, new: int) -> None:
@@ -88,35 +96,40 @@ def catch_up(
     log: EventLog,
     projection: Projection,
     *,
-    batch_size: int = 5_000,
-    progress: Callable[[int, int], Any] | None = None,
+    until: int | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """Bring the projection up to the log's current head; return the number of events applied."""
+    """Bring the projection up to the log's head (or `until`); return its new position."""
     ensure_tracking_row(engine, projection.name)
-    head = log.head()
-    applied = 0
+    head = log.head() if until is None else until
     while True:
         with engine.connect() as conn:
             start = position(conn, projection.name)
         if start >= head:
-            return applied
-        notifications = log.app_recorder.select_notifications(
-            start=start,
-            limit=batch_size,
-            stop=head,
-            topics=projection.topics,
-            inclusive_of_start=False,
-        )
-        new_position = notifications[-1].id if len(notifications) == batch_size else head
+            return start
+        stop = min(start + projection.batch_size, head)
         try:
             with engine.begin() as conn:
-                projection.apply(conn, log, notifications)
-                move_position(conn, projection.name, start, new_position)
+                projection.process(conn, log, start, stop)
+                move_position(conn, projection.name, start, stop)
         except ConcurrentCatchUp:
             continue
-        applied += len(notifications)
         if progress is not None:
-            progress(new_position, head)
+            progress(stop, head)
+
+
+def notifications_in(
+    log: EventLog, start: int, stop: int, topics: tuple[str, ...], page: int = 10_000
+) -> Iterator[Notification]:
+    """The notifications of the given topics with ids in (start, stop], in log order."""
+    while start < stop:
+        found = log.app_recorder.select_notifications(
+            start=start, limit=page, stop=stop, topics=topics, inclusive_of_start=False
+        )
+        yield from found
+        if len(found) < page:
+            return
+        start = found[-1].id
 
 
 def topic_of(cls: type) -> str:

@@ -8,18 +8,17 @@ Values are stored as integers scaled by 10^4 (`value_e4`): exact on SQLite and P
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from eventsourcing.persistence import Notification
 from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
     Connection,
     Date,
+    Engine,
     Integer,
     MetaData,
     String,
@@ -32,7 +31,7 @@ from dangliang.domain.catalogue import CatalogueItem
 from dangliang.domain.institution import Institution
 from dangliang.domain.staff import Staff
 from dangliang.eventlog import EventLog
-from dangliang.projections.base import topic_of
+from dangliang.projections.base import forget_tracking, notifications_in, topic_of
 
 E4 = Decimal(10_000)
 
@@ -90,9 +89,11 @@ item_values = Table(
 
 
 class RegistryProjection:
+    """Reference data; small, so it is simply deleted and rebuilt when asked."""
+
     name = "registry"
-    metadata = metadata
-    topics: Sequence[str] = tuple(
+    batch_size = 1_000_000
+    topics: tuple[str, ...] = tuple(
         topic_of(c)
         for c in (
             Institution.Registered,
@@ -107,8 +108,17 @@ class RegistryProjection:
         )
     )
 
-    def apply(self, conn: Connection, log: EventLog, notifications: Sequence[Notification]) -> None:
-        for n in notifications:
+    def create(self, engine: Engine) -> None:
+        metadata.create_all(engine)
+
+    def drop(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+            forget_tracking(conn, self.name)
+
+    def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
+        for n in notifications_in(log, start, stop, self.topics):
             e = log.mapper.to_domain_event(n)
             if isinstance(e, Institution.Registered | Institution.Described):
                 code = (

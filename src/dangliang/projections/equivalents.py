@@ -1,0 +1,423 @@
+"""Workload equivalents (工作当量): the cube every payment is computed from.
+
+Two tables, both kept from the log by one catch-up projection, plus a small clock:
+
+- `eq_deltas`: one row per change to a cell — a recorded service adds its quantity to its
+  cell; a correction moves it out of the old cell into the new one; a void takes it out. Each
+  row keeps the notification id of the event, so "the log as it stood at position N" is
+  `WHERE notification_id <= N` — as-of queries need no replay.
+- `eq_cube`: the current sums by institution × staff × item × month × compliant.
+- `eq_clock`: which notification ids were recorded at which moment (transaction time), to
+  turn an as-of moment into a log position.
+
+Cells hold *quantities* (scaled by 10^4, exact integers on both backends), never equivalents.
+Equivalents are `quantity × the item's value effective that month`, multiplied when read, so a
+value change — retroactive too — re-prices from stored quantities in O(cube), with no event
+replay and nothing to update (DOMAIN.md §4 step 1).
+
+Recorded events are read straight from the library's JSON in SQL (`json_extract` on SQLite,
+`jsonb` on PostgreSQL), so a rebuild never runs Python per record; the rare corrections and
+voids go through the library's mapper. This needs the log stored without cipher or
+compression, which `bootstrap` checks.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from dangliang.domain.service import ServiceRecord
+from dangliang.eventlog import EventLog
+from dangliang.projections import registry as reg
+from dangliang.projections.base import forget_tracking, notifications_in, topic_of
+
+SCALE = 10_000  # quantities and values are stored × 10^4
+EU_QUANTUM = Decimal("0.0001")
+CATEGORIES = ("basic_medical", "basic_public_health")
+
+RECORDED = topic_of(ServiceRecord.Recorded)
+CHANGES = (topic_of(ServiceRecord.Corrected), topic_of(ServiceRecord.Voided))
+
+versions_metadata = MetaData()
+projection_versions = Table(
+    "projection_versions",
+    versions_metadata,
+    Column("name", String(64), primary_key=True),
+    Column("active", String(16), nullable=False),
+)
+
+_DIMENSIONS = ("institution_code", "staff_id", "item_code", "month", "compliant")
+
+
+@dataclass(frozen=True)
+class EquivalentsTables:
+    metadata: MetaData
+    deltas: Table
+    cube: Table
+    clock: Table
+
+
+def tables(suffix: str) -> EquivalentsTables:
+    md = MetaData()
+    seq_type = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: the rowid itself
+    deltas = Table(
+        f"eq_deltas_{suffix}",
+        md,
+        Column("seq", seq_type, primary_key=True, autoincrement=True),
+        Column("notification_id", BigInteger, nullable=False),
+        Column("institution_code", String(64), nullable=False),
+        Column("staff_id", String(64), nullable=False),
+        Column("item_code", String(64), nullable=False),
+        Column("month", String(7), nullable=False),
+        Column("compliant", Boolean, nullable=False),
+        Column("quantity_e4", BigInteger, nullable=False),
+        Column("records", Integer, nullable=False),
+        Index(f"eq_deltas_{suffix}_month", "month", "notification_id"),
+    )
+    cube = Table(
+        f"eq_cube_{suffix}",
+        md,
+        Column("institution_code", String(64), primary_key=True),
+        Column("month", String(7), primary_key=True),
+        Column("item_code", String(64), primary_key=True),
+        Column("staff_id", String(64), primary_key=True),
+        Column("compliant", Boolean, primary_key=True),
+        Column("quantity_e4", BigInteger, nullable=False),
+        Column("records", Integer, nullable=False),
+    )
+    clock = Table(
+        f"eq_clock_{suffix}",
+        md,
+        Column("first_id", BigInteger, primary_key=True),
+        Column("last_id", BigInteger, nullable=False),
+        Column("recorded_at", String(40), nullable=False),
+    )
+    return EquivalentsTables(md, deltas, cube, clock)
+
+
+class EquivalentsProjection:
+    batch_size = 250_000  # notification ids per transaction (rows + tracking together)
+
+    def __init__(self, suffix: str = "a"):
+        self.suffix = suffix
+        self.name = f"equivalents_{suffix}"
+        self.t = tables(suffix)
+
+    def create(self, engine: Engine) -> None:
+        self.t.metadata.create_all(engine)
+
+    def drop(self, engine: Engine) -> None:
+        self.t.metadata.drop_all(engine)
+        with engine.begin() as conn:
+            forget_tracking(conn, self.name)
+
+    def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
+        dialect = conn.dialect.name
+        before = int(conn.scalar(select(func.max(self.t.deltas.c.seq))) or 0)
+        params = {"start": start, "stop": stop, "topic": RECORDED}
+        conn.execute(text(_recorded_sql(dialect, self.t.deltas.name, log.events_table)), params)
+        self._apply_changes(conn, log, start, stop)
+        self._merge_into_cube(conn, dialect, before)
+        conn.execute(text(_clock_sql(dialect, self.t.clock.name, log.events_table)), params)
+
+    def _apply_changes(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
+        rows: list[dict[str, Any]] = []
+        for n in notifications_in(log, start, stop, CHANGES):
+            old = _state_before(log, n.originator_id, n.originator_version)
+            rows.append(
+                {**old, "notification_id": n.id, "quantity_e4": -old["quantity_e4"], "records": -1}
+            )
+            event = log.mapper.to_domain_event(n)
+            if isinstance(event, ServiceRecord.Corrected):
+                rows.append(
+                    {
+                        "notification_id": n.id,
+                        "institution_code": old["institution_code"],
+                        "staff_id": event.staff_id,
+                        "item_code": event.item_code,
+                        "month": _month(event.service_date),
+                        "compliant": event.compliant,
+                        "quantity_e4": _e4(event.quantity),
+                        "records": 1,
+                    }
+                )
+        if rows:
+            conn.execute(insert(self.t.deltas), rows)
+
+    def _merge_into_cube(self, conn: Connection, dialect: str, after_seq: int) -> None:
+        d, c = self.t.deltas, self.t.cube
+        grouped = (
+            select(*(d.c[k] for k in _DIMENSIONS), func.sum(d.c.quantity_e4), func.sum(d.c.records))
+            .where(d.c.seq > after_seq)
+            .group_by(*(d.c[k] for k in _DIMENSIONS))
+        )
+        make = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = make(c).from_select([*_DIMENSIONS, "quantity_e4", "records"], grouped)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[c.c[k] for k in _DIMENSIONS],
+            set_={
+                "quantity_e4": c.c.quantity_e4 + stmt.excluded.quantity_e4,
+                "records": c.c.records + stmt.excluded.records,
+            },
+        )
+        conn.execute(stmt)
+
+
+def _recorded_sql(dialect: str, deltas: str, events: str) -> str:
+    columns = (
+        "notification_id, institution_code, staff_id, item_code, month, compliant, "
+        "quantity_e4, records"
+    )
+    if dialect == "postgresql":
+        return (
+            f"INSERT INTO {deltas} ({columns}) "
+            "SELECT notification_id, j->>'institution_code', j->>'staff_id', j->>'item_code', "
+            "substr(j->'service_date'->>'_data_', 1, 7), (j->>'compliant')::boolean, "
+            "((j->'quantity'->>'_data_')::numeric * 10000)::bigint, 1 "
+            f"FROM (SELECT notification_id, convert_from(state, 'UTF8')::jsonb AS j FROM {events} "
+            "WHERE notification_id > :start AND notification_id <= :stop AND topic = :topic) AS e"
+        )
+    # Exact decimal text → integer × 10^4 without going through floating point.
+    scaled = (
+        "CASE WHEN instr(q, '.') = 0 THEN CAST(q AS INTEGER) * 10000 "
+        "ELSE CAST(substr(q, 1, instr(q, '.') - 1) AS INTEGER) * 10000 "
+        "+ CAST(substr(substr(q, instr(q, '.') + 1) || '0000', 1, 4) AS INTEGER) END"
+    )
+    return (
+        f"INSERT INTO {deltas} ({columns}) "
+        f"SELECT id, i, s, it, m, c, {scaled}, 1 FROM ("
+        "SELECT rowid AS id, json_extract(j, '$.institution_code') AS i, "
+        "json_extract(j, '$.staff_id') AS s, json_extract(j, '$.item_code') AS it, "
+        "substr(json_extract(j, '$.service_date._data_'), 1, 7) AS m, "
+        "json_extract(j, '$.compliant') AS c, json_extract(j, '$.quantity._data_') AS q "
+        f"FROM (SELECT rowid, CAST(state AS TEXT) AS j FROM {events} "
+        "WHERE rowid > :start AND rowid <= :stop AND topic = :topic))"
+    )
+
+
+def _clock_sql(dialect: str, clock: str, events: str) -> str:
+    if dialect == "postgresql":
+        return (
+            f"INSERT INTO {clock} (first_id, last_id, recorded_at) "
+            "SELECT min(notification_id), max(notification_id), ts FROM ("
+            "SELECT notification_id, "
+            "convert_from(state, 'UTF8')::jsonb->'timestamp'->>'_data_' AS ts "
+            f"FROM {events} WHERE notification_id > :start AND notification_id <= :stop) AS e "
+            "GROUP BY ts"
+        )
+    return (
+        f"INSERT INTO {clock} (first_id, last_id, recorded_at) "
+        "SELECT min(rowid), max(rowid), ts FROM ("
+        "SELECT rowid, json_extract(CAST(state AS TEXT), '$.timestamp._data_') AS ts "
+        f"FROM {events} WHERE rowid > :start AND rowid <= :stop) GROUP BY ts"
+    )
+
+
+def _state_before(log: EventLog, originator_id: Any, version: int) -> dict[str, Any]:
+    """The record's cell just before its event at `version`, folded from its own events."""
+    state: dict[str, Any] = {}
+    for stored in log.app_recorder.select_events(originator_id, lte=version - 1):
+        e = log.mapper.to_domain_event(stored)
+        if isinstance(e, ServiceRecord.Recorded):
+            state = {
+                "institution_code": e.institution_code,
+                "staff_id": e.staff_id,
+                "item_code": e.item_code,
+                "month": _month(e.service_date),
+                "compliant": e.compliant,
+                "quantity_e4": _e4(e.quantity),
+            }
+        elif isinstance(e, ServiceRecord.Corrected):
+            state.update(
+                staff_id=e.staff_id,
+                item_code=e.item_code,
+                month=_month(e.service_date),
+                compliant=e.compliant,
+                quantity_e4=_e4(e.quantity),
+            )
+    return state
+
+
+def _month(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _e4(value: Decimal) -> int:
+    return int(value * SCALE)
+
+
+# ---- reading --------------------------------------------------------------------------------
+
+
+class ValueBook:
+    """Equivalent values by item and month, as the log stood at a position (当量值表)."""
+
+    def __init__(self, conn: Connection, position: int | None = None):
+        v = reg.item_values
+        query = select(v.c.item_code, v.c.effective_from, v.c.value_e4, v.c.notification_id)
+        if position is not None:
+            query = query.where(v.c.notification_id <= position)
+        latest: dict[tuple[str, date], tuple[int, int]] = {}
+        for item, start, value, nid in conn.execute(query.order_by(v.c.notification_id)):
+            latest[(item, start)] = (value, nid)  # a later value for the same month wins
+        self._starts: dict[str, list[date]] = defaultdict(list)
+        self._values: dict[str, list[int]] = defaultdict(list)
+        for (item, start), (value, _) in sorted(latest.items()):
+            self._starts[item].append(start)
+            self._values[item].append(value)
+        self.categories = dict(
+            conn.execute(select(reg.items.c.item_code, reg.items.c.category)).tuples().all()
+        )
+
+    def value_e4(self, item: str, month: str) -> int:
+        """Value × 10^4 in force on the 1st of `month` (0 if none yet: nothing is bought)."""
+        first = date(int(month[:4]), int(month[5:7]), 1)
+        i = bisect.bisect_right(self._starts.get(item, []), first)
+        return self._values[item][i - 1] if i else 0
+
+
+@dataclass
+class Totals:
+    """Equivalents of one institution (or one staff member / item within it), × 10^8."""
+
+    basic_medical: int = 0
+    basic_public_health: int = 0
+    non_compliant_public_health: int = 0
+    records: int = 0
+
+    def add(
+        self, category: str, compliant: bool, quantity_e4: int, value_e4: int, records: int
+    ) -> None:
+        eq = quantity_e4 * value_e4
+        if category == "basic_medical":
+            self.basic_medical += eq
+        elif compliant:
+            self.basic_public_health += eq
+        else:
+            self.non_compliant_public_health += eq
+        self.records += records
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "basic_medical": str(eu(self.basic_medical)),
+            "basic_public_health": str(eu(self.basic_public_health)),
+            "non_compliant_public_health": str(eu(self.non_compliant_public_health)),
+            "records": self.records,
+        }
+
+
+def eu(scaled_e8: int) -> Decimal:
+    """Equivalents from their exact × 10^8 form, at 4 places (ROUND_HALF_UP)."""
+    return (Decimal(scaled_e8) / Decimal(10**8)).quantize(EU_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def months_of(period: str) -> list[str]:
+    """`2024-03` → that month; `2024` → its twelve months."""
+    if len(period) == 4:
+        return [f"{period}-{m:02d}" for m in range(1, 13)]
+    return [period]
+
+
+def equivalents(
+    conn: Connection,
+    t: EquivalentsTables,
+    period: str,
+    *,
+    position: int | None = None,
+    institution: str | None = None,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """Equivalents per institution for a month or year, now (from the cube) or as the log
+    stood at `position` (from the deltas), optionally broken down by staff or item."""
+    months = months_of(period)
+    source = t.cube if position is None else t.deltas
+    detail = {"staff": source.c.staff_id, "item": source.c.item_code}.get(by or "")
+    columns = [source.c.institution_code, source.c.item_code, source.c.month, source.c.compliant]
+    if detail is not None and by == "staff":
+        columns.append(detail)
+    query = select(*columns, func.sum(source.c.quantity_e4), func.sum(source.c.records)).where(
+        source.c.month.in_(months)
+    )
+    if position is not None:
+        query = query.where(source.c.notification_id <= position)
+    if institution:
+        query = query.where(source.c.institution_code == institution)
+    query = query.group_by(*columns)
+    book = ValueBook(conn, position)
+    per_institution: dict[str, Totals] = defaultdict(Totals)
+    per_detail: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
+    for row in conn.execute(query):
+        inst, item, month, compliant = row[0], row[1], row[2], bool(row[3])
+        quantity, records = int(row[-2]), int(row[-1])
+        category = book.categories.get(item, "basic_medical")
+        value = book.value_e4(item, month)
+        per_institution[inst].add(category, compliant, quantity, value, records)
+        if by == "staff":
+            per_detail[inst][row[4]].add(category, compliant, quantity, value, records)
+        elif by == "item":
+            per_detail[inst][item].add(category, compliant, quantity, value, records)
+    out: list[dict[str, Any]] = []
+    for code in sorted(per_institution):
+        entry = {"code": code, **per_institution[code].as_json()}
+        if by:
+            entry[by] = [{"code": k, **v.as_json()} for k, v in sorted(per_detail[code].items())]
+        out.append(entry)
+    return {"period": period, "position": position, "institutions": out}
+
+
+def position_at(conn: Connection, t: EquivalentsTables, moment: datetime) -> int:
+    """The log position at a moment (transaction time): the last notification recorded at
+    or before it."""
+    bound = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    best = 0
+    for last_id, recorded_at in conn.execute(select(t.clock.c.last_id, t.clock.c.recorded_at)):
+        if datetime.fromisoformat(recorded_at) <= bound and last_id > best:
+            best = int(last_id)
+    return best
+
+
+def active_suffix(conn: Connection, name: str = "equivalents") -> str:
+    found = conn.execute(
+        select(projection_versions.c.active).where(projection_versions.c.name == name)
+    ).scalar_one_or_none()
+    return found or "a"
+
+
+def set_active_suffix(conn: Connection, suffix: str, name: str = "equivalents") -> None:
+    conn.execute(projection_versions.delete().where(projection_versions.c.name == name))
+    conn.execute(projection_versions.insert().values(name=name, active=suffix))
+
+
+def cube_rows(conn: Connection, t: EquivalentsTables) -> Iterable[tuple[Any, ...]]:
+    """Every non-empty cube cell, sorted: for comparing an incremental and a rebuilt cube."""
+    c = t.cube
+    query = (
+        select(*(c.c[k] for k in _DIMENSIONS), c.c.quantity_e4, c.c.records)
+        .where((c.c.quantity_e4 != 0) | (c.c.records != 0))
+        .order_by(*(c.c[k] for k in _DIMENSIONS))
+    )
+    return [tuple(r) for r in conn.execute(query)]
