@@ -159,7 +159,8 @@ def generate(out_dir: Path, records: int, seed: int, year: int, services_format:
     )
     progress.finish()
     click.echo(
-        f"已生成 / generated in {county.out_dir}: {county.institutions} centres, "
+        f"已生成 / generated in {county.out_dir}: "
+        f"{county.institutions - county.village_clinics} centres, "
         f"{county.village_clinics} village clinics, {county.staff} staff, {county.items} items, "
         f"{county.records} service records"
     )
@@ -344,7 +345,7 @@ def import_(
             progress.finish()
         elapsed = time.monotonic() - started
         if result.problems:
-            click.echo("\n".join(str(p) for p in result.problems), err=True)
+            click.echo(ProblemsFound(result.problems).report(), err=True)
         rate = f" in {elapsed:.1f}s ({result.rows / elapsed:,.0f} rows/s)" if elapsed > 0 else ""
         click.echo(result.summary() + rate)
     if corrections_file is not None:

@@ -43,6 +43,7 @@ def decimal_places(value: Decimal) -> int:
 
 def equivalent_value(value: Decimal) -> Decimal:
     """An equivalent value (当量值): non-negative, at most 4 decimal places, kept at 4 places."""
+    _require_finite(value)
     if value < 0:
         raise InvalidValue("当量值不能为负数", f"equivalent value must not be negative: {value}")
     if decimal_places(value.normalize()) > EQUIVALENT_PLACES:
@@ -54,6 +55,7 @@ def equivalent_value(value: Decimal) -> Decimal:
 
 
 def positive_quantity(value: Decimal) -> Decimal:
+    _require_finite(value)
     if value <= 0:
         raise InvalidValue(f"数量必须大于 0：{value}", f"quantity must be positive: {value}")
     if decimal_places(value.normalize()) > EQUIVALENT_PLACES:
@@ -62,6 +64,16 @@ def positive_quantity(value: Decimal) -> Decimal:
             f"quantity has more than {EQUIVALENT_PLACES} decimal places: {value}",
         )
     return canonical_decimal(value)
+
+
+LARGEST = Decimal(10) ** 9  # keeps every product and sum exact in 28-digit Decimal arithmetic
+
+
+def _require_finite(value: Decimal) -> None:
+    if not value.is_finite():
+        raise InvalidValue(f"不是有效的数字：{value}", f"not a valid number: {value}")
+    if abs(value) > LARGEST:
+        raise InvalidValue(f"数值过大：{value}", f"number too large: {value}")
 
 
 def require_first_of_month(

@@ -92,8 +92,11 @@ def _vocabulary(
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 SourceId = Annotated[str, Field(min_length=1, max_length=128)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
-Quantity = Annotated[Decimal, Field(gt=0, decimal_places=4, allow_inf_nan=False)]
-NonNegativeDecimal4 = Annotated[Decimal, Field(ge=0, decimal_places=4, allow_inf_nan=False)]
+MAX_QUANTITY = Decimal(1_000_000)  # one record of a million units is a typo, not a service
+Quantity = Annotated[Decimal, Field(gt=0, le=MAX_QUANTITY, decimal_places=4, allow_inf_nan=False)]
+NonNegativeDecimal4 = Annotated[
+    Decimal, Field(ge=0, le=MAX_QUANTITY, decimal_places=4, allow_inf_nan=False)
+]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 YesNo = Annotated[bool, BeforeValidator(_yes_no)]
 InstitutionKind = Annotated[
@@ -119,6 +122,7 @@ _MESSAGES: dict[str, tuple[str, str]] = {
     "finite_number": ("不是有效的数字", "not a valid number"),
     "greater_than": ("必须大于 0", "must be greater than 0"),
     "greater_than_equal": ("不能为负数", "must not be negative"),
+    "less_than_equal": ("数值过大（最大 1,000,000）", "too large (at most 1,000,000)"),
     "decimal_max_places": ("小数位最多 4 位", "at most 4 decimal places"),
     "decimal_max_digits": ("数字位数过多", "too many digits"),
     "decimal_whole_digits": ("数字位数过多", "too many digits"),

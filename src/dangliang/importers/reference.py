@@ -169,7 +169,10 @@ def _apply(
 ) -> LoadResult:
     session = _Session(log)
     changed = 0
+    already = {p.row for p in problems}
     for row_number, r in rows:
+        if row_number in already:
+            continue  # reported once is enough
         try:
             changed += apply_row(session, r)
         except DomainError as e:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import itertools
-import json
 import time
 from array import array
 from collections import deque
@@ -218,7 +217,11 @@ class ServiceImporter:
         problems.extend(p for p in reader.problems if p not in problems)
         duplicates = _duplicate_hashes(key_hashes)
         if duplicates:
-            problems.extend(self._duplicate_problems(name, staging, duplicates, rejected_rows))
+            repeated = self._duplicate_problems(name, staging, duplicates)
+            problems.extend(repeated)
+            wanted = {p.row for p in repeated}
+            # The rejects file shows the cells as the file had them: read those rows again.
+            rejected_rows.update((n, row) for n, row in open_table(path, SERVICES) if n in wanted)
         return problems, rejected_rows
 
     def _check_references(
@@ -358,12 +361,11 @@ class ServiceImporter:
         name: str,
         staging: Staging,
         duplicates: set[int],
-        rejected_rows: dict[int, dict[str, Any]],
     ) -> list[Problem]:
         """The second and later rows with the same institution + source id."""
         first_row: dict[str, int] = {}
         problems: list[Problem] = []
-        for oid, row_number, body in staging.rows_with_hash_prefixes(
+        for oid, row_number, _ in staging.rows_with_hash_prefixes(
             [f"{h:016x}" for h in duplicates]
         ):
             if oid not in first_row:
@@ -378,7 +380,6 @@ class ServiceImporter:
                     f"duplicate source id within the file (same as row {first_row[oid]})",
                 )
             )
-            rejected_rows[row_number] = json.loads(body)
         return problems
 
     # ---- pass 2 -------------------------------------------------------------------------

@@ -6,7 +6,7 @@ notification log from its own position up to the head it saw when it started (on
 the same polling works; the library's LISTEN/NOTIFY subscription is not needed for it). The
 position moves in ranges of notification ids, so it advances past notifications the
 projection ignores and never reads them again. Two processes catching up at once cannot both
-apply the same range: the position moves by compare-and-set, and the loser rolls back.
+apply the same range: each transaction reads the position with the tracking row locked.
 """
 
 from __future__ import annotations
@@ -91,6 +91,18 @@ def move_position(conn: Connection, name: str, expected: int, new: int) -> None:
         raise ConcurrentCatchUp(name)
 
 
+def locked_position(conn: Connection, name: str) -> int:
+    """The position, read inside the writing transaction with the tracking row locked: a
+    second process catching up waits here and then sees the first one's new position, so
+    a range is never applied twice (SQLite: the transaction began IMMEDIATE, which already
+    serialises writers; PostgreSQL: SELECT … FOR UPDATE)."""
+    query = select(projection_tracking.c.position).where(projection_tracking.c.name == name)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = conn.execute(query).scalar_one_or_none()
+    return int(found) if found is not None else 0
+
+
 def catch_up(
     engine: Engine,
     log: EventLog,
@@ -103,17 +115,13 @@ def catch_up(
     ensure_tracking_row(engine, projection.name)
     head = log.head() if until is None else until
     while True:
-        with engine.connect() as conn:
-            start = position(conn, projection.name)
-        if start >= head:
-            return start
-        stop = min(start + projection.batch_size, head)
-        try:
-            with engine.begin() as conn:
-                projection.process(conn, log, start, stop)
-                move_position(conn, projection.name, start, stop)
-        except ConcurrentCatchUp:
-            continue
+        with engine.begin() as conn:
+            start = locked_position(conn, projection.name)
+            if start >= head:
+                return start
+            stop = min(start + projection.batch_size, head)
+            projection.process(conn, log, start, stop)
+            move_position(conn, projection.name, start, stop)
         if progress is not None:
             progress(stop, head)
 

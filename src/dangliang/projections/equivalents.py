@@ -289,9 +289,10 @@ class ValueBook:
         for (item, start), (value, _) in sorted(latest.items()):
             self._starts[item].append(start)
             self._values[item].append(value)
-        self.categories = dict(
-            conn.execute(select(reg.items.c.item_code, reg.items.c.category)).tuples().all()
-        )
+        self.categories: dict[str, str] = {
+            code: category
+            for code, category in conn.execute(select(reg.items.c.item_code, reg.items.c.category))
+        }
 
     def value_e4(self, item: str, month: str) -> int:
         """Value × 10^4 in force on the 1st of `month` (0 if none yet: nothing is bought)."""

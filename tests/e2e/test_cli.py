@@ -1,0 +1,435 @@
+"""End to end: the real `dangliang` console script, run as a subprocess, on SQLite and PostgreSQL.
+
+Each test gets a fresh database from the `db_url` fixture. Where a test only needs the
+reference data (institutions, staff, catalogue) in place, it loads it in-process through the
+public `Dangliang` methods to keep the run short; everything under test goes through the CLI.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dangliang.application import bootstrap
+from dangliang.domain import ids
+from dangliang.settings import Settings
+
+DANGLIANG = str(Path(sys.executable).parent / "dangliang")
+ACTOR = "e2e-tester"
+SERVICES_HEADER = [
+    "source_id",
+    "institution_code",
+    "staff_id",
+    "item_code",
+    "quantity",
+    "service_date",
+    "patient_ref",
+    "compliant",
+]
+ZH_HEADER = [
+    "来源编号",
+    "机构编码",
+    "人员编号",
+    "项目编码",
+    "数量",
+    "服务日期",
+    "患者标识",
+    "是否达标",
+]
+REFERENCE = ("institutions", "headcount", "staff", "catalogue")
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DANGLIANG_DB"}
+    env.update({"DANGLIANG_ACTOR": ACTOR, "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8"})
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def err_lines(self) -> list[str]:
+        return [line for line in self.err.splitlines() if line.strip()]
+
+
+def dl(*args: str, db: str | None = None, cwd: Path, env: dict[str, str] | None = None) -> Run:
+    cmd = [DANGLIANG, *(["--db", db] if db else []), *args]
+    p = subprocess.run(
+        cmd, cwd=cwd, env=env or cli_env(), capture_output=True, timeout=120, check=False
+    )
+    return Run(p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8"))
+
+
+def ok(run: Run) -> Run:
+    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
+    return run
+
+
+def head_in_process(db_url: str) -> int:
+    """The log head read directly (cheaper than a `dangliang status` subprocess)."""
+    app = bootstrap(Settings(db_url))
+    try:
+        return app.log.head()
+    finally:
+        app.close()
+
+
+def log_head(db: str, cwd: Path) -> int:
+    run = ok(dl("status", db=db, cwd=cwd))
+    m = re.search(r"log head: (\d+)", run.out)
+    assert m, run.out
+    return int(m.group(1))
+
+
+@dataclass
+class County:
+    dir: Path
+    generate_output: str
+    xlsx_dir: Path
+
+    def file(self, kind: str) -> Path:
+        return self.dir / f"{kind}.csv"
+
+    def services(self) -> list[dict[str, str]]:
+        with self.file("services").open(encoding="utf-8", newline="") as f:
+            return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> County:
+    """`dangliang generate` run once for the module (it needs no database)."""
+    root = tmp_path_factory.mktemp("e2e")
+    gen = ok(dl("generate", "--out", "county", "--records", "2000", "--seed", "3", cwd=root))
+    xlsx = ok(
+        dl(
+            "generate",
+            "--out",
+            "county_xlsx",
+            "--records",
+            "200",
+            "--seed",
+            "3",
+            "--format",
+            "xlsx",
+            cwd=root,
+        )
+    )
+    assert "services.xlsx" in xlsx.out
+    return County(root / "county", gen.out, root / "county_xlsx")
+
+
+def load_reference_in_process(db_url: str, county: County) -> None:
+    app = bootstrap(Settings(db_url))
+    try:
+        app.load_institutions(county.file("institutions"), actor=ACTOR)
+        app.load_headcount(county.file("headcount"), actor=ACTOR)
+        app.load_staff(county.file("staff"), actor=ACTOR)
+        app.load_catalogue(county.file("catalogue"), actor=ACTOR)
+    finally:
+        app.close()
+
+
+# ------------------------------------------------------------------------------ generate
+
+
+def test_generate_writes_the_county_files(county: County) -> None:
+    for kind in (*REFERENCE, "services"):
+        assert county.file(kind).is_file()
+        assert f"  {kind:<13} " in county.generate_output
+    assert "591 staff, 60 items, 2000 service records" in county.generate_output
+    assert len(county.services()) == 2000
+    assert (county.xlsx_dir / "services.xlsx").is_file()
+
+
+def test_generate_summary_counts_centres(county: County) -> None:
+    assert "12 centres, 127 village clinics" in county.generate_output
+
+
+# ---------------------------------------------------------------------------- happy path
+
+
+def test_generate_load_import_status(db_url: str, county: County) -> None:
+    cwd = county.dir.parent
+    d = county.dir.name
+    runs = {
+        "institutions": ok(dl("institutions", "load", f"{d}/institutions.csv", db=db_url, cwd=cwd)),
+        "headcount": ok(dl("institutions", "headcount", f"{d}/headcount.csv", db=db_url, cwd=cwd)),
+        "staff": ok(dl("staff", "load", f"{d}/staff.csv", db=db_url, cwd=cwd)),
+        "catalogue": ok(dl("catalog", "load", f"{d}/catalogue.csv", db=db_url, cwd=cwd)),
+    }
+    assert "139 rows, 139 changed" in runs["institutions"].out
+    assert "591 rows, 591 changed" in runs["staff"].out
+
+    first = ok(dl("import", f"{d}/services.csv", db=db_url, cwd=cwd))
+    assert f"{d}/services.csv: 共 2000 行，新增 2000，已存在 0，拒收 0" in first.out
+    assert "2000 rows, 2000 new, 0 already present, 0 rejected" in first.out
+
+    status = ok(dl("status", db=db_url, cwd=cwd)).out
+    assert re.search(r"^  institutions\s+139$", status, re.M), status
+    assert re.search(r"^  staff\s+591$", status, re.M), status
+    assert re.search(r"^  catalogue_items\s+60$", status, re.M), status
+    assert re.search(r"projection registry\s+\d+ \(up to date\)", status), status
+    assert "behind" not in status
+    expected_db = "SQLite" if db_url.startswith("sqlite") else "PostgreSQL"
+    assert f"数据库 / database: {expected_db}" in status
+    head = int(re.search(r"log head: (\d+)", status).group(1))  # type: ignore[union-attr]
+
+    second = ok(dl("import", f"{d}/services.csv", db=db_url, cwd=cwd))
+    assert "2000 rows, 0 new, 2000 already present, 0 rejected" in second.out
+    assert "共 2000 行，新增 0，已存在 2000，拒收 0" in second.out
+    # the second import wrote only its audit-trail event (DataImport), no service record
+    assert head_in_process(db_url) == head + 1
+
+    # DANGLIANG_ACTOR is who recorded the facts
+    row = county.services()[0]
+    app = bootstrap(Settings(db_url))
+    try:
+        events: list[Any] = list(
+            app.log.events.get(ids.service_record_id(row["institution_code"], row["source_id"]))
+        )
+    finally:
+        app.close()
+    assert len(events) == 1
+    assert events[0].actor == ACTOR
+    assert events[0].staff_id == row["staff_id"]
+
+
+# ------------------------------------------------------------------------------ bad rows
+
+
+def good_cells(county: County) -> dict[str, str]:
+    """Institution, staff and item that make a valid row on 2024-03-04."""
+    staff = next(
+        r
+        for r in csv.DictReader(county.file("staff").open(encoding="utf-8"))
+        if not r["to_date"] and r["from_date"] <= "2024-01-01"
+    )
+    item = next(
+        r
+        for r in csv.DictReader(county.file("catalogue").open(encoding="utf-8"))
+        if r["effective_from"] == "2024-01-01"
+    )
+    return {
+        "institution_code": staff["institution_code"],
+        "staff_id": staff["staff_id"],
+        "item_code": item["item_code"],
+    }
+
+
+def bad_rows(county: County) -> list[list[str]]:
+    c = good_cells(county)
+    inst, staff, item = c["institution_code"], c["staff_id"], c["item_code"]
+    return [
+        ["G1", inst, staff, item, "1", "2024-03-04", "P1", ""],  # 2 good
+        ["B2", "NOPE", staff, item, "1", "2024-03-04", "", ""],  # 3 unknown institution
+        ["B3", inst, staff, "XX999", "1", "2024-03-04", "", ""],  # 4 unknown item
+        ["B4", inst, staff, item, "1", "2999-01-01", "", ""],  # 5 future date
+        ["G5", inst, staff, item, "1.50", "2024-03-05", "", "是"],  # 6 good
+        ["B5", inst, staff, item, "1", "2024-02-30", "", ""],  # 7 bad date
+        ["B6", inst, staff, item, "-2", "2024-03-04", "", ""],  # 8 negative quantity
+        ["B7", inst, "", item, "1", "2024-03-04", "", ""],  # 9 missing staff id
+        ["G1", inst, staff, item, "1", "2024-03-04", "P1", ""],  # 10 duplicate of row 2
+        ["B8", inst, staff, item, "abc", "2024-03-04", "", "maybe"],  # 11 two bad cells
+        ["B9", inst, "S99999", item, "1", "2024-03-04", "", ""],  # 12 unknown staff
+        ["G6", inst, staff, item, "2", "2024-03-06", "", "否"],  # 13 good
+    ]
+
+
+EXPECTED_REPORT = [
+    "bad.csv:3:institution_code: 未知机构编码：'NOPE' / unknown institution code 'NOPE'",
+    "bad.csv:4:item_code: 未知项目编码：'XX999' / unknown item code 'XX999'",
+    "bad.csv:5:service_date: 服务日期在未来：2999-01-01 / "
+    "service date is in the future: 2999-01-01",
+    "bad.csv:7:service_date: 日期无效，应为 YYYY-MM-DD：'2024-02-30' / "
+    "not a valid date, expected YYYY-MM-DD: '2024-02-30'",
+    "bad.csv:8:quantity: 必须大于 0：'-2' / must be greater than 0: '-2'",
+    "bad.csv:9:staff_id: 必填 / required",
+    "bad.csv:10:source_id: 文件内来源编号重复（与第 2 行相同） / "
+    "duplicate source id within the file (same as row 2)",
+    "bad.csv:11:compliant: 应为 是/否（true/false）：'maybe' / not a yes/no value: 'maybe'",
+    "bad.csv:11:quantity: 不是有效的数字：'abc' / not a valid number: 'abc'",
+    "bad.csv:12:staff_id: 未知人员编号：'S99999' / unknown staff id 'S99999'",
+]
+REFUSED_LINE = "已拒收：共 10 个问题，未写入任何数据 / refused: 10 problem(s); nothing was written"
+
+
+def write_csv(
+    path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8"
+) -> Path:
+    lines = [",".join(header), *(",".join(r) for r in rows)]
+    path.write_bytes(("\r\n".join(lines) + "\r\n").encode(encoding))
+    return path
+
+
+def test_bad_file_is_refused_with_every_problem_then_skip_bad_rows(
+    db_url: str, county: County, tmp_path: Path
+) -> None:
+    load_reference_in_process(db_url, county)
+    rows = bad_rows(county)
+    write_csv(tmp_path / "bad.csv", SERVICES_HEADER, rows)
+    head = head_in_process(db_url)
+
+    refused = dl("import", "bad.csv", db=db_url, cwd=tmp_path)
+    assert refused.code == 1, refused.err
+    assert refused.err_lines == [*EXPECTED_REPORT, REFUSED_LINE]
+    assert refused.out == ""
+    assert log_head(db_url, tmp_path) == head  # nothing was written, not even an audit event
+    assert not (tmp_path / "bad.csv.rejects.csv").exists()
+
+    skipped = ok(dl("import", "--skip-bad-rows", "bad.csv", db=db_url, cwd=tmp_path))
+    assert (
+        "bad.csv: 共 12 行，新增 3，已存在 0，拒收 9 / 12 rows, 3 new, 0 already present, "
+        "9 rejected (rejects: bad.csv.rejects.csv)" in skipped.out
+    )
+    assert sorted(skipped.err_lines) == sorted(EXPECTED_REPORT)
+    # three service records and one DataImport event
+    assert head_in_process(db_url) == head + 4
+
+    rejects_path = tmp_path / "bad.csv.rejects.csv"
+    raw = rejects_path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 with BOM so Excel opens it
+    rejects = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rejects[0] == ["row", *SERVICES_HEADER, "reason"]
+    by_row = {int(r[0]): r for r in rejects[1:]}
+    assert sorted(by_row) == [3, 4, 5, 7, 8, 9, 10, 11, 12]
+    expected_reasons: dict[int, set[str]] = {}
+    for line in EXPECTED_REPORT:
+        _, row_text, rest = line.split(":", 2)
+        expected_reasons.setdefault(int(row_text), set()).add(rest)
+    for number, r in by_row.items():
+        assert set(r[-1].split("; ")) == expected_reasons[number], (number, r[-1])
+        if number != 10:  # row 10 is covered by test_rejects_keep_the_original_cells
+            original = rows[number - 2]
+            assert r[1:-1] == original, (number, r)
+
+
+@pytest.fixture(scope="module")
+def skipped_on_sqlite(county: County, tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path]:
+    """One `--skip-bad-rows` import of the bad file on SQLite, for the checks below."""
+    tmp = tmp_path_factory.mktemp("skip")
+    db = f"sqlite:///{tmp / 'dangliang.db'}"
+    load_reference_in_process(db, county)
+    write_csv(tmp / "bad.csv", SERVICES_HEADER, bad_rows(county))
+    return dl("import", "--skip-bad-rows", "bad.csv", db=db, cwd=tmp), tmp
+
+
+def test_skip_bad_rows_lists_problems_in_row_order(skipped_on_sqlite: tuple[Run, Path]) -> None:
+    run, _ = skipped_on_sqlite
+    assert run.code == 0
+    assert run.err_lines == EXPECTED_REPORT
+
+
+def test_rejects_keep_the_original_cells(
+    skipped_on_sqlite: tuple[Run, Path], county: County
+) -> None:
+    _, tmp = skipped_on_sqlite
+    text = (tmp / "bad.csv.rejects.csv").read_text(encoding="utf-8-sig")
+    by_row = {int(r[0]): r for r in list(csv.reader(text.splitlines()))[1:]}
+    assert by_row[10][1:-1] == bad_rows(county)[8]
+
+
+# -------------------------------------------------------------------------- other formats
+
+
+def test_gb18030_xlsx_and_json_lines_import(db_url: str, county: County, tmp_path: Path) -> None:
+    load_reference_in_process(db_url, county)
+    source = county.services()[:20]
+
+    # Chinese Excel: GB18030, Chinese headers, unpadded 2024/1/2 dates, 是/否
+    gb_rows = []
+    for i, r in enumerate(source, start=1):
+        words = {"": "", "true": "是", "false": "否"}
+        gb_rows.append(
+            [
+                f"GB-{i}",
+                r["institution_code"],
+                r["staff_id"],
+                r["item_code"],
+                r["quantity"],
+                "/".join(str(int(part)) for part in r["service_date"].split("-")),
+                r["patient_ref"],
+                words[r["compliant"]],
+            ]
+        )
+    gb = write_csv(tmp_path / "国标.csv", ZH_HEADER, gb_rows, encoding="gb18030")
+    assert "来源编号".encode("gb18030") in gb.read_bytes()
+    run = ok(dl("import", gb.name, db=db_url, cwd=tmp_path))
+    assert "20 rows, 20 new, 0 already present, 0 rejected" in run.out
+
+    # XLSX written by the generator
+    run = ok(dl("import", str(county.xlsx_dir / "services.xlsx"), db=db_url, cwd=tmp_path))
+    assert "200 rows, 200 new, 0 already present, 0 rejected" in run.out
+
+    # JSON lines: numbers as numbers or strings, booleans as JSON booleans. The first three
+    # lines repeat GB-1..3 in JSON spelling: the same facts, so they are already present.
+    lines = []
+    for i, r in enumerate(source, start=1):
+        obj: dict[str, object] = {
+            "institution_code": r["institution_code"],
+            "staff_id": r["staff_id"],
+            "item_code": r["item_code"],
+            "service_date": r["service_date"],
+            "patient_ref": r["patient_ref"],
+        }
+        if i <= 3:
+            obj.update(
+                source_id=f"GB-{i}",
+                quantity=float(r["quantity"]) if i == 2 else int(r["quantity"]),
+                compliant=r["compliant"] != "false",
+            )
+        else:
+            obj.update(source_id=f"JL-{i}", quantity=r["quantity"])
+            if r["compliant"]:
+                obj["compliant"] = r["compliant"] == "true"
+        lines.append(json.dumps(obj, ensure_ascii=False))
+    jl = tmp_path / "services.jsonl"
+    jl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    run = ok(dl("import", jl.name, db=db_url, cwd=tmp_path))
+    assert "20 rows, 17 new, 3 already present, 0 rejected" in run.out
+
+
+# ------------------------------------------------------------------------- usage errors
+
+
+def test_import_usage_errors(db_url: str, tmp_path: Path) -> None:
+    no_file = dl("import", db=db_url, cwd=tmp_path)
+    assert no_file.code == 2
+    assert "Usage: dangliang import [OPTIONS] [FILE]" in no_file.err
+    assert "Error: give a FILE of service records, or --corrections FILE" in no_file.err
+
+    missing = dl("import", "missing.csv", db=db_url, cwd=tmp_path)
+    assert missing.code == 2
+    assert "Usage: dangliang import" in missing.err
+    assert "'missing.csv' does not exist" in missing.err
+    assert missing.out == ""
+
+
+def test_unsupported_database_url_is_a_usage_error(tmp_path: Path) -> None:
+    message = (
+        "Error: unsupported database URL 'ftp://x': "
+        "use sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
+    )
+    flag = dl("status", db="ftp://x", cwd=tmp_path)
+    assert flag.code == 2
+    assert message in flag.err
+    env = dl("status", cwd=tmp_path, env=cli_env(DANGLIANG_DB="ftp://x"))
+    assert env.code == 2
+    assert message in env.err
+    memory = dl("status", db="sqlite:///:memory:", cwd=tmp_path)
+    assert memory.code == 2
+    assert "SQLite URL needs a file path" in memory.err
+    assert list(tmp_path.iterdir()) == []  # no database file was created
