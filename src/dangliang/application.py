@@ -200,7 +200,7 @@ class Dangliang:
         projection = self.equivalents_projection()
         with self.engine.connect() as conn:
             if as_of is not None:
-                position = eq.position_at(conn, projection.t, as_of)
+                position = eq.position_at(self.log, as_of)
             result = eq.equivalents(
                 conn, projection.t, period, position=position, institution=institution, by=by
             )

@@ -1,14 +1,15 @@
 """Workload equivalents (工作当量): the cube every payment is computed from.
 
-Two tables, both kept from the log by one catch-up projection, plus a small clock:
+Two tables, both kept from the log by one catch-up projection:
 
 - `eq_deltas`: one row per change to a cell — a recorded service adds its quantity to its
   cell; a correction moves it out of the old cell into the new one; a void takes it out. Each
   row keeps the notification id of the event, so "the log as it stood at position N" is
   `WHERE notification_id <= N` — as-of queries need no replay.
 - `eq_cube`: the current sums by institution × staff × item × month × compliant.
-- `eq_clock`: which notification ids were recorded at which moment (transaction time), to
-  turn an as-of moment into a log position.
+
+An as-of moment (transaction time) becomes a log position by bisecting the log's own event
+timestamps.
 
 Cells hold *quantities* (scaled by 10^4, exact integers on both backends), never equivalents.
 Equivalents are `quantity × the item's value effective that month`, multiplied when read, so a
@@ -31,6 +32,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -78,7 +80,6 @@ class EquivalentsTables:
     metadata: MetaData
     deltas: Table
     cube: Table
-    clock: Table
 
 
 def tables(suffix: str) -> EquivalentsTables:
@@ -109,14 +110,7 @@ def tables(suffix: str) -> EquivalentsTables:
         Column("quantity_e4", BigInteger, nullable=False),
         Column("records", Integer, nullable=False),
     )
-    clock = Table(
-        f"eq_clock_{suffix}",
-        md,
-        Column("first_id", BigInteger, primary_key=True),
-        Column("last_id", BigInteger, nullable=False),
-        Column("recorded_at", String(40), nullable=False),
-    )
-    return EquivalentsTables(md, deltas, cube, clock)
+    return EquivalentsTables(md, deltas, cube)
 
 
 class EquivalentsProjection:
@@ -142,7 +136,6 @@ class EquivalentsProjection:
         conn.execute(text(_recorded_sql(dialect, self.t.deltas.name, log.events_table)), params)
         self._apply_changes(conn, log, start, stop)
         self._merge_into_cube(conn, dialect, before)
-        conn.execute(text(_clock_sql(dialect, self.t.clock.name, log.events_table)), params)
 
     def _apply_changes(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
         rows: list[dict[str, Any]] = []
@@ -216,24 +209,6 @@ def _recorded_sql(dialect: str, deltas: str, events: str) -> str:
         "json_extract(j, '$.compliant') AS c, json_extract(j, '$.quantity._data_') AS q "
         f"FROM (SELECT rowid, CAST(state AS TEXT) AS j FROM {events} "
         "WHERE rowid > :start AND rowid <= :stop AND topic = :topic))"
-    )
-
-
-def _clock_sql(dialect: str, clock: str, events: str) -> str:
-    if dialect == "postgresql":
-        return (
-            f"INSERT INTO {clock} (first_id, last_id, recorded_at) "
-            "SELECT min(notification_id), max(notification_id), ts FROM ("
-            "SELECT notification_id, "
-            "convert_from(state, 'UTF8')::jsonb->'timestamp'->>'_data_' AS ts "
-            f"FROM {events} WHERE notification_id > :start AND notification_id <= :stop) AS e "
-            "GROUP BY ts"
-        )
-    return (
-        f"INSERT INTO {clock} (first_id, last_id, recorded_at) "
-        "SELECT min(rowid), max(rowid), ts FROM ("
-        "SELECT rowid, json_extract(CAST(state AS TEXT), '$.timestamp._data_') AS ts "
-        f"FROM {events} WHERE rowid > :start AND rowid <= :stop) GROUP BY ts"
     )
 
 
@@ -390,15 +365,26 @@ def equivalents(
     return {"period": period, "position": position, "institutions": out}
 
 
-def position_at(conn: Connection, t: EquivalentsTables, moment: datetime) -> int:
+def position_at(log: EventLog, moment: datetime) -> int:
     """The log position at a moment (transaction time): the last notification recorded at
-    or before it."""
+    or before it, found by bisection over the log's own timestamps (about 20 reads)."""
     bound = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    best = 0
-    for last_id, recorded_at in conn.execute(select(t.clock.c.last_id, t.clock.c.recorded_at)):
-        if datetime.fromisoformat(recorded_at) <= bound and last_id > best:
-            best = int(last_id)
-    return best
+    lo, hi = 0, log.head()
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        found = log.app_recorder.select_notifications(start=mid, limit=1, stop=hi)
+        if not found:  # no notification in [mid, hi] (ids can have gaps on PostgreSQL)
+            hi = mid - 1
+        elif _recorded_at(log, found[0]) <= bound:
+            lo = found[0].id
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _recorded_at(log: EventLog, notification: Notification) -> datetime:
+    stamp: datetime = log.mapper.to_domain_event(notification).timestamp  # type: ignore[attr-defined]
+    return stamp
 
 
 def active_suffix(conn: Connection, name: str = "equivalents") -> str:
