@@ -101,12 +101,15 @@ class Dangliang:
         old = self.equivalents_projection()
         if not blue_green:
             old.drop(self.write_engine)
-            old.create(self.write_engine)
-            return catch_up(self.write_engine, self.log, old, progress=report(old.name))
+            old.create(self.write_engine, indexes=False)
+            head = catch_up(self.write_engine, self.log, old, progress=report(old.name))
+            old.add_indexes(self.write_engine)
+            return head
         new = eq.EquivalentsProjection("b" if old.suffix == "a" else "a")
         new.drop(self.write_engine)
-        new.create(self.write_engine)
+        new.create(self.write_engine, indexes=False)
         catch_up(self.write_engine, self.log, new, progress=report(new.name))
+        new.add_indexes(self.write_engine)
         with self.write_engine.begin() as conn:  # the last stretch and the switch, at once
             start = position(conn, new.name)
             head = self.log.head()

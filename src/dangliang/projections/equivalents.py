@@ -39,7 +39,6 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
-    Index,
     Integer,
     MetaData,
     String,
@@ -97,7 +96,6 @@ def tables(suffix: str) -> EquivalentsTables:
         Column("compliant", Boolean, nullable=False),
         Column("quantity_e4", BigInteger, nullable=False),
         Column("records", Integer, nullable=False),
-        Index(f"eq_deltas_{suffix}_month", "month", "notification_id"),
     )
     cube = Table(
         f"eq_cube_{suffix}",
@@ -121,8 +119,18 @@ class EquivalentsProjection:
         self.name = f"equivalents_{suffix}"
         self.t = tables(suffix)
 
-    def create(self, engine: Engine) -> None:
+    def create(self, engine: Engine, *, indexes: bool = True) -> None:
+        """Create the tables; a rebuild asks for the index afterwards (`add_indexes`): one
+        sort at the end is cheaper than keeping it up to date row by row."""
         self.t.metadata.create_all(engine)
+        if indexes:
+            self.add_indexes(engine)
+
+    def add_indexes(self, engine: Engine) -> None:
+        deltas = self.t.deltas.name
+        with engine.begin() as conn:  # as-of queries: one month up to a position
+            index = f"CREATE INDEX IF NOT EXISTS {deltas}_month ON {deltas} "
+            conn.execute(text(index + "(month, notification_id)"))
 
     def drop(self, engine: Engine) -> None:
         self.t.metadata.drop_all(engine)
