@@ -33,8 +33,14 @@ def postgres_available() -> tuple[bool, str]:
 
         db = parse_db_url(PG_BASE_URL)
         try:
-            psycopg.connect(host=db.host, port=db.port, user=db.user, dbname=db.dbname,
-                            password=db.password or None, connect_timeout=3).close()
+            psycopg.connect(
+                host=db.host,
+                port=db.port,
+                user=db.user,
+                dbname=db.dbname,
+                password=db.password or None,
+                connect_timeout=3,
+            ).close()
             _pg_checked = (True, "")
         except Exception as e:  # any failure to connect means: no PostgreSQL here
             _pg_checked = (False, f"{type(e).__name__}: {e}".strip())
@@ -45,8 +51,10 @@ def require_postgres() -> None:
     ok, why = postgres_available()
     if ok:
         return
-    message = (f"PostgreSQL not reachable at {PG_BASE_URL} ({why}); "
-               "set DANGLIANG_TEST_PG_URL to point the PostgreSQL tests at a server")
+    message = (
+        f"PostgreSQL not reachable at {PG_BASE_URL} ({why}); "
+        "set DANGLIANG_TEST_PG_URL to point the PostgreSQL tests at a server"
+    )
     if IN_CI:
         pytest.fail(f"CI=true requires PostgreSQL: {message}", pytrace=False)
     pytest.skip(f"PostgreSQL tests skipped: {message}")
@@ -58,8 +66,14 @@ def drop_schema(url: str) -> None:
     from dangliang.settings import parse_db_url
 
     db = parse_db_url(url)
-    with psycopg.connect(host=db.host, port=db.port, user=db.user, dbname=db.dbname,
-                         password=db.password or None, autocommit=True) as conn:
+    with psycopg.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        dbname=db.dbname,
+        password=db.password or None,
+        autocommit=True,
+    ) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE')
 
 

@@ -403,3 +403,38 @@ def test_rebuild_reproduces_the_incremental_cube(app: Dangliang, county: Any) ->
             assert eq.cube_rows(conn, app.equivalents_projection().t) == incremental
     status = app.projection_status()
     assert set(status.projections.values()) == {status.head}
+
+
+def test_month_boundaries_and_a_value_change_on_the_first(app: Dangliang) -> None:
+    """A record on the 31st belongs to its month; a value effective on the 1st of February
+    prices February and later, not January — also when recorded afterwards."""
+    allow_frozen_time(app)
+    with freeze_time("2024-01-15 12:00:00"):  # the log's clock only moves forward
+        seed_reference(app)
+    with freeze_time("2024-02-01 00:00:00"):
+        for source, day in (("jan31", date(2024, 1, 31)), ("feb01", date(2024, 2, 1))):
+            app.log.save(
+                ServiceRecord.record(
+                    institution_code="C01",
+                    source_id=source,
+                    staff_id="S1",
+                    item_code="BM1",
+                    quantity=Decimal(2),
+                    service_date=day,
+                    actor="t",
+                )
+            )
+    with freeze_time("2024-03-05 08:00:00"):
+        item = app.log.repository.get(catalogue_item_id("BM1"))
+        item.set_value(
+            value=Decimal("4"), effective_from=date(2024, 2, 1), reference="调价", actor="bureau"
+        )
+        app.log.save(item)
+    jan, feb = app.equivalents("2024-01"), app.equivalents("2024-02")
+    assert jan["institutions"][0]["basic_medical"] == "3.0000"  # 2 × 1.5
+    assert feb["institutions"][0]["basic_medical"] == "8.0000"  # 2 × 4 (new value)
+    before = app.equivalents("2024-02", as_of=datetime(2024, 3, 1, tzinfo=UTC))
+    assert before["institutions"][0]["basic_medical"] == "3.0000"  # 2 × 1.5, as it stood
+    year = app.equivalents("2024")
+    assert year["institutions"][0]["basic_medical"] == "11.0000"
+    assert year["institutions"][0]["records"] == 2
