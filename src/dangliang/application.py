@@ -160,7 +160,7 @@ class Dangliang:
         writer = bulk_writer(self.database, self.log.events_table)
         try:
             importer = ServiceImporter(
-                self.log, self.registry(), writer, actor=actor, today=today, batch_size=batch_size
+                self.registry(), writer, actor=actor, today=today, batch_size=batch_size
             )
             result = importer.run(Path(path), skip_bad_rows=skip_bad_rows, progress=progress)
         finally:
