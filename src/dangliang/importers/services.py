@@ -23,7 +23,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from json.encoder import encode_basestring as json_encode_string  # what json.dumps uses
 from pathlib import Path
 from typing import Any
