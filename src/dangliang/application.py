@@ -21,7 +21,7 @@ from dangliang.bulk import bulk_writer
 from dangliang.domain.imports import DataImport
 from dangliang.eventlog import EventLog
 from dangliang.importers import corrections, reference
-from dangliang.importers.services import ImportResult, ServiceImporter
+from dangliang.importers.services import ImportResult, ServiceImporter, file_import_ref
 from dangliang.projections import equivalents as eq
 from dangliang.projections import registry as reg
 from dangliang.projections.base import (
@@ -182,9 +182,22 @@ class Dangliang:
     def import_corrections(
         self, path: Path, *, actor: str, today: date
     ) -> corrections.CorrectionsResult:
-        return corrections.import_corrections(
+        result = corrections.import_corrections(
             self.log, self.registry(), Path(path), actor=actor, today=today
         )
+        self.log.save(
+            DataImport(
+                kind="corrections",
+                file_name=Path(path).name,
+                import_ref=file_import_ref(Path(path)),
+                rows=result.rows,
+                inserted=result.corrected + result.voided,
+                already_present=result.already_applied,
+                rejected=0,
+                actor=actor,
+            )
+        )
+        return result
 
     # ---- queries ------------------------------------------------------------------------
 

@@ -111,7 +111,7 @@ def test_corrections_change_the_records_and_say_why_and_who(
     result = app.import_corrections(first_file(tmp_path, imported), actor=ACTOR, today=TODAY)
 
     assert (result.rows, result.corrected, result.voided, result.already_applied) == (3, 2, 1, 0)
-    assert app.log.head() == head + 3
+    assert app.log.head() == head + 3 + 1  # three changes and the import's audit event
 
     q = get(app, imported.quantity)
     assert (q.version, q.quantity, q.voided) == (2, Decimal("3"), False)
@@ -163,7 +163,7 @@ def test_corrections_change_the_records_and_say_why_and_who(
         first_file(tmp_path, imported), actor="someone else", today=TODAY
     )
     assert (again.rows, again.corrected, again.voided, again.already_applied) == (3, 0, 0, 3)
-    assert app.log.head() == head
+    assert app.log.head() == head + 1  # only the audit event of the second import
     assert get(app, imported.quantity).version == 2
     assert get(app, imported.void).version == 2
 
@@ -243,7 +243,7 @@ def test_cli_import_corrections(imported: Imported, db_url: str, tmp_path: Path)
 
     assert done.returncode == 0, done.stderr
     assert "3 rows, 2 corrected, 1 voided, 0 already applied" in done.stdout
-    assert app.log.head() == head + 3
+    assert app.log.head() == head + 3 + 1  # three changes and the import's audit event
     event: Any = app.log.mapper.to_domain_event(
         app.log.app_recorder.select_events(
             service_record_id(imported.void["institution_code"], imported.void["source_id"])

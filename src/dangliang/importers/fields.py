@@ -51,15 +51,16 @@ def _yes_no(value: Any) -> Any:
     )
 
 
-_LOOSE_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})")
+_LOOSE_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})|(\d{4})(\d{2})(\d{2})")
 
 
 def _iso_date(value: Any) -> Any:
-    """Also accept what spreadsheets write: `2024/3/5`, `2024-3-5` (→ 2024-03-05)."""
+    """Also accept what spreadsheets and HIS exports write: `2024/3/5`, `2024-3-5` and
+    `20240305` (→ 2024-03-05); anything else goes to pydantic's strict ISO parsing."""
     if isinstance(value, str):
         loose = _LOOSE_DATE.fullmatch(value.strip())
         if loose:
-            year, month, day = loose.groups()
+            year, month, day = (g for g in loose.groups() if g is not None)
             return f"{year}-{int(month):02d}-{int(day):02d}"
     return value
 

@@ -120,6 +120,15 @@ class RegistryProjection:
     def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
         for n in notifications_in(log, start, stop, self.topics):
             e = log.mapper.to_domain_event(n)
+            if isinstance(e, Institution.Registered | Staff.Registered | CatalogueItem.Defined):
+                # Remember the code of each new aggregate: later events carry only its id.
+                self._codes[e.originator_id] = (
+                    e.code
+                    if isinstance(e, Institution.Registered)
+                    else e.staff_id
+                    if isinstance(e, Staff.Registered)
+                    else e.item_code
+                )
             if isinstance(e, Institution.Registered | Institution.Described):
                 code = (
                     e.code
