@@ -406,17 +406,16 @@ def equivalents(
         f"{'不达标公卫 non-compliant':>26}{'记录 records':>14}"
     )
     for inst in result["institutions"]:
-        click.echo(
-            f"{inst['code']:<18}{inst['basic_medical']:>20}"
-            f"{inst['basic_public_health']:>24}{inst['non_compliant_public_health']:>26}"
-            f"{inst['records']:>14,}"
-        )
+        click.echo(_equivalents_line(inst["code"], inst))
         for part in inst.get(by or "", []):
-            click.echo(
-                f"  {part['code']:<16}{part['basic_medical']:>20}"
-                f"{part['basic_public_health']:>24}"
-                f"{part['non_compliant_public_health']:>26}{part['records']:>14,}"
-            )
+            click.echo(_equivalents_line("  " + part["code"], part))
+
+
+def _equivalents_line(label: str, figures: dict[str, Any]) -> str:
+    return (
+        f"{label:<18}{figures['basic_medical']:>20}{figures['basic_public_health']:>24}"
+        f"{figures['non_compliant_public_health']:>26}{figures['records']:>14,}"
+    )
 
 
 @main.group()

@@ -171,13 +171,7 @@ def _apply_row(
     problems: list[Problem] = []
     if item not in registry.item_categories:
         problems.append(
-            Problem(
-                name,
-                row_number,
-                "item_code",
-                f"未知项目编码：{item!r}",
-                f"unknown item code {item!r}",
-            )
+            Problem.unknown(name, row_number, "item_code", "项目编码", "item code", item)
         )
     elif not registry.has_value_on(item, day):
         problems.append(

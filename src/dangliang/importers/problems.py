@@ -28,6 +28,13 @@ class Problem:
             where.append(self.column)
         return f"{':'.join(where)}: {self.message_zh} / {self.message_en}"
 
+    @classmethod
+    def unknown(
+        cls, file: str, row: int, column: str, what_zh: str, what_en: str, value: object
+    ) -> Problem:
+        """`未知机构编码：'X9' / unknown institution code 'X9'` and the like."""
+        return cls(file, row, column, f"未知{what_zh}：{value!r}", f"unknown {what_en} {value!r}")
+
     def as_dict(self) -> dict[str, object]:
         return {
             "file": self.file,

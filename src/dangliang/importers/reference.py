@@ -231,12 +231,13 @@ def load_headcount(log: EventLog, registry: Registry, path: Path, actor: str) ->
     for row_number, r in rows:
         if r["institution_code"] not in registry.institutions:
             problems.append(
-                Problem(
+                Problem.unknown(
                     name,
                     row_number,
                     "institution_code",
-                    f"未知机构编码：{r['institution_code']!r}",
-                    f"unknown institution code {r['institution_code']!r}",
+                    "机构编码",
+                    "institution code",
+                    r["institution_code"],
                 )
             )
 
@@ -255,12 +256,13 @@ def load_staff(log: EventLog, registry: Registry, path: Path, actor: str) -> Loa
     for row_number, r in rows:
         if r["institution_code"] not in registry.institutions:
             problems.append(
-                Problem(
+                Problem.unknown(
                     name,
                     row_number,
                     "institution_code",
-                    f"未知机构编码：{r['institution_code']!r}",
-                    f"unknown institution code {r['institution_code']!r}",
+                    "机构编码",
+                    "institution code",
+                    r["institution_code"],
                 )
             )
         if r["to_date"] is not None and r["to_date"] < r["from_date"]:

@@ -237,12 +237,8 @@ class ServiceImporter:
             )
             if inst not in reg.institutions:
                 found.append(
-                    Problem(
-                        name,
-                        row_number,
-                        "institution_code",
-                        f"未知机构编码：{inst!r}",
-                        f"unknown institution code {inst!r}",
+                    Problem.unknown(
+                        name, row_number, "institution_code", "机构编码", "institution code", inst
                     )
                 )
             if day > today:
@@ -257,13 +253,7 @@ class ServiceImporter:
                 )
             if item not in reg.item_categories:
                 found.append(
-                    Problem(
-                        name,
-                        row_number,
-                        "item_code",
-                        f"未知项目编码：{item!r}",
-                        f"unknown item code {item!r}",
-                    )
+                    Problem.unknown(name, row_number, "item_code", "项目编码", "item code", item)
                 )
             elif not reg.has_value_on(item, day):
                 first = reg.first_value_date(item)
@@ -278,13 +268,7 @@ class ServiceImporter:
                 )
             if staff not in reg.staff_names:
                 found.append(
-                    Problem(
-                        name,
-                        row_number,
-                        "staff_id",
-                        f"未知人员编号：{staff!r}",
-                        f"unknown staff id {staff!r}",
-                    )
+                    Problem.unknown(name, row_number, "staff_id", "人员编号", "staff id", staff)
                 )
             elif inst in reg.institutions:
                 at = reg.institution_of(staff, day)

@@ -11,6 +11,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -135,27 +136,22 @@ class RegistryProjection:
                     if isinstance(e, Institution.Registered)
                     else self._institution_code(conn, e)
                 )
-                conn.execute(delete(institutions).where(institutions.c.code == code))
-                conn.execute(
-                    institutions.insert().values(
-                        code=code,
-                        name=e.name,
-                        kind=e.kind,
-                        parent_code=e.parent_code,
-                        remote=e.remote,
-                    )
+                _replace(
+                    conn,
+                    institutions,
+                    {"code": code},
+                    name=e.name,
+                    kind=e.kind,
+                    parent_code=e.parent_code,
+                    remote=e.remote,
                 )
             elif isinstance(e, Institution.HeadcountSet):
                 code = self._institution_code(conn, e)
-                conn.execute(
-                    delete(headcount).where(
-                        headcount.c.institution_code == code, headcount.c.year == e.year
-                    )
-                )
-                conn.execute(
-                    headcount.insert().values(
-                        institution_code=code, year=e.year, headcount=e.headcount
-                    )
+                _replace(
+                    conn,
+                    headcount,
+                    {"institution_code": code, "year": e.year},
+                    headcount=e.headcount,
                 )
             elif isinstance(e, Staff.Registered):
                 conn.execute(staff.insert().values(staff_id=e.staff_id, name=e.name))
@@ -167,20 +163,14 @@ class RegistryProjection:
                 )
             elif isinstance(e, Staff.Posted):
                 sid = self._staff_code(conn, e)
-                conn.execute(
-                    delete(postings).where(
-                        postings.c.staff_id == sid, postings.c.from_date == e.from_date
-                    )
-                )
-                conn.execute(
-                    postings.insert().values(
-                        staff_id=sid,
-                        from_date=e.from_date,
-                        to_date=e.to_date,
-                        institution_code=e.institution_code,
-                        post=e.post,
-                        establishment=e.establishment,
-                    )
+                _replace(
+                    conn,
+                    postings,
+                    {"staff_id": sid, "from_date": e.from_date},
+                    to_date=e.to_date,
+                    institution_code=e.institution_code,
+                    post=e.post,
+                    establishment=e.establishment,
                 )
             elif isinstance(e, CatalogueItem.Defined):
                 conn.execute(
@@ -233,6 +223,12 @@ class RegistryProjection:
         for (code,) in conn.execute(select(column)):
             self._codes[make(code)] = code
         return self._codes[originator_id]
+
+
+def _replace(conn: Connection, table: Table, key: dict[str, Any], **values: Any) -> None:
+    """Insert the row with this key, replacing any row that had it."""
+    conn.execute(delete(table).where(*(table.c[k] == v for k, v in key.items())))
+    conn.execute(table.insert().values(**key, **values))
 
 
 @dataclass
