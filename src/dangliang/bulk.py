@@ -24,6 +24,7 @@ import json
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -35,11 +36,19 @@ NEW, STORED, SKIPPED = 0, 1, 2  # staged entry states: to write, already in the 
 
 
 class Staging:
-    """Prepared events between the two passes of an import: `(seq, id, row, body, state)`."""
+    """Prepared events between the two passes of an import: `(seq, id, row, body, state)`.
+
+    The file is locked while the import runs. A killed import cannot delete its file, so
+    each new one first removes the staging files nobody holds a lock on any more.
+    """
+
+    PREFIX = "dangliang-staging-"
 
     def __init__(self, directory: Path | None = None):
-        fd, name = tempfile.mkstemp(prefix="dangliang-staging-", suffix=".db", dir=directory)
-        os.close(fd)
+        remove_abandoned_staging(directory)
+        fd, name = tempfile.mkstemp(prefix=self.PREFIX, suffix=".db", dir=directory)
+        self._lock_fd = fd
+        _try_lock(fd)
         self.path = Path(name)
         self.conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-65536"):
@@ -86,6 +95,40 @@ class Staging:
         self.conn.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        os.close(self._lock_fd)
+
+
+def remove_abandoned_staging(directory: Path | None = None, min_age_seconds: float = 60) -> None:
+    """Delete staging files of imports that died (unlocked, and older than a minute so a
+    file another import has only just created is never taken for abandoned)."""
+    folder = Path(directory or tempfile.gettempdir())
+    now = time.time()
+    for path in folder.glob(f"{Staging.PREFIX}*.db"):
+        try:
+            if now - path.stat().st_mtime < min_age_seconds:
+                continue
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            if _try_lock(fd):
+                path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    """Take an exclusive advisory lock without waiting; False if another process has it.
+    (Where there is no fcntl, e.g. Windows, nothing is locked and nothing is cleaned.)"""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 class BulkWriter(Protocol):
