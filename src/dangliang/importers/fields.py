@@ -57,7 +57,7 @@ _LOOSE_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})|(\d{4})(\d{2})(\d{2
 def _iso_date(value: Any) -> Any:
     """Also accept what spreadsheets and HIS exports write: `2024/3/5`, `2024-3-5` and
     `20240305` (→ 2024-03-05); anything else goes to pydantic's strict ISO parsing."""
-    if isinstance(value, str):
+    if isinstance(value, str) and not (len(value) == 10 and value[4] == value[7] == "-"):
         loose = _LOOSE_DATE.fullmatch(value.strip())
         if loose:
             year, month, day = (g for g in loose.groups() if g is not None)
