@@ -19,7 +19,7 @@ import itertools
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -51,9 +51,8 @@ from dangliang.projections.registry import Registry
 Progress = Callable[[str, int, int], Any]
 
 Prepared = tuple[str, int, str]  # (aggregate id hex, row number, stored body without timestamp)
-InFlight = tuple[
-    "Future[dict[str, bytes]]", list[Prepared], list[Problem], dict[int, dict[str, Any]]
-]
+RawRows = dict[int, dict[str, Any]]
+InFlight = tuple["Future[dict[str, bytes]]", list[Prepared], list[Problem], RawRows]
 
 RECORDED_TOPIC = topic_of(ServiceRecord.Recorded)
 AGGREGATE_TOPIC = topic_of(ServiceRecord)
@@ -165,142 +164,49 @@ class ServiceImporter:
     def _validate_and_stage(
         self, path: Path, result: ImportResult, staging: Staging, progress: Progress | None
     ) -> tuple[list[Problem], dict[int, dict[str, Any]]]:
+        """Check every row, chunk by chunk; the look-up of already-stored records for one
+        chunk runs on a thread (inside the database, GIL released) while the next chunk is
+        checked. (Checking in worker processes was measured slower on two cores: moving the
+        rows between processes costs about what the checks do.)"""
         reader = open_table(path, SERVICES)
-        name = reader.display_name
+        context = CheckContext(
+            reader.display_name, self.registry, self.today, self.actor, self._import_ref
+        )
         problems: list[Problem] = list(reader.problems)
         rejected_rows: dict[int, dict[str, Any]] = {}
         key_hashes = [array("Q") for _ in range(256)]
-        # The look-up of already-stored records runs inside SQLite / psycopg with the GIL
-        # released (one statement per chunk), so it overlaps validation of the next chunk.
-        in_flight: deque[InFlight] = deque()
+        lookups: deque[InFlight] = deque()
 
         def settle() -> None:
-            future, prepared, bad, raw = in_flight.popleft()
-            bad.extend(self._stage(staging, name, prepared, future.result()))
-            if bad:
-                problems.extend(bad)
-                for p in bad:
-                    if p.row is not None and p.row in raw:
-                        rejected_rows[p.row] = raw[p.row]
-
-        def submit(chunk: list[tuple[int, dict[str, Any]]]) -> None:
-            good, bad = validate_chunk(ROWS, name, chunk)
-            good, more = self._check_references(name, good)
-            bad.extend(more)
-            prepared = self._prepare(good)
-            for oid, _, _ in prepared:
-                h = int(oid[:16], 16)
-                key_hashes[h >> 56].append(h)
-            future = db.submit(self.writer.first_events, [oid for oid, _, _ in prepared])
-            in_flight.append((future, prepared, bad, dict(chunk)))
-            result.rows += len(chunk)
-            if len(in_flight) > 1:
-                settle()
-            if progress:
-                progress("validate", *reader.progress())
+            future, prepared, bad, raw = lookups.popleft()
+            bad.extend(self._stage(staging, context.file, prepared, future.result()))
+            problems.extend(bad)
+            rejected_rows.update((p.row, raw[p.row]) for p in bad if p.row in raw)
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-lookup") as db:
-            chunk: list[tuple[int, dict[str, Any]]] = []
-            for numbered in reader:
-                chunk.append(numbered)
-                if len(chunk) >= self.chunk_size:
-                    submit(chunk)
-                    chunk = []
-            if chunk:
-                submit(chunk)
-            while in_flight:
+            for chunk in _chunks(reader, self.chunk_size):
+                prepared, bad, raw = check_chunk(context, chunk)
+                for oid, _, _ in prepared:
+                    h = int(oid[:16], 16)
+                    key_hashes[h >> 56].append(h)
+                found = db.submit(self.writer.first_events, [oid for oid, _, _ in prepared])
+                lookups.append((found, prepared, bad, raw))
+                if len(lookups) > 1:
+                    settle()
+                result.rows += len(chunk)
+                if progress:
+                    progress("validate", *reader.progress())
+            while lookups:
                 settle()
         problems.extend(p for p in reader.problems if p not in problems)
         duplicates = _duplicate_hashes(key_hashes)
         if duplicates:
-            repeated = self._duplicate_problems(name, staging, duplicates)
+            repeated = self._duplicate_problems(context.file, staging, duplicates)
             problems.extend(repeated)
             wanted = {p.row for p in repeated}
             # The rejects file shows the cells as the file had them: read those rows again.
             rejected_rows.update((n, row) for n, row in open_table(path, SERVICES) if n in wanted)
         return problems, rejected_rows
-
-    def _check_references(
-        self, name: str, good: list[tuple[int, ServiceRow]]
-    ) -> tuple[list[tuple[int, ServiceRow]], list[Problem]]:
-        reg = self.registry
-        today = self.today
-        ok: list[tuple[int, ServiceRow]] = []
-        problems: list[Problem] = []
-        for row_number, r in good:
-            found: list[Problem] = []
-            inst, staff, item, day = (
-                r["institution_code"],
-                r["staff_id"],
-                r["item_code"],
-                r["service_date"],
-            )
-            if inst not in reg.institutions:
-                found.append(
-                    Problem.unknown(
-                        name, row_number, "institution_code", "机构编码", "institution code", inst
-                    )
-                )
-            if day > today:
-                found.append(
-                    Problem(
-                        name,
-                        row_number,
-                        "service_date",
-                        f"服务日期在未来：{day}",
-                        f"service date is in the future: {day}",
-                    )
-                )
-            if item not in reg.item_categories:
-                found.append(
-                    Problem.unknown(name, row_number, "item_code", "项目编码", "item code", item)
-                )
-            elif not reg.has_value_on(item, day):
-                first = reg.first_value_date(item)
-                found.append(
-                    Problem(
-                        name,
-                        row_number,
-                        "item_code",
-                        f"项目 {item} 在 {day} 尚无当量值（最早生效 {first}）",
-                        f"item {item} has no equivalent value on {day} (first effective {first})",
-                    )
-                )
-            if staff not in reg.staff_names:
-                found.append(
-                    Problem.unknown(name, row_number, "staff_id", "人员编号", "staff id", staff)
-                )
-            elif inst in reg.institutions:
-                at = reg.institution_of(staff, day)
-                if at != inst:
-                    where_zh = f"当时在 {at}" if at else "当时不在任何机构任职"
-                    where_en = f"was at {at}" if at else "had no posting"
-                    found.append(
-                        Problem(
-                            name,
-                            row_number,
-                            "staff_id",
-                            f"人员 {staff} 在 {day} 不在机构 {inst} 任职（{where_zh}）",
-                            f"staff {staff} was not at institution {inst} on {day} ({where_en})",
-                        )
-                    )
-            if found:
-                problems.extend(found)
-            else:
-                ok.append((row_number, r))
-        return ok, problems
-
-    def _prepare(self, good: list[tuple[int, ServiceRow]]) -> list[tuple[str, int, str]]:
-        """Aggregate id and stored-event body (without timestamp) of each valid row."""
-        tail = _recorded_tail(self.actor, self._import_ref)
-        return [
-            (
-                service_record_id_hex(r["institution_code"], r["source_id"]),
-                row_number,
-                recorded_body(r, tail),
-            )
-            for row_number, r in good
-        ]
 
     def _stage(
         self,
@@ -385,6 +291,123 @@ class ServiceImporter:
                 progress("write", done, to_write)
 
         self.writer.append(staging, self.batch_size, RECORDED_TOPIC, head, committed)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What the checks of one import need."""
+
+    file: str
+    registry: Registry
+    today: date
+    actor: str
+    import_ref: str
+
+
+Checked = tuple[list[Prepared], list[Problem], RawRows]
+
+
+def check_chunk(ctx: CheckContext, chunk: list[tuple[int, dict[str, Any]]]) -> Checked:
+    """Validate a chunk of rows and prepare the stored form of the good ones."""
+    good, bad = validate_chunk(ROWS, ctx.file, chunk)
+    good, more = check_references(ctx.file, good, ctx.registry, ctx.today)
+    bad.extend(more)
+    tail = _recorded_tail(ctx.actor, ctx.import_ref)
+    prepared = [
+        (
+            service_record_id_hex(r["institution_code"], r["source_id"]),
+            row_number,
+            recorded_body(r, tail),
+        )
+        for row_number, r in good
+    ]
+    # The cells as read, for the rejects file: a row can still be refused after this, when
+    # the log turns out to hold its source id with other content.
+    return prepared, bad, dict(chunk)
+
+
+def _chunks(
+    rows: Iterable[tuple[int, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    chunk: list[tuple[int, dict[str, Any]]] = []
+    for numbered in rows:
+        chunk.append(numbered)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def check_references(
+    name: str, good: list[tuple[int, ServiceRow]], reg: Registry, today: date
+) -> tuple[list[tuple[int, ServiceRow]], list[Problem]]:
+    """Each valid row against the reference data: institution, item with a value on the
+    date, staff posted at that institution that day, no date in the future."""
+    ok: list[tuple[int, ServiceRow]] = []
+    problems: list[Problem] = []
+    for row_number, r in good:
+        found: list[Problem] = []
+        inst, staff, item, day = (
+            r["institution_code"],
+            r["staff_id"],
+            r["item_code"],
+            r["service_date"],
+        )
+        if inst not in reg.institutions:
+            found.append(
+                Problem.unknown(
+                    name, row_number, "institution_code", "机构编码", "institution code", inst
+                )
+            )
+        if day > today:
+            found.append(
+                Problem(
+                    name,
+                    row_number,
+                    "service_date",
+                    f"服务日期在未来：{day}",
+                    f"service date is in the future: {day}",
+                )
+            )
+        if item not in reg.item_categories:
+            found.append(
+                Problem.unknown(name, row_number, "item_code", "项目编码", "item code", item)
+            )
+        elif not reg.has_value_on(item, day):
+            first = reg.first_value_date(item)
+            found.append(
+                Problem(
+                    name,
+                    row_number,
+                    "item_code",
+                    f"项目 {item} 在 {day} 尚无当量值（最早生效 {first}）",
+                    f"item {item} has no equivalent value on {day} (first effective {first})",
+                )
+            )
+        if staff not in reg.staff_names:
+            found.append(
+                Problem.unknown(name, row_number, "staff_id", "人员编号", "staff id", staff)
+            )
+        elif inst in reg.institutions:
+            at = reg.institution_of(staff, day)
+            if at != inst:
+                where_zh = f"当时在 {at}" if at else "当时不在任何机构任职"
+                where_en = f"was at {at}" if at else "had no posting"
+                found.append(
+                    Problem(
+                        name,
+                        row_number,
+                        "staff_id",
+                        f"人员 {staff} 在 {day} 不在机构 {inst} 任职（{where_zh}）",
+                        f"staff {staff} was not at institution {inst} on {day} ({where_en})",
+                    )
+                )
+        if found:
+            problems.extend(found)
+        else:
+            ok.append((row_number, r))
+    return ok, problems
 
 
 _q = json_encode_string
