@@ -1,0 +1,45 @@
+"""Policy (政策): dated, cited parameters loaded from YAML bundles (see docs/policy.md).
+
+The rule steps of DOMAIN.md §4–6 will live here too and read their parameters through
+`ParameterTree.get`, so that every computed number can cite the values it used.
+"""
+
+from dangliang.policy.parameters import (
+    BUILTIN_BUNDLES,
+    UNITS,
+    Band,
+    DatedValue,
+    Group,
+    OverrideValue,
+    Parameter,
+    ParameterLookupError,
+    ParameterSnapshot,
+    ParameterTree,
+    ParameterValue,
+    ParamValue,
+    PolicyError,
+    load_builtin_bundle,
+    load_bundle,
+    load_bundle_text,
+    unit_kind,
+)
+
+__all__ = [
+    "BUILTIN_BUNDLES",
+    "UNITS",
+    "Band",
+    "DatedValue",
+    "Group",
+    "OverrideValue",
+    "ParamValue",
+    "Parameter",
+    "ParameterLookupError",
+    "ParameterSnapshot",
+    "ParameterTree",
+    "ParameterValue",
+    "PolicyError",
+    "load_builtin_bundle",
+    "load_bundle",
+    "load_bundle_text",
+    "unit_kind",
+]
