@@ -8,6 +8,7 @@ a missing PostgreSQL fails the run instead of silently testing less.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,9 @@ import pytest
 from dangliang.application import Dangliang, bootstrap
 from dangliang.generator import GeneratedCounty, generate
 from dangliang.settings import Settings
+
+# The console script of the environment running the tests (works without an activated venv).
+DANGLIANG_CLI = str(Path(sys.executable).with_name("dangliang"))
 
 PG_BASE_URL = os.environ.get("DANGLIANG_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

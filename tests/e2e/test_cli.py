@@ -12,7 +12,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,9 @@ import pytest
 from dangliang.application import bootstrap
 from dangliang.domain import ids
 from dangliang.settings import Settings
+from tests.conftest import DANGLIANG_CLI
 
-DANGLIANG = str(Path(sys.executable).parent / "dangliang")
+DANGLIANG = DANGLIANG_CLI
 ACTOR = "e2e-tester"
 SERVICES_HEADER = [
     "source_id",

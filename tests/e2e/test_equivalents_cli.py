@@ -16,7 +16,7 @@ from tests.conftest import load_reference
 def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DANGLIANG_ACTOR": "e2e"}
     return subprocess.run(
-        ["dangliang", *args, "--db", db], capture_output=True, text=True, env=env, timeout=300
+        [DANGLIANG_CLI, *args, "--db", db], capture_output=True, text=True, env=env, timeout=300
     )
 
 

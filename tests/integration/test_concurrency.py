@@ -12,7 +12,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -30,10 +29,10 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.generator import GeneratedCounty, generate
 from dangliang.importers.formats import SERVICES
 from dangliang.settings import Settings
-from tests.conftest import load_reference
+from tests.conftest import DANGLIANG_CLI, load_reference
 
 RECORDED = get_topic(ServiceRecord.Recorded)
-DANGLIANG = Path(sys.executable).with_name("dangliang")
+DANGLIANG = DANGLIANG_CLI
 SUMMARY = re.compile(r"(\d+) rows, (\d+) new, (\d+) already present, (\d+) rejected")
 BIG = 60_000
 KILL_BATCH = 2_000

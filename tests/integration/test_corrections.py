@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import subprocess
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -22,14 +21,14 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.generator import GeneratedCounty
 from dangliang.importers.formats import CORRECTIONS
 from dangliang.importers.problems import Problem, ProblemsFound
-from tests.conftest import load_reference
+from tests.conftest import DANGLIANG_CLI, load_reference
 
 TODAY = date(2025, 1, 31)
 ACTOR = "稽核员 auditor"
 CORRECTED = get_topic(ServiceRecord.Corrected)
 VOIDED = get_topic(ServiceRecord.Voided)
 COLUMNS = list(CORRECTIONS.column_names)
-DANGLIANG = Path(sys.executable).with_name("dangliang")
+DANGLIANG = DANGLIANG_CLI
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
