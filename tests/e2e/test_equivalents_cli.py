@@ -10,7 +10,7 @@ from typing import Any
 
 from dangliang.application import bootstrap
 from dangliang.settings import Settings
-from tests.conftest import load_reference
+from tests.conftest import DANGLIANG_CLI, load_reference
 
 
 def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
