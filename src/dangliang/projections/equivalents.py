@@ -200,7 +200,10 @@ def _recorded_sql(dialect: str, deltas: str, events: str) -> str:
             "substr(j->'service_date'->>'_data_', 1, 7), (j->>'compliant')::boolean, "
             "((j->'quantity'->>'_data_')::numeric * 10000)::bigint, 1 "
             f"FROM (SELECT notification_id, convert_from(state, 'UTF8')::jsonb AS j FROM {events} "
-            "WHERE notification_id > :start AND notification_id <= :stop AND topic = :topic) AS e"
+            "WHERE notification_id > :start AND notification_id <= :stop AND topic = :topic "
+            # OFFSET 0 keeps the planner from folding the subquery into the outer SELECT,
+            # which would parse each event's JSON once per field (measured 4.5x slower).
+            "OFFSET 0) AS e"
         )
     # Exact decimal text → integer × 10^4 without going through floating point.
     scaled = (
