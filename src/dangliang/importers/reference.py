@@ -182,6 +182,18 @@ def _apply(
     return LoadResult(name, len(rows), changed, session.save())
 
 
+def _unknown_institutions(
+    name: str, rows: list[tuple[int, Any]], registry: Registry
+) -> list[Problem]:
+    return [
+        Problem.unknown(
+            name, n, "institution_code", "机构编码", "institution code", r["institution_code"]
+        )
+        for n, r in rows
+        if r["institution_code"] not in registry.institutions
+    ]
+
+
 def load_institutions(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     name, rows, problems = _read(path, INSTITUTIONS, TypeAdapter(list[InstitutionRow]))
     kinds = {code: kind for code, (kind, _) in registry.institutions.items()}
@@ -228,18 +240,7 @@ def load_institutions(log: EventLog, registry: Registry, path: Path, actor: str)
 
 def load_headcount(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     name, rows, problems = _read(path, HEADCOUNT, TypeAdapter(list[HeadcountRow]))
-    for row_number, r in rows:
-        if r["institution_code"] not in registry.institutions:
-            problems.append(
-                Problem.unknown(
-                    name,
-                    row_number,
-                    "institution_code",
-                    "机构编码",
-                    "institution code",
-                    r["institution_code"],
-                )
-            )
+    problems.extend(_unknown_institutions(name, rows, registry))
 
     def apply_row(session: _Session, r: HeadcountRow) -> bool:
         inst: Institution | None = session.get(ids.institution_id(r["institution_code"]))
@@ -253,18 +254,8 @@ def load_headcount(log: EventLog, registry: Registry, path: Path, actor: str) ->
 
 def load_staff(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     name, rows, problems = _read(path, STAFF, TypeAdapter(list[StaffRow]))
+    problems.extend(_unknown_institutions(name, rows, registry))
     for row_number, r in rows:
-        if r["institution_code"] not in registry.institutions:
-            problems.append(
-                Problem.unknown(
-                    name,
-                    row_number,
-                    "institution_code",
-                    "机构编码",
-                    "institution code",
-                    r["institution_code"],
-                )
-            )
         if r["to_date"] is not None and r["to_date"] < r["from_date"]:
             problems.append(
                 Problem(
