@@ -6,10 +6,11 @@ the read-model database and the projections; nothing is opened at import time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import getpass
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -253,19 +254,38 @@ def bootstrap(settings: Settings) -> Dangliang:
     database = settings.database
     engine = _engine(database)
     write_engine = _engine(database, immediate=True) if database.backend == "sqlite" else engine
-    if database.backend == "postgres" and database.schema:
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
-    log = EventLog(database)
-    if log.mapper.cipher or log.mapper.compressor:
-        raise SettingsError(
-            "the projections read the log's JSON directly: disable event cipher/compression"
-        )
-    for metadata in (tracking_metadata, reg.metadata, eq.versions_metadata):
-        metadata.create_all(write_engine)
-    app = Dangliang(database, log, engine, write_engine)
-    app.equivalents_projection().create(write_engine)
+    with _schema_lock(engine):
+        if database.backend == "postgres" and database.schema:
+            with engine.begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{database.schema}"'))
+        log = EventLog(database)  # the library creates its tables and functions here
+        if log.mapper.cipher or log.mapper.compressor:
+            raise SettingsError(
+                "the projections read the log's JSON directly: disable event cipher/compression"
+            )
+        for metadata in (tracking_metadata, reg.metadata, eq.versions_metadata):
+            metadata.create_all(write_engine)
+        app = Dangliang(database, log, engine, write_engine)
+        app.equivalents_projection().create(write_engine)
     return app
+
+
+@contextlib.contextmanager
+def _schema_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, processes starting at the same moment create tables and functions one
+    at a time (concurrent `CREATE … IF NOT EXISTS` / `CREATE OR REPLACE FUNCTION` fail with
+    "tuple concurrently updated"). SQLite serialises DDL by itself."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(hashtext('dangliang-bootstrap'))"))
+        conn.commit()
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext('dangliang-bootstrap'))"))
+            conn.commit()
 
 
 def _engine(database: Database, *, immediate: bool = False) -> Engine:
