@@ -41,71 +41,38 @@ import random
 import re
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+# `benchmarks/` is first on sys.path when this runs as `python benchmarks/import_benchmark.py`
+from common import (
+    REPO,
+    dangliang_command,
+    fmt_rate,
+    fmt_s,
+    fmt_spread,
+    git_describe,
+    log,
+    machine_info,
+    median,
+    pg_connect,
+    pg_drop_schema,
+    pg_version,
+    remove_sqlite,
+    render_table,
+)
+
 SEED = 42
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 RECORDED_TOPIC = "dangliang.domain.service:ServiceRecord.Recorded"
-
-# --------------------------------------------------------------------------------------------
-# small helpers
-
-
-def log(msg: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
-def median(xs: Sequence[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
-
-
-def fmt_rate(x: float) -> str:
-    return "n/a" if x != x else f"{x:,.0f}"
-
-
-def fmt_s(x: float) -> str:
-    return "n/a" if x != x else f"{x:.2f}"
-
-
-def fmt_spread(xs: Sequence[float], f: Callable[[float], str]) -> str:
-    if len(xs) < 2:
-        return ""
-    return f"{f(min(xs))} – {f(max(xs))}"
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        out = []
-        for i, c in enumerate(cells):
-            out.append(c.rjust(widths[i]) if right[i] else c.ljust(widths[i]))
-        return "  " + "  ".join(out).rstrip()
-
-    sep = "  " + "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
-
-
-def dangliang_command() -> list[str]:
-    """The real console script of the venv this script runs in (else `python -m`)."""
-    exe = Path(sys.executable).parent / "dangliang"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("dangliang")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "dangliang.cli"]
 
 
 @dataclass
@@ -183,56 +150,6 @@ def source_fingerprint() -> str:
 def changed_files(a: str, b: str) -> list[str]:
     fa, fb = _SOURCES.get(a, {}), _SOURCES.get(b, {})
     return sorted(f for f in fa.keys() | fb.keys() if fa.get(f) != fb.get(f))
-
-
-def git_describe() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "--no-optional-locks", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "--no-optional-locks", "status", "--porcelain", "--", "src"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split("\n")
-        changed = [line[3:] for line in dirty if line.strip()]
-        return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def machine_info() -> dict[str, str]:
-    mem = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    cpu = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpus (nproc)": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": mem,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "os": platform.platform(),
-    }
-
-
-def remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(str(path) + suffix).unlink()
 
 
 # --------------------------------------------------------------------------------------------
@@ -528,26 +445,6 @@ class PgRepeat:
     rows: int
     code: str = ""
     quarter: Run | None = None
-
-
-def pg_connect(base_url: str, **kw: Any) -> Any:
-    import psycopg
-
-    return psycopg.connect(base_url, connect_timeout=5, **kw)
-
-
-def pg_version(base_url: str) -> str | None:
-    try:
-        with pg_connect(base_url) as conn:
-            return str(conn.execute("SHOW server_version").fetchone()[0])
-    except Exception as e:  # unreachable, no driver, auth …
-        log(f"PostgreSQL unreachable at {base_url}: {e}")
-        return None
-
-
-def pg_drop_schema(base_url: str, schema: str) -> None:
-    with pg_connect(base_url, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def pg_copy_baseline(
@@ -851,7 +748,7 @@ def report_sqlite(args: argparse.Namespace, reps: list[SqliteRepeat]) -> str:
         ),
         ("raw insert, library event-table layout", raw, [r.raw_insert for r in reps]),
     ]
-    body = table(
+    body = render_table(
         ["SQLite", "rows/s (median)", "min – max", "seconds (median)"],
         [
             (name, fmt_rate(median(v)), fmt_spread(v, fmt_rate), fmt_s(median(s)))
@@ -869,7 +766,7 @@ def report_sqlite(args: argparse.Namespace, reps: list[SqliteRepeat]) -> str:
         ("dangliang / raw event-table insert", [a / b for a, b in zip(imp, raw, strict=True)]),
         ("re-import / import", [a / b for a, b in zip(reimp, imp, strict=True)]),
     ]
-    ratio_table = table(
+    ratio_table = render_table(
         ["ratio of rates (per repeat, median)", "median", "min – max"],
         [(name, f"{median(v):.2f}", fmt_spread(v, lambda x: f"{x:.2f}")) for name, v in ratios],
         [False, True, True],
@@ -915,7 +812,7 @@ def report_postgres(args: argparse.Namespace, reps: list[PgRepeat]) -> str:
         ("COPY UNIQUE table, copy only", cp, [r.copy for r in reps]),
         ("COPY UNIQUE table, read + copy", cp_total, [r.csv_read + r.copy for r in reps]),
     ]
-    body = table(
+    body = render_table(
         ["PostgreSQL", "rows/s (median)", "min – max", "seconds (median)"],
         [
             (name, fmt_rate(median(v)), fmt_spread(v, fmt_rate), fmt_s(median(s)))
@@ -929,7 +826,7 @@ def report_postgres(args: argparse.Namespace, reps: list[PgRepeat]) -> str:
         ("dangliang / COPY (copy only)", [a / b for a, b in zip(imp, cp, strict=True)]),
         ("re-import / import", [a / b for a, b in zip(reimp, imp, strict=True)]),
     ]
-    ratio_table = table(
+    ratio_table = render_table(
         ["ratio of rates (per repeat, median)", "median", "min – max"],
         [(name, f"{median(v):.2f}", fmt_spread(v, lambda x: f"{x:.2f}")) for name, v in ratios],
         [False, True, True],
@@ -962,7 +859,7 @@ def report_rss(
         add(f"PostgreSQL import, {n:,} rows", [r.imp for r in pg])
         add(f"PostgreSQL re-import, {n:,} rows", [r.reimp for r in pg])
         add(f"PostgreSQL import, {n // 4:,} rows (N/4)", [r.quarter for r in pg if r.quarter])
-    return table(
+    return render_table(
         ["peak RSS of the import process", "MiB (median)", "min – max"], rows, [False, True, True]
     )
 
@@ -1006,7 +903,7 @@ def report_profile(p: ProfileResult, top: int = 25, cum_top: int = 20) -> str:
     lines += [
         "",
         f"  top {top} functions by tottime, all threads merged (total tottime {total_tt:.1f}s):",
-        table(
+        render_table(
             ["tottime", "share", "cumtime", "calls", "function"],
             rows,
             [True, True, True, True, False],
@@ -1022,7 +919,7 @@ def report_profile(p: ProfileResult, top: int = 25, cum_top: int = 20) -> str:
         "",
         "  dangliang's own functions by cumtime (time inside them and everything they call;",
         "  nested, so the figures overlap — read it as a call tree flattened):",
-        table(
+        render_table(
             ["cumtime", "tottime", "calls", "function"],
             [
                 (f"{v[3]:.2f}", f"{v[2]:.2f}", str(v[1]), _func_name(key))
@@ -1076,7 +973,7 @@ def main() -> None:
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     fingerprint = source_fingerprint()
-    info = machine_info()
+    info = machine_info({"os": platform.platform()})
     pg_ver = pg_version(args.pg_url) if args.backend in ("postgres", "both") else None
     if pg_ver:
         info["postgresql"] = pg_ver

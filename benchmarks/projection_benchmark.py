@@ -61,10 +61,8 @@ import contextlib
 import csv
 import json
 import os
-import platform
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -76,6 +74,21 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+# `benchmarks/` is first on sys.path when this runs as `python benchmarks/projection_benchmark.py`
+from common import (
+    dangliang_command,
+    fmt_rate,
+    fmt_spread,
+    git_describe,
+    log,
+    machine_info,
+    median,
+    pg_connect,
+    pg_drop_schema,
+    pg_version,
+    remove_sqlite,
+    render_table,
+)
 from sqlalchemy import func, select, text
 
 from dangliang.application import Dangliang, bootstrap
@@ -85,7 +98,6 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.projections import equivalents as eq
 from dangliang.settings import Settings
 
-REPO = Path(__file__).resolve().parent.parent
 SEED = 42
 YEAR = 2024  # the generator's default year
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -101,23 +113,11 @@ TARGET_ASOF_S = 1.0
 # helpers
 
 
-def log(msg: str) -> None:
-    print(f"[{datetime.now():%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
-
-
 def load1() -> float:
     try:
         return os.getloadavg()[0]
     except OSError:
         return float("nan")
-
-
-def median(xs: Sequence[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
-
-
-def fmt_rate(x: float) -> str:
-    return "n/a" if x != x else f"{x:,.0f}"
 
 
 def fmt_s(x: float) -> str:
@@ -130,37 +130,22 @@ def fmt_x(x: float) -> str:
     return "n/a" if x != x else f"{x:.2f}×"
 
 
-def spread(xs: Sequence[float], f: Callable[[float], str]) -> str:
-    if len(xs) < 2:
-        return ""
-    return f"{f(min(xs))} – {f(max(xs))}"
+def library_versions() -> dict[str, str]:
+    import eventsourcing
+    import sqlalchemy
 
+    es_version = getattr(eventsourcing, "__version__", "?")
+    with contextlib.suppress(Exception):
+        from importlib.metadata import version
 
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(cells: Sequence[str]) -> str:
-        out = []
-        for i, c in enumerate(cells):
-            out.append(str(c).ljust(widths[i]) if i == 0 else str(c).rjust(widths[i]))
-        return "| " + " | ".join(out) + " |"
-
-    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
-    return "\n".join([line(headers), sep, *(line(r) for r in rows)])
+        es_version = version("eventsourcing")
+    return {"eventsourcing": es_version, "sqlalchemy": sqlalchemy.__version__}
 
 
 def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[float, Any]:
     started = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - started, result
-
-
-def dangliang_command() -> list[str]:
-    exe = Path(sys.executable).parent / "dangliang"
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("dangliang")
-    return [found] if found else [sys.executable, "-m", "dangliang.cli"]
 
 
 def run_cli(args: Sequence[str]) -> tuple[float, str]:
@@ -181,86 +166,6 @@ def run_cli(args: Sequence[str]) -> tuple[float, str]:
             f"dangliang {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
         )
     return wall, proc.stdout.strip()
-
-
-def machine_info(pg_version: str | None) -> dict[str, str]:
-    mem = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    cpu = platform.processor() or "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    import eventsourcing
-    import sqlalchemy
-
-    es_version = getattr(eventsourcing, "__version__", "?")
-    with contextlib.suppress(Exception):
-        from importlib.metadata import version
-
-        es_version = version("eventsourcing")
-    return {
-        "cpus (nproc)": str(os.cpu_count()),
-        "cpu": cpu,
-        "ram": mem,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "postgresql": pg_version or "not used",
-        "eventsourcing": es_version,
-        "sqlalchemy": sqlalchemy.__version__,
-        "commit": git_head(),
-    }
-
-
-def git_head() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return head + (" + uncommitted changes in src/" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-# --------------------------------------------------------------------------------------------
-# PostgreSQL plumbing
-
-
-def pg_connect(base_url: str, schema: str | None = None) -> Any:
-    import psycopg
-
-    kw: dict[str, Any] = {"connect_timeout": 5, "autocommit": True}
-    if schema:
-        kw["options"] = f"-csearch_path={schema}"
-    return psycopg.connect(base_url, **kw)
-
-
-def pg_version(base_url: str) -> str | None:
-    try:
-        with pg_connect(base_url) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            return str(row[0]) if row else None
-    except Exception as e:
-        log(f"PostgreSQL not reachable at {base_url}: {e}")
-        return None
-
-
-def pg_drop_schema(base_url: str, schema: str) -> None:
-    with pg_connect(base_url) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,12 +212,6 @@ class Db:
         if self.app is not None:
             self.app.close()
             self.app = None
-
-
-def remove_sqlite(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            Path(str(path) + suffix).unlink()
 
 
 def setup_db(args: argparse.Namespace, backend: str, records: int) -> Db:
@@ -393,7 +292,7 @@ def load_plain(args: argparse.Namespace, db: Db) -> float:
         conn.commit()
         conn.close()
     else:
-        with pg_connect(args.pg_url, db.schema) as conn:
+        with pg_connect(args.pg_url, db.schema, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS plain_services")
             conn.execute(
                 "CREATE TABLE plain_services (institution_code TEXT, staff_id TEXT, "
@@ -435,7 +334,7 @@ def group_by_baseline(args: argparse.Namespace, db: Db, *, keep: bool = False) -
             conn.execute("DROP TABLE g")
         conn.close()
         return seconds
-    with pg_connect(args.pg_url, db.schema) as conn:
+    with pg_connect(args.pg_url, db.schema, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS g")
         started = time.perf_counter()
         conn.execute(GROUP_BY)
@@ -785,7 +684,7 @@ def report_backend(args: argparse.Namespace, r: BackendResult) -> tuple[str, str
     ]
     if setup_rows:
         out += ["Setup (not part of any figure below):", ""]
-        out += [render_table(["step", "seconds"], setup_rows), ""]
+        out += [render_table(["step", "seconds"], setup_rows, markdown=True), ""]
     rows: list[list[str]] = []
     summary = [name + ":"]
     if r.rebuild:
@@ -803,56 +702,56 @@ def report_backend(args: argparse.Namespace, r: BackendResult) -> tuple[str, str
             [
                 f"rebuild `app.rebuild()` ({head:,} events), events/s",
                 fmt_rate(median(rb)),
-                spread(rb, fmt_rate),
+                fmt_spread(rb, fmt_rate),
                 f"≥ {rate_target:,}" if rate_target else "—",
                 verdict(median(rb) >= rate_target) if rate_target else "",
             ],
             [
                 "  seconds",
                 fmt_s(median([x.rebuild_s for x in reps])),
-                spread([x.rebuild_s for x in reps], fmt_s),
+                fmt_spread([x.rebuild_s for x in reps], fmt_s),
                 "",
                 "",
             ],
             [
                 "rebuild `blue_green=True`, events/s",
                 fmt_rate(median(bg)),
-                spread(bg, fmt_rate),
+                fmt_spread(bg, fmt_rate),
                 "",
                 "",
             ],
             [
                 "library read path (select_notifications + to_domain_event), events/s",
                 fmt_rate(median(rd)),
-                spread(rd, fmt_rate),
+                fmt_spread(rd, fmt_rate),
                 "",
                 "",
             ],
             [
                 "plain GROUP BY (CREATE TABLE AS), rows/s",
                 fmt_rate(median(gb)),
-                spread(gb, fmt_rate),
+                fmt_spread(gb, fmt_rate),
                 "",
                 "",
             ],
             [
                 "ratio rebuild / library read path",
                 fmt_x(median(ratio_rd)),
-                spread(ratio_rd, fmt_x),
+                fmt_spread(ratio_rd, fmt_x),
                 f"≥ {TARGET_READ_RATIO}×",
                 verdict(median(ratio_rd) >= TARGET_READ_RATIO),
             ],
             [
                 "ratio blue-green rebuild / library read path",
                 fmt_x(median(ratio_bg_rd)),
-                spread(ratio_bg_rd, fmt_x),
+                fmt_spread(ratio_bg_rd, fmt_x),
                 "",
                 "",
             ],
             [
                 "ratio rebuild / plain GROUP BY",
                 fmt_x(median(ratio_gb)),
-                spread(ratio_gb, fmt_x),
+                fmt_spread(ratio_gb, fmt_x),
                 "",
                 "",
             ],
@@ -872,28 +771,28 @@ def report_backend(args: argparse.Namespace, r: BackendResult) -> tuple[str, str
                 f"re-price {n:,}-record county-year: `app.equivalents('{YEAR}')` "
                 "after 1 value change",
                 fmt_s(median(inc)),
-                spread(inc, fmt_s),
+                fmt_spread(inc, fmt_s),
                 "< 1 s",
                 verdict(median(inc) < TARGET_REPRICE_S),
             ],
             [
                 "  same query, nothing to catch up",
                 fmt_s(median([x.query_only_s for x in reps2])),
-                spread([x.query_only_s for x in reps2], fmt_s),
+                fmt_spread([x.query_only_s for x in reps2], fmt_s),
                 "",
                 "",
             ],
             [
                 "full replay: `app.rebuild()` + the query",
                 fmt_s(median(full)),
-                spread(full, fmt_s),
+                fmt_spread(full, fmt_s),
                 "",
                 "",
             ],
             [
                 "ratio full replay / re-price",
                 fmt_x(median(ratio)),
-                spread(ratio, fmt_x),
+                fmt_spread(ratio, fmt_x),
                 "",
                 "",
             ],
@@ -913,28 +812,28 @@ def report_backend(args: argparse.Namespace, r: BackendResult) -> tuple[str, str
             [
                 f"as-of `app.equivalents('{YEAR}-03', position=P)`",
                 fmt_s(median(pos)),
-                spread(pos, fmt_s),
+                fmt_spread(pos, fmt_s),
                 "< 1 s",
                 verdict(median(pos) < TARGET_ASOF_S),
             ],
             [
                 f"as-of `app.equivalents('{YEAR}-03', as_of=moment)`",
                 fmt_s(median(mom)),
-                spread(mom, fmt_s),
+                fmt_spread(mom, fmt_s),
                 "< 1 s",
                 verdict(median(mom) < TARGET_ASOF_S),
             ],
             [
                 f"current `app.equivalents('{YEAR}-03')`",
                 fmt_s(median(cur)),
-                spread(cur, fmt_s),
+                fmt_spread(cur, fmt_s),
                 "",
                 "",
             ],
             [
                 f"  catch-up of the {args.corrections} corrections/voids (before the above)",
                 fmt_s(median(cu)),
-                spread(cu, fmt_s),
+                fmt_spread(cu, fmt_s),
                 "",
                 "",
             ],
@@ -948,7 +847,7 @@ def report_backend(args: argparse.Namespace, r: BackendResult) -> tuple[str, str
         )
     if rows:
         out += [
-            render_table(["measure", "median", "min – max", "target", ""], rows),
+            render_table(["measure", "median", "min – max", "target", ""], rows, markdown=True),
             "",
         ]
     checks = []
@@ -1019,7 +918,7 @@ def report_backend(args: argparse.Namespace, r: BackendResult) -> tuple[str, str
             f"Where the time of a rebuild goes (median of {len(bs)}, {bs[0].batches} batch(es) of "
             f"{eq.EquivalentsProjection.batch_size:,} notification ids):",
             "",
-            render_table(["step", "seconds", "share"], drows),
+            render_table(["step", "seconds", "share"], drows, markdown=True),
             "",
         ]
     return "\n".join(out), " ".join(summary)
@@ -1097,10 +996,16 @@ def main() -> None:
         backends.remove("postgres")
     started = time.perf_counter()
     started_at = datetime.now()
-    commit_at_start = git_head()
+    commit_at_start = git_describe(list_files=False)
     results = [run_backend(args, b) for b in backends]
     elapsed = time.perf_counter() - started
-    info = machine_info(pgv)
+    info = machine_info(
+        {
+            "postgresql": pgv or "not used",
+            **library_versions(),
+            "commit": git_describe(list_files=False),
+        }
+    )
     if info["commit"] != commit_at_start:
         info["commit"] = f"{commit_at_start} at the start, {info['commit']} at the end"
     out = [
