@@ -29,6 +29,7 @@ from dangliang.projections.base import (
     Projection,
     catch_up,
     ensure_tracking_row,
+    locked_position,
     move_position,
     position,
     tracking_metadata,
@@ -112,7 +113,7 @@ class Dangliang:
         catch_up(self.write_engine, self.log, new, progress=report(new.name))
         new.add_indexes(self.write_engine)
         with self.write_engine.begin() as conn:  # the last stretch and the switch, at once
-            start = position(conn, new.name)
+            start = locked_position(conn, new.name)
             head = self.log.head()
             if head > start:
                 new.process(conn, self.log, start, head)
@@ -128,7 +129,7 @@ class Dangliang:
         ensure_tracking_row(self.write_engine, p.name)
         head = self.log.head()
         with self.write_engine.begin() as conn:
-            start = position(conn, p.name)
+            start = locked_position(conn, p.name)  # no catch-up interleaves with this
             for table in reversed(reg.metadata.sorted_tables):
                 conn.execute(table.delete())
             p.process(conn, self.log, 0, head)
