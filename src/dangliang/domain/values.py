@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from dangliang.domain.errors import InvalidValue
 
@@ -24,16 +24,6 @@ def canonical_decimal(value: Decimal) -> Decimal:
     if isinstance(exponent, int) and exponent > 0:
         normal = normal.quantize(Decimal(1))
     return normal
-
-
-def parse_decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text.strip().replace(",", ""))
-    except InvalidOperation as e:
-        raise InvalidValue(f"不是有效的数字：{text!r}", f"not a valid number: {text!r}") from e
-    if not value.is_finite():
-        raise InvalidValue(f"不是有效的数字：{text!r}", f"not a valid number: {text!r}")
-    return value
 
 
 def decimal_places(value: Decimal) -> int:

@@ -52,6 +52,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dangliang.domain.service import ServiceRecord
+from dangliang.domain.values import month_of
 from dangliang.eventlog import EventLog
 from dangliang.projections import registry as reg
 from dangliang.projections.base import forget_tracking, notifications_in, topic_of
@@ -160,7 +161,7 @@ class EquivalentsProjection:
                         "institution_code": old["institution_code"],
                         "staff_id": event.staff_id,
                         "item_code": event.item_code,
-                        "month": _month(event.service_date),
+                        "month": month_of(event.service_date),
                         "compliant": event.compliant,
                         "quantity_e4": _e4(event.quantity),
                         "records": 1,
@@ -233,7 +234,7 @@ def _state_before(log: EventLog, originator_id: Any, version: int) -> dict[str, 
                 "institution_code": e.institution_code,
                 "staff_id": e.staff_id,
                 "item_code": e.item_code,
-                "month": _month(e.service_date),
+                "month": month_of(e.service_date),
                 "compliant": e.compliant,
                 "quantity_e4": _e4(e.quantity),
             }
@@ -241,15 +242,11 @@ def _state_before(log: EventLog, originator_id: Any, version: int) -> dict[str, 
             state.update(
                 staff_id=e.staff_id,
                 item_code=e.item_code,
-                month=_month(e.service_date),
+                month=month_of(e.service_date),
                 compliant=e.compliant,
                 quantity_e4=_e4(e.quantity),
             )
     return state
-
-
-def _month(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
 
 
 def _e4(value: Decimal) -> int:
