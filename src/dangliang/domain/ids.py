@@ -41,3 +41,16 @@ def staff_id(staff_code: str) -> UUID:
 
 def catalogue_item_id(item_code: str) -> UUID:
     return uuid5(NAMESPACE, f"catalogue-item|{item_code}")
+
+
+def county_policy_id() -> UUID:
+    """The county's one policy aggregate (one database holds one county)."""
+    return uuid5(NAMESPACE, "county-policy")
+
+
+def institution_year_id(institution_code: str, year: int) -> UUID:
+    return uuid5(NAMESPACE, f"institution-year|{institution_code}|{year}")
+
+
+def force_majeure_id(code: str) -> UUID:
+    return uuid5(NAMESPACE, f"force-majeure|{code}")

@@ -80,3 +80,10 @@ def require_first_of_month(
 
 def month_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def require_text(text: str, what_zh: str, what_en: str) -> str:
+    """A reason, reference or approver: required, surrounding spaces dropped."""
+    if not text or not text.strip():
+        raise InvalidValue(f"必须写明{what_zh}", f"{what_en} is required")
+    return text.strip()

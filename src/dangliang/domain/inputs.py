@@ -1,0 +1,293 @@
+"""Compensation inputs (补偿计算输入) that are not service records: facts about an institution
+in a year that the rule steps of DOMAIN.md §4 read, and the county's force-majeure
+declarations. Each is recorded with who entered it; a repeated identical fact records nothing.
+
+Amounts are yuan as `Decimal` with at most 2 places; scores 0–100; ratios 0–1.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from dangliang.domain import ids
+from dangliang.domain.errors import InvalidValue
+from dangliang.domain.values import decimal_places, require_first_of_month, require_text
+
+
+class InstitutionYear(Aggregate):
+    """One institution's inputs for one year: assessment, income, pay level, directive tasks."""
+
+    class Opened(Aggregate.Created):
+        institution_code: str
+        year: int
+        actor: str
+
+    class AssessmentScored(Aggregate.Event):
+        """综合考核得分 (0–100) for the year, with the assessment's reference."""
+
+        score: Decimal
+        reference: str
+        actor: str
+
+    class IncomeReported(Aggregate.Event):
+        """医疗服务收入（不含药品）of one month, yuan."""
+
+        month: date
+        amount: Decimal
+        actor: str
+
+    class PayLevelReported(Aggregate.Event):
+        """在编职工人均年收入: actual yearly income per establishment head, yuan."""
+
+        per_head: Decimal
+        actor: str
+
+    class DirectiveTaskAssigned(Aggregate.Event):
+        """指令性任务已下达: a task bought at a fixed amount (定项定额)."""
+
+        task_code: str
+        name: str
+        amount: Decimal
+        reference: str
+        actor: str
+
+    class DirectiveTaskCompleted(Aggregate.Event):
+        """指令性任务完成情况: the share of the task completed (0–1)."""
+
+        task_code: str
+        completion: Decimal
+        actor: str
+
+    @staticmethod
+    def create_id(institution_code: str, year: int, **_: Any) -> UUID:
+        return ids.institution_year_id(institution_code, year)
+
+    @event(Opened)
+    def __init__(self, institution_code: str, year: int, actor: str) -> None:
+        self.institution_code = institution_code
+        self.year = year
+        self.score: tuple[Decimal, str] | None = None
+        self.income: dict[date, Decimal] = {}
+        self.pay_level: Decimal | None = None
+        self.tasks: dict[str, tuple[str, Decimal, str]] = {}
+        self.completion: dict[str, Decimal] = {}
+
+    @classmethod
+    def open(cls, *, institution_code: str, year: int, actor: str) -> InstitutionYear:
+        return cls(institution_code=institution_code, year=year, actor=actor)
+
+    def score_assessment(self, *, score: Decimal, reference: str, actor: str) -> bool:
+        if not Decimal(0) <= score <= Decimal(100):
+            raise InvalidValue(f"考核得分须在 0–100 之间：{score}", f"score must be 0–100: {score}")
+        require_text(reference, "考核依据", "an assessment reference")
+        if self.score == (score, reference):
+            return False
+        self._scored(score=score, reference=reference, actor=actor)
+        return True
+
+    @event(AssessmentScored)
+    def _scored(self, score: Decimal, reference: str, actor: str) -> None:
+        self.score = (score, reference)
+
+    def report_income(self, *, month: date, amount: Decimal, actor: str) -> bool:
+        require_first_of_month(month)
+        if month.year != self.year:
+            raise InvalidValue(
+                f"月份 {month:%Y-%m} 不属于 {self.year} 年", f"{month:%Y-%m} is not in {self.year}"
+            )
+        _require_yuan(amount, "收入", "income")
+        if self.income.get(month) == amount:
+            return False
+        self._income(month=month, amount=amount, actor=actor)
+        return True
+
+    @event(IncomeReported)
+    def _income(self, month: date, amount: Decimal, actor: str) -> None:
+        self.income[month] = amount
+
+    def report_pay_level(self, *, per_head: Decimal, actor: str) -> bool:
+        _require_yuan(per_head, "人均年收入", "income per head")
+        if self.pay_level == per_head:
+            return False
+        self._pay_level(per_head=per_head, actor=actor)
+        return True
+
+    @event(PayLevelReported)
+    def _pay_level(self, per_head: Decimal, actor: str) -> None:
+        self.pay_level = per_head
+
+    def assign_task(
+        self, *, task_code: str, name: str, amount: Decimal, reference: str, actor: str
+    ) -> bool:
+        require_text(name, "任务名称", "a task name")
+        require_text(reference, "下达依据", "the assigning document")
+        _require_yuan(amount, "任务金额", "task amount")
+        if self.tasks.get(task_code) == (name, amount, reference):
+            return False
+        self._task_assigned(
+            task_code=task_code, name=name, amount=amount, reference=reference, actor=actor
+        )
+        return True
+
+    @event(DirectiveTaskAssigned)
+    def _task_assigned(
+        self, task_code: str, name: str, amount: Decimal, reference: str, actor: str
+    ) -> None:
+        self.tasks[task_code] = (name, amount, reference)
+
+    def complete_task(self, *, task_code: str, completion: Decimal, actor: str) -> bool:
+        if task_code not in self.tasks:
+            raise InvalidValue(
+                f"任务 {task_code} 尚未下达", f"task {task_code} has not been assigned"
+            )
+        if not Decimal(0) <= completion <= Decimal(1) or decimal_places(completion) > 4:
+            raise InvalidValue(
+                f"完成比例须在 0–1 之间，最多 4 位小数：{completion}",
+                f"completion must be 0–1 with at most 4 places: {completion}",
+            )
+        if self.completion.get(task_code) == completion:
+            return False
+        self._task_completed(task_code=task_code, completion=completion, actor=actor)
+        return True
+
+    @event(DirectiveTaskCompleted)
+    def _task_completed(self, task_code: str, completion: Decimal, actor: str) -> None:
+        self.completion[task_code] = completion
+
+
+class ForceMajeure(Aggregate):
+    """不可抗力认定: months declared affected (epidemic etc.), for some or all institutions.
+
+    诸暨方案 二(四)3：「因疫情等不可抗因素造成的工作当量下降，参照上一年度予以补足」.
+    """
+
+    class Declared(Aggregate.Created):
+        code: str
+        first_month: date
+        last_month: date
+        institutions: list[str]  # empty: every institution of the county
+        reason: str
+        reference: str
+        actor: str
+
+    class Amended(Aggregate.Event):
+        first_month: date
+        last_month: date
+        institutions: list[str]
+        reason: str
+        reference: str
+        actor: str
+
+    @staticmethod
+    def create_id(code: str, **_: Any) -> UUID:
+        return ids.force_majeure_id(code)
+
+    @event(Declared)
+    def __init__(
+        self,
+        code: str,
+        first_month: date,
+        last_month: date,
+        institutions: list[str],
+        reason: str,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self.code = code
+        self._set(first_month, last_month, institutions, reason, reference)
+
+    @classmethod
+    def declare(
+        cls,
+        *,
+        code: str,
+        first_month: date,
+        last_month: date,
+        institutions: list[str],
+        reason: str,
+        reference: str,
+        actor: str,
+    ) -> ForceMajeure:
+        _check_declaration(first_month, last_month, reason, reference)
+        return cls(
+            code=code,
+            first_month=first_month,
+            last_month=last_month,
+            institutions=sorted(institutions),
+            reason=reason,
+            reference=reference,
+            actor=actor,
+        )
+
+    def amend(
+        self,
+        *,
+        first_month: date,
+        last_month: date,
+        institutions: list[str],
+        reason: str,
+        reference: str,
+        actor: str,
+    ) -> bool:
+        _check_declaration(first_month, last_month, reason, reference)
+        new = (first_month, last_month, sorted(institutions), reason, reference)
+        old = (self.first_month, self.last_month, self.institutions, self.reason, self.reference)
+        if new == old:
+            return False
+        self._amended(
+            first_month=first_month,
+            last_month=last_month,
+            institutions=sorted(institutions),
+            reason=reason,
+            reference=reference,
+            actor=actor,
+        )
+        return True
+
+    @event(Amended)
+    def _amended(
+        self,
+        first_month: date,
+        last_month: date,
+        institutions: list[str],
+        reason: str,
+        reference: str,
+        actor: str,
+    ) -> None:
+        self._set(first_month, last_month, institutions, reason, reference)
+
+    def _set(
+        self,
+        first_month: date,
+        last_month: date,
+        institutions: list[str],
+        reason: str,
+        reference: str,
+    ) -> None:
+        self.first_month = first_month
+        self.last_month = last_month
+        self.institutions = list(institutions)
+        self.reason = reason
+        self.reference = reference
+
+
+def _check_declaration(first: date, last: date, reason: str, reference: str) -> None:
+    require_first_of_month(first)
+    require_first_of_month(last)
+    if last < first:
+        raise InvalidValue("截止月份早于起始月份", "last_month is before first_month")
+    require_text(reason, "认定原因", "a reason")
+    require_text(reference, "认定依据（文号）", "the declaring document")
+
+
+def _require_yuan(amount: Decimal, what_zh: str, what_en: str) -> None:
+    if not amount.is_finite() or amount < 0 or decimal_places(amount) > 2:
+        raise InvalidValue(
+            f"{what_zh}须为非负金额，最多 2 位小数：{amount}",
+            f"{what_en} must be a non-negative amount in yuan with at most 2 places: {amount}",
+        )
