@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import getpass
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -16,14 +17,28 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, select, text
+from eventsourcing.application import AggregateNotFoundError
+from sqlalchemy import Engine, MetaData, create_engine, event, func, select, text
 
+from dangliang import compensation as comp
 from dangliang.bulk import bulk_writer
+from dangliang.domain import ids
+from dangliang.domain.errors import DomainError
 from dangliang.domain.imports import DataImport
+from dangliang.domain.policy import CountyPolicy
 from dangliang.eventlog import EventLog
 from dangliang.importers import corrections, reference
 from dangliang.importers.services import ImportResult, ServiceImporter, file_import_ref
+from dangliang.policy.parameters import (
+    BUILTIN_BUNDLES,
+    ParameterTree,
+    load_builtin_bundle,
+    load_bundle,
+    parse_value_text,
+    value_to_canonical,
+)
 from dangliang.projections import equivalents as eq
+from dangliang.projections import inputs as inp
 from dangliang.projections import registry as reg
 from dangliang.projections.base import (
     Projection,
@@ -65,6 +80,7 @@ class Dangliang:
         self.engine = engine  # reads
         self.write_engine = write_engine  # projection writes (serialised on SQLite)
         self.registry_projection = reg.RegistryProjection()
+        self.inputs_projection = inp.InputsProjection()
 
     # ---- projections --------------------------------------------------------------------
 
@@ -74,7 +90,7 @@ class Dangliang:
             return eq.EquivalentsProjection(eq.active_suffix(conn))
 
     def projections(self) -> list[Projection]:
-        return [self.registry_projection, self.equivalents_projection()]
+        return [self.registry_projection, self.inputs_projection, self.equivalents_projection()]
 
     def catch_up(self, progress: Progress | None = None) -> int:
         """Read-your-writes: bring every read model up to the log's head; return the head."""
@@ -99,7 +115,8 @@ class Dangliang:
         report = (
             (lambda name: functools.partial(progress, name)) if progress else (lambda name: None)
         )
-        self._rebuild_registry()
+        self._rebuild_small(self.registry_projection, reg.metadata)
+        self._rebuild_small(self.inputs_projection, inp.metadata)
         old = self.equivalents_projection()
         if not blue_green:
             old.drop(self.write_engine)
@@ -122,15 +139,16 @@ class Dangliang:
         old.drop(self.write_engine)
         return head
 
-    def _rebuild_registry(self) -> None:
-        """Reference data is small: emptied and replayed in one transaction, so no reader
-        ever sees it half built."""
-        p = self.registry_projection
+    def _rebuild_small(
+        self, p: reg.RegistryProjection | inp.InputsProjection, metadata: MetaData
+    ) -> None:
+        """Reference data and compensation inputs are small: emptied and replayed in one
+        transaction, so no reader ever sees them half built."""
         ensure_tracking_row(self.write_engine, p.name)
         head = self.log.head()
         with self.write_engine.begin() as conn:
             start = locked_position(conn, p.name)  # no catch-up interleaves with this
-            for table in reversed(reg.metadata.sorted_tables):
+            for table in reversed(metadata.sorted_tables):
                 conn.execute(table.delete())
             p.process(conn, self.log, 0, head)
             move_position(conn, p.name, start, head)
@@ -227,6 +245,124 @@ class Dangliang:
         result["log_head"] = head
         return result
 
+    # ---- policy and compensation ------------------------------------------------------
+
+    def adopt_policy(
+        self, source: str, *, reference: str, actor: str
+    ) -> tuple[bool, ParameterTree]:
+        """Validate a bundle (a file, or a built-in name such as `zhuji`) and record its
+        adoption; False when exactly this bundle is already in force with no later changes."""
+        tree = (
+            load_builtin_bundle(source)
+            if source in BUILTIN_BUNDLES and not Path(source).exists()
+            else load_bundle(source)
+        )
+        policy = self._county_policy()
+        if policy is None:
+            policy = CountyPolicy.establish(actor=actor)
+        changed = policy.adopt(
+            bundle_name=tree.source,
+            canonical_json=tree.canonical_json(),
+            digest=tree.digest(),
+            reference=reference,
+            actor=actor,
+        )
+        if changed:
+            self.log.save(policy)
+        return changed, tree
+
+    def change_parameter(
+        self, path: str, value: str, *, start: date, reason: str, approver: str, actor: str
+    ) -> bool:
+        """Record one dated change of a parameter (a unit price, the advance ratio…)."""
+        in_force = self.policy().tree
+        param = in_force.parameter(path)
+        parsed = parse_value_text(value, param.unit)
+        in_force.with_value(path, start, parsed, reason)  # checks the date as a load would
+        policy = self._county_policy()
+        assert policy is not None  # policy() above found an adoption
+        changed = policy.change(
+            path=path,
+            start=start,
+            value_json=json.dumps(value_to_canonical(parsed), ensure_ascii=False),
+            reason=reason,
+            approver=approver,
+            actor=actor,
+        )
+        if changed:
+            self.log.save(policy)
+        return changed
+
+    def _county_policy(self) -> CountyPolicy | None:
+        try:
+            found: CountyPolicy = self.log.repository.get(ids.county_policy_id())
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def policy(self, *, position: int | None = None) -> inp.PolicyInForce:
+        self.catch_up()
+        with self.engine.connect() as conn:
+            return inp.policy_at(conn, position)
+
+    def resolve_position(self, *, as_of: datetime | None, position: int | None) -> int:
+        """Catch up, then the log position to compute at: now, at a moment, or given."""
+        head = self.catch_up()
+        if as_of is not None:
+            return eq.position_at(self.log, as_of)
+        if position is None:
+            return head
+        if not 0 <= position <= head:
+            raise DomainError(
+                f"位置 {position} 超出日志范围（0–{head}）",
+                f"position {position} is outside the log (0–{head})",
+            )
+        return position
+
+    def compute(
+        self,
+        period: comp.Period,
+        *,
+        as_of: datetime | None = None,
+        position: int | None = None,
+        tree: ParameterTree | None = None,
+    ) -> comp.Computation:
+        """Advances of a month or the settlement of a year, as the log stood at a position."""
+        at = self.resolve_position(as_of=as_of, position=position)
+        with self.engine.connect() as conn:
+            return comp.compute(conn, self.equivalents_projection().t, period, at, tree=tree)
+
+    def what_if(
+        self,
+        period: comp.Period,
+        scenario: comp.Scenario,
+        *,
+        as_of: datetime | None = None,
+        position: int | None = None,
+    ) -> dict[str, Any]:
+        """The scenario beside the baseline, per institution; nothing is written."""
+        at = self.resolve_position(as_of=as_of, position=position)
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            baseline = comp.compute(conn, t, period, at)
+            reform = comp.compute(conn, t, period, at, tree=scenario.apply(baseline.tree))
+        return comp.difference(baseline, reform, scenario)
+
+    def explain(
+        self,
+        institution: str,
+        period: comp.Period,
+        *,
+        component: str | None = None,
+        as_of: datetime | None = None,
+        position: int | None = None,
+    ) -> dict[str, Any]:
+        at = self.resolve_position(as_of=as_of, position=position)
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            computation = comp.compute(conn, t, period, at)
+            return comp.explain(conn, t, computation, institution, component)
+
     def status(self) -> Status:
         self.catch_up()
         with self.engine.connect() as conn:
@@ -264,7 +400,7 @@ def bootstrap(settings: Settings) -> Dangliang:
             raise SettingsError(
                 "the projections read the log's JSON directly: disable event cipher/compression"
             )
-        for metadata in (tracking_metadata, reg.metadata, eq.versions_metadata):
+        for metadata in (tracking_metadata, reg.metadata, inp.metadata, eq.versions_metadata):
             metadata.create_all(write_engine)
         app = Dangliang(database, log, engine, write_engine)
         app.equivalents_projection().create(write_engine)

@@ -474,3 +474,13 @@ def status(app: Dangliang, actor: str) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def _register_more() -> None:
+    # Policy and compensation commands live in their own module (kept apart for size).
+    from dangliang import cli_compensation
+
+    cli_compensation.register(main, with_app)
+
+
+_register_more()

@@ -6,10 +6,14 @@ the demo reads naturally, but every institution code, headcount, person, name, c
 value and service record is invented. No equivalent value here is official: each catalogue
 row says "示例数值，非官方 / illustrative value, not official".
 
-One `random.Random(seed)` drives everything, so the same arguments give byte-identical files
+One `random.Random(seed)` drives the county, so the same arguments give byte-identical files
 (the XLSX variant too: its zip timestamps and document dates are pinned). Service rows are
 streamed out day by day in chunks, so memory does not grow with the number of records; the
 per-row work is a few `random()` calls and `bisect`s over pools prepared beforehand.
+
+The compensation inputs (assessment scores, medical-service income, pay levels, directive
+tasks, a force-majeure declaration) come from a second generator seeded from the same seed,
+so they leave every other file exactly as it was.
 """
 
 from __future__ import annotations
@@ -29,10 +33,15 @@ from typing import IO, TypeVar
 
 from dangliang.importers.formats import (
     CATALOGUE,
+    FORCE_MAJEURE,
     HEADCOUNT,
+    INCOME,
     INSTITUTIONS,
+    PAY_LEVELS,
+    SCORES,
     SERVICES,
     STAFF,
+    TASKS,
     FileFormat,
 )
 
@@ -246,6 +255,45 @@ class _Staff:
     activity: float
 
 
+# --- compensation inputs (all illustrative) ----------------------------------------------
+
+INPUT_FILES = {  # format name → file name
+    "scores": "assessment_scores.csv",
+    "income": "medical_income.csv",
+    "pay_levels": "pay_levels.csv",
+    "tasks": "directive_tasks.csv",
+    "force_majeure": "force_majeure.csv",
+}
+ASSESSMENT_REFERENCE = "{year}年度综合考核结果（示例） / illustrative assessment result"
+# Scores in tenths: most institutions 75.0–98.0; one or two centres (never a remote one, so
+# the remote-township adjustment still shows) fail the pass mark of 60 (zhuji.yaml).
+PASSING_SCORES = (750, 980)
+FAILING_SCORES = (480, 595)
+# Monthly medical-service income (excluding drugs) per establishment head, yuan.
+INCOME_PER_HEAD = (9_000, 16_000)
+# 在编人均年收入 against the illustrative benchmark of 150,000 (remote_adjustment in
+# zhuji.yaml, adjustment within 10%–30% of it): the first remote centre is slightly below
+# (gap < 10%: the adjustment is raised to the 10% floor), the second far below (gap > 30%:
+# cut to the 30% ceiling); the other centres lie around the benchmark.
+PAY_BENCHMARK = 150_000
+PAY_SLIGHTLY_BELOW = (142_000, 148_000)
+PAY_FAR_BELOW = (88_000, 100_000)
+PAY_OTHERS = (138_000, 186_000)
+# (name, amount range in yuan, how many centres) of the directive tasks (指令性任务).
+DIRECTIVE_TASKS: tuple[tuple[str, tuple[int, int], int], ...] = (
+    ("疫情防控", (80_000, 200_000), 2),
+    ("对口支援", (50_000, 120_000), 1),
+    ("突发公共卫生事件处置", (30_000, 100_000), 1),
+    ("重大公共卫生服务项目：两癌筛查", (40_000, 90_000), 1),
+)
+TASK_PARTIAL_COMPLETION = ("0.6", "0.75", "0.8")  # of one task; the others are done in full
+TASK_REFERENCE = "县卫健局任务下达文件 {year}-{n}（示例） / illustrative directive"
+FORCE_MAJEURE_REASON = (
+    "突发疫情，门诊与住院量骤降（示例） / illustrative: epidemic, services collapsed"
+)
+FORCE_MAJEURE_REFERENCE = "县政府不可抗力认定 {year}-1（示例） / illustrative declaration"
+
+
 # --- public entry point -----------------------------------------------------------------
 
 
@@ -286,11 +334,25 @@ def generate(
         "staff": out_dir / "staff.csv",
         "catalogue": out_dir / "catalogue.csv",
         "services": out_dir / f"services.{_extension(services_format)}",
+        **{name: out_dir / file for name, file in INPUT_FILES.items()},
     }
     _write_csv(files["institutions"], INSTITUTIONS, _institution_rows(institutions))
     _write_csv(files["headcount"], HEADCOUNT, headcount)
     _write_csv(files["staff"], STAFF, _staff_rows(staff))
     _write_csv(files["catalogue"], CATALOGUE, catalogue)
+    inputs_rng = random.Random(f"dangliang-inputs-{seed}")  # leaves `rng` as it was
+    last_month = days[-1].month
+    _write_csv(files["scores"], SCORES, _score_rows(inputs_rng, institutions, year))
+    _write_csv(
+        files["income"], INCOME, _income_rows(inputs_rng, centres, headcount, year, last_month)
+    )
+    _write_csv(files["pay_levels"], PAY_LEVELS, _pay_level_rows(inputs_rng, centres, year))
+    _write_csv(files["tasks"], TASKS, _task_rows(inputs_rng, centres, year))
+    _write_csv(
+        files["force_majeure"],
+        FORCE_MAJEURE,
+        _force_majeure_rows(inputs_rng, centres, year, last_month),
+    )
     chunks = _service_chunks(rng, staff, days, records)
     _write_services(files["services"], services_format, chunks, progress)
 
@@ -455,6 +517,97 @@ def _staff_rows(staff: Sequence[_Staff]) -> list[list[str]]:
             s.to_date.isoformat() if s.to_date else "",
         ]
         for s in staff
+    ]
+
+
+# --- compensation inputs ----------------------------------------------------------------
+
+
+def _score_rows(
+    rng: random.Random, institutions: Sequence[_Institution], year: int
+) -> list[list[str]]:
+    """综合考核得分 of every centre and clinic; one or two non-remote centres fail."""
+    candidates = [i.code for i in institutions if not i.parent_code and not i.remote]
+    failing = set(rng.sample(candidates, rng.randint(1, 2)))
+    reference = ASSESSMENT_REFERENCE.format(year=year)
+    rows: list[list[str]] = []
+    for inst in institutions:
+        tenths = rng.randint(*(FAILING_SCORES if inst.code in failing else PASSING_SCORES))
+        rows.append([inst.code, str(year), f"{tenths // 10}.{tenths % 10}", reference])
+    return rows
+
+
+def _income_rows(
+    rng: random.Random,
+    centres: Sequence[_Institution],
+    headcount: Sequence[Sequence[str]],
+    year: int,
+    last_month: int,
+) -> list[list[str]]:
+    """医疗服务收入（不含药品） of every centre for each month up to `last_month`, to the fen;
+    busier in the winter months. Integer arithmetic, so the amounts are exact everywhere."""
+    heads = {row[0]: int(row[2]) for row in headcount if row[1] == str(year)}
+    rows: list[list[str]] = []
+    for centre in centres:
+        per_head = rng.randint(*INCOME_PER_HEAD)
+        for month in range(1, last_month + 1):
+            season = 110 if month in (1, 2, 12) else 100
+            fen = heads[centre.code] * per_head * season * rng.randint(90, 110)
+            fen //= 100  # yuan × 100 × 100 / 100 / 100 = fen
+            rows.append([centre.code, f"{year}-{month:02d}", f"{fen // 100}.{fen % 100:02d}"])
+    return rows
+
+
+def _pay_level_rows(
+    rng: random.Random, centres: Sequence[_Institution], year: int
+) -> list[list[str]]:
+    """在编人均年收入 of every centre: the remote ones below the benchmark (see PAY_*)."""
+    remote = [c.code for c in centres if c.remote]
+    ranges = dict(zip(remote, (PAY_SLIGHTLY_BELOW, PAY_FAR_BELOW), strict=False))
+    rows: list[list[str]] = []
+    for centre in centres:
+        low, high = ranges.get(centre.code, PAY_OTHERS)
+        rows.append([centre.code, str(year), str(rng.randint(low // 10, high // 10) * 10)])
+    return rows
+
+
+def _task_rows(rng: random.Random, centres: Sequence[_Institution], year: int) -> list[list[str]]:
+    """A handful of directive tasks on some centres, all but one completed in full."""
+    rows: list[list[str]] = []
+    codes = [c.code for c in centres]
+    for n, (name, (low, high), count) in enumerate(DIRECTIVE_TASKS, start=1):
+        for centre in sorted(rng.sample(codes, count)):
+            rows.append(
+                [
+                    centre,
+                    str(year),
+                    f"ZL{year}-{n:02d}",
+                    f"{name}（示例）",
+                    str(rng.randint(low // 1000, high // 1000) * 1000),
+                    TASK_REFERENCE.format(year=year, n=n),
+                    "1",
+                ]
+            )
+    rng.choice(rows)[-1] = rng.choice(TASK_PARTIAL_COMPLETION)
+    return rows
+
+
+def _force_majeure_rows(
+    rng: random.Random, centres: Sequence[_Institution], year: int, last_month: int
+) -> list[list[str]]:
+    """One declaration: two consecutive months (within the generated months when there are
+    two), two or three centres."""
+    first = rng.randint(1, max(1, min(11, last_month - 1)))
+    affected = sorted(rng.sample([c.code for c in centres], rng.randint(2, 3)))
+    return [
+        [
+            f"FM{year}-01",
+            f"{year}-{first:02d}",
+            f"{year}-{first + 1:02d}",
+            ";".join(affected),
+            FORCE_MAJEURE_REASON,
+            FORCE_MAJEURE_REFERENCE.format(year=year),
+        ]
     ]
 
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
+from dangliang.domain.values import LARGEST, canonical_decimal, decimal_places
 from dangliang.importers.formats import (
     CATEGORIES,
     CORRECTION_ACTIONS,
@@ -90,6 +91,123 @@ def _vocabulary(
     return check
 
 
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
+
+
+def _bounded_decimal(
+    *,
+    places: int,
+    high: Decimal,
+    what_zh: str,
+    what_en: str,
+    percent: bool = False,
+    canonical: Callable[[Decimal], Decimal] = canonical_decimal,
+) -> Callable[[Any], Any]:
+    """A number ≥ 0 and ≤ `high` with at most `places` decimal places (trailing zeros do not
+    count: `87.50` is a score with one place), in its canonical form; with `percent`, `80%`
+    (or `80％`) is also accepted and means 0.80. Exact: text is never read as a float."""
+    top = f"{high:,}" if high >= 1000 else str(high)
+
+    def fail(kind: str, zh: str, en: str, value: Any) -> PydanticCustomError:
+        return PydanticCustomError(kind, en, {"zh": f"{zh}：{value!r}", "en": f"{en}: {value!r}"})
+
+    def check(value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value).strip()
+        shift = 0
+        if percent and text.endswith(("%", "％")):
+            text, shift = text[:-1].strip(), -2
+        if not _NUMBER_TEXT.fullmatch(text):
+            raise fail("dl_number", "不是有效的数字", "not a valid number", value)
+        number = Decimal(text).scaleb(shift)
+        if number < 0:
+            raise fail("dl_range", f"{what_zh}不能为负数", f"{what_en} must not be negative", value)
+        if number > high:
+            raise fail(
+                "dl_range",
+                f"{what_zh}须在 0–{top} 之间",
+                f"{what_en} must be between 0 and {top}",
+                value,
+            )
+        if decimal_places(number.normalize()) > places:
+            raise fail(
+                "dl_places",
+                f"{what_zh}最多 {places} 位小数",
+                f"{what_en} may have at most {places} decimal places",
+                value,
+            )
+        return canonical(number)
+
+    return check
+
+
+YUAN_QUANTUM = Decimal("0.01")
+
+
+def _yuan(number: Decimal) -> Decimal:
+    return number.quantize(YUAN_QUANTUM)
+
+
+_MONTH = re.compile(
+    r"(?P<y1>\d{4})\s*[-/.]\s*(?P<m1>\d{1,2})(?:\s*[-/.]\s*(?P<d1>\d{1,2}))?"
+    r"|(?P<y2>\d{4})\s*年\s*(?P<m2>\d{1,2})\s*月"
+    r"|(?P<y3>\d{4})(?P<m3>\d{2})(?P<d3>\d{2})?"
+)
+
+
+def _month(value: Any) -> Any:
+    """A month as `2024-03`, `2024/3`, `202403` or `2024年3月` → the 1st of that month; a
+    date is accepted when it is the 1st (what Excel makes of a typed `2024-03`)."""
+    if value is None or isinstance(value, date):
+        if isinstance(value, date) and value.day != 1:
+            raise _month_error(value)
+        return value
+    text = str(value).strip()
+    found = _MONTH.fullmatch(text)
+    if found is None:
+        raise _month_error(value)
+    g = found.groupdict()
+    year = int(g["y1"] or g["y2"] or g["y3"])
+    month = int(g["m1"] or g["m2"] or g["m3"])
+    day = g["d1"] or g["d3"]
+    if not 1 <= month <= 12 or (day is not None and int(day) != 1):
+        raise _month_error(value)
+    return date(year, month, 1)
+
+
+def _month_error(value: Any) -> PydanticCustomError:
+    return PydanticCustomError(
+        "dl_month",
+        "not a month",
+        {
+            "zh": f"月份无效，应为 YYYY-MM（如 2024-03）：{value!r}",
+            "en": f"not a valid month, expected YYYY-MM (e.g. 2024-03): {value!r}",
+        },
+    )
+
+
+_LIST_SEPARATORS = re.compile(r"[;；,，、]")
+
+
+def _code_list(value: Any) -> Any:
+    """`C01;C02`, `C01，C02`, `C01、C02`… → ["C01", "C02"] (order kept, repeats dropped)."""
+    if value is None or isinstance(value, list):
+        return value
+    codes = [c.strip() for c in _LIST_SEPARATORS.split(str(value))]
+    codes = list(dict.fromkeys(c for c in codes if c))
+    if not codes:
+        raise PydanticCustomError(
+            "dl_code_list",
+            "no codes",
+            {
+                "zh": f"未列出任何机构编码：{value!r}",
+                "en": f"no institution code in {value!r}",
+            },
+        )
+    return codes
+
+
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 SourceId = Annotated[str, Field(min_length=1, max_length=128)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
@@ -109,6 +227,32 @@ Establishment = Annotated[
     str, BeforeValidator(_vocabulary(ESTABLISHMENT, "编制类型", "establishment"))
 ]
 Action = Annotated[str, BeforeValidator(_vocabulary(CORRECTION_ACTIONS, "操作", "action"))]
+Year = Annotated[int, Field(ge=1949, le=2200)]
+Month = Annotated[date, BeforeValidator(_month)]
+"""A month (`2024-03`, `2024/3`, `202403`, `2024年3月`), kept as the date of its 1st day."""
+Yuan = Annotated[
+    Decimal,
+    BeforeValidator(
+        _bounded_decimal(places=2, high=LARGEST, what_zh="金额", what_en="amount", canonical=_yuan)
+    ),
+]
+"""An amount in yuan: ≥ 0, at most 2 decimal places, kept with exactly 2 (1200 → 1200.00)."""
+Score = Annotated[
+    Decimal,
+    BeforeValidator(
+        _bounded_decimal(places=2, high=Decimal(100), what_zh="考核得分", what_en="score")
+    ),
+]
+"""An assessment score: 0–100, at most 2 decimal places."""
+Ratio = Annotated[
+    Decimal,
+    BeforeValidator(
+        _bounded_decimal(places=4, high=Decimal(1), what_zh="比例", what_en="ratio", percent=True)
+    ),
+]
+"""A share 0–1 with at most 4 decimal places; `80%` is accepted and means 0.8."""
+CodeList = Annotated[list[Code], BeforeValidator(_code_list)]
+"""Codes in one cell, separated by `;` `；` `,` `，` or `、`."""
 
 _MESSAGES: dict[str, tuple[str, str]] = {
     "missing": ("必填", "required"),

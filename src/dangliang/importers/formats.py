@@ -133,7 +133,101 @@ STAFF = FileFormat(
     ),
 )
 
-FORMATS = {f.name: f for f in (SERVICES, CORRECTIONS, CATALOGUE, INSTITUTIONS, HEADCOUNT, STAFF)}
+# --- compensation inputs (补偿计算输入): facts the rule steps of DOMAIN.md §4 read -----------
+
+SCORES = FileFormat(
+    name="scores",
+    label_zh="综合考核得分",
+    key=("institution_code", "year"),
+    columns=(
+        Column("institution_code", "机构编码"),
+        Column("year", "年度", aliases=("考核年度",)),
+        Column("score", "考核得分", aliases=("综合考核得分", "得分")),
+        Column("reference", "考核依据"),
+    ),
+)
+
+INCOME = FileFormat(
+    name="income",
+    label_zh="医疗服务收入",
+    key=("institution_code", "month"),
+    columns=(
+        Column("institution_code", "机构编码"),
+        Column("month", "月份", aliases=("收入月份",)),
+        Column("amount", "医疗服务收入", aliases=("医疗服务收入（不含药品）", "收入金额")),
+    ),
+)
+
+PAY_LEVELS = FileFormat(
+    name="pay_levels",
+    label_zh="在编人均年收入",
+    key=("institution_code", "year"),
+    columns=(
+        Column("institution_code", "机构编码"),
+        Column("year", "年度"),
+        Column("per_head", "在编人均年收入", aliases=("在编职工人均年收入", "人均年收入")),
+    ),
+)
+
+TASKS = FileFormat(
+    name="tasks",
+    label_zh="指令性任务",
+    key=("institution_code", "year", "task_code"),
+    columns=(
+        Column("institution_code", "机构编码"),
+        Column("year", "年度"),
+        Column("task_code", "任务编码"),
+        Column("name", "任务名称"),
+        Column("amount", "任务金额"),
+        Column("reference", "下达依据"),
+        Column("completion", "完成比例", required=False, aliases=("完成率",)),
+    ),
+)
+
+FORCE_MAJEURE = FileFormat(
+    name="force_majeure",
+    label_zh="不可抗力认定",
+    key=("code",),
+    columns=(
+        Column("code", "认定编号"),
+        Column("first_month", "起始月份"),
+        Column("last_month", "截止月份"),
+        Column("institutions", "适用机构", required=False, aliases=("适用机构编码",)),
+        Column("reason", "原因", aliases=("认定原因",)),
+        Column("reference", "依据", aliases=("认定依据", "文号")),
+    ),
+)
+
+PARAMETER_CHANGES = FileFormat(
+    name="parameter_changes",
+    label_zh="政策参数调整",
+    key=("path", "effective_from"),
+    columns=(
+        Column("path", "参数", aliases=("参数路径",)),
+        Column("value", "取值", aliases=("新值",)),
+        Column("effective_from", "生效日期"),
+        Column("reason", "调整原因"),
+        Column("approver", "批准人"),
+    ),
+)
+
+FORMATS = {
+    f.name: f
+    for f in (
+        SERVICES,
+        CORRECTIONS,
+        CATALOGUE,
+        INSTITUTIONS,
+        HEADCOUNT,
+        STAFF,
+        SCORES,
+        INCOME,
+        PAY_LEVELS,
+        TASKS,
+        FORCE_MAJEURE,
+        PARAMETER_CHANGES,
+    )
+}
 
 # Controlled vocabularies: canonical English code → accepted spellings (Chinese first).
 INSTITUTION_KINDS = {

@@ -410,6 +410,23 @@ class ParameterTree:
             raise PolicyError(problems)
         return ParameterTree(changed, self._groups, self.source)
 
+    def with_value(
+        self, path: str, start: date, value: ParamValue, reference: str
+    ) -> ParameterTree:
+        """A copy with one more dated value (a recorded change, 参数调整): `value` holds from
+        `start` until the parameter's next later start date; a value with the same start is
+        replaced. Unlike `with_overrides`, later dated values are kept."""
+        param = self.parameter(path)
+        if param.monthly and start.day != 1:
+            zh, en = _first_of_month(start)
+            raise ParameterLookupError(f"{path}：{zh}", f"{path}: {en}")
+        history = [v for v in param.values if v.start != start]
+        history.append(DatedValue(start, value, reference))
+        history.sort(key=lambda v: v.start)
+        changed = dict(self._parameters)
+        changed[path] = replace(param, values=tuple(history))
+        return ParameterTree(changed, self._groups, self.source)
+
 
 class ParameterSnapshot:
     """The parameters in force on one date (某日生效的参数); read-only."""

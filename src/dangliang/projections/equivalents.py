@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -326,6 +326,67 @@ def months_of(period: str) -> list[str]:
     return [period]
 
 
+@dataclass(frozen=True)
+class Cell:
+    """Summed quantity of one institution × item × month × compliant (× staff) cell, with the
+    item's category and the equivalent value in force that month (both × 10^4)."""
+
+    institution: str
+    item: str
+    month: str
+    compliant: bool
+    staff: str | None
+    quantity_e4: int
+    records: int
+    category: str
+    value_e4: int
+
+    @property
+    def equivalents_e8(self) -> int:
+        return self.quantity_e4 * self.value_e4
+
+
+def cells(
+    conn: Connection,
+    t: EquivalentsTables,
+    months: Iterable[str],
+    *,
+    position: int | None = None,
+    institution: str | None = None,
+    by_staff: bool = False,
+) -> Iterator[Cell]:
+    """The non-empty cells of these months, now (from the cube) or as the log stood at
+    `position` (from the deltas), valued with the equivalent values known then."""
+    source = t.cube if position is None else t.deltas
+    columns = [source.c.institution_code, source.c.item_code, source.c.month, source.c.compliant]
+    if by_staff:
+        columns.append(source.c.staff_id)
+    query = select(*columns, func.sum(source.c.quantity_e4), func.sum(source.c.records)).where(
+        source.c.month.in_(list(months))
+    )
+    if position is not None:
+        query = query.where(source.c.notification_id <= position)
+    if institution:
+        query = query.where(source.c.institution_code == institution)
+    book = ValueBook(conn, position)
+    for row in conn.execute(query.group_by(*columns)):
+        quantity, records = int(row[-2]), int(row[-1])
+        if quantity == 0 and records == 0:
+            continue
+        item, month = row[1], row[2]
+        yield Cell(
+            institution=row[0],
+            item=item,
+            month=month,
+            compliant=bool(row[3]),
+            staff=row[4] if by_staff else None,
+            quantity_e4=quantity,
+            records=records,
+            category=book.categories.get(item, "basic_medical"),
+            value_e4=book.value_e4(item, month),
+        )
+
+
 def equivalents(
     conn: Connection,
     t: EquivalentsTables,
@@ -337,33 +398,22 @@ def equivalents(
 ) -> dict[str, Any]:
     """Equivalents per institution for a month or year, now (from the cube) or as the log
     stood at `position` (from the deltas), optionally broken down by staff or item."""
-    months = months_of(period)
-    source = t.cube if position is None else t.deltas
-    detail = {"staff": source.c.staff_id, "item": source.c.item_code}.get(by or "")
-    columns = [source.c.institution_code, source.c.item_code, source.c.month, source.c.compliant]
-    if detail is not None and by == "staff":
-        columns.append(detail)
-    query = select(*columns, func.sum(source.c.quantity_e4), func.sum(source.c.records)).where(
-        source.c.month.in_(months)
-    )
-    if position is not None:
-        query = query.where(source.c.notification_id <= position)
-    if institution:
-        query = query.where(source.c.institution_code == institution)
-    query = query.group_by(*columns)
-    book = ValueBook(conn, position)
     per_institution: dict[str, Totals] = defaultdict(Totals)
     per_detail: dict[str, dict[str, Totals]] = defaultdict(lambda: defaultdict(Totals))
-    for row in conn.execute(query):
-        inst, item, month, compliant = row[0], row[1], row[2], bool(row[3])
-        quantity, records = int(row[-2]), int(row[-1])
-        category = book.categories.get(item, "basic_medical")
-        value = book.value_e4(item, month)
-        per_institution[inst].add(category, compliant, quantity, value, records)
+    for cell in cells(
+        conn,
+        t,
+        months_of(period),
+        position=position,
+        institution=institution,
+        by_staff=by == "staff",
+    ):
+        parts = (cell.category, cell.compliant, cell.quantity_e4, cell.value_e4, cell.records)
+        per_institution[cell.institution].add(*parts)
         if by == "staff":
-            per_detail[inst][row[4]].add(category, compliant, quantity, value, records)
+            per_detail[cell.institution][cell.staff or ""].add(*parts)
         elif by == "item":
-            per_detail[inst][item].add(category, compliant, quantity, value, records)
+            per_detail[cell.institution][cell.item].add(*parts)
     out: list[dict[str, Any]] = []
     for code in sorted(per_institution):
         entry = {"code": code, **per_institution[code].as_json()}

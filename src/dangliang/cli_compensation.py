@@ -1,0 +1,452 @@
+"""`dangliang policy …`, `compute`, `explain`: policy adoption and institution compensation.
+
+Registered on the main command group by `dangliang.cli`; same conventions (exit 1 when input
+is refused, 2 on usage errors, `--json` for scripts and the API).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dangliang.application import Dangliang
+from dangliang.compensation import EXPLAINABLE, Period, load_scenario, scenario_from_sets
+from dangliang.policy.compensation import COMPONENTS, COMPONENTS_ZH
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def as_of_options(func: F) -> F:
+    """`--as-of MOMENT` / `--position N`: compute as the log stood then."""
+    func = click.option(
+        "--position",
+        type=click.IntRange(min=0),
+        default=None,
+        help="As the log stood at this notification id (exact; what a payout run records).",
+    )(func)
+    return click.option(
+        "--as-of",
+        "as_of",
+        type=click.DateTime(
+            formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]
+        ),
+        default=None,
+        help="As the log stood at this moment (UTC unless an offset is given).",
+    )(func)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def period_options(func: F) -> F:
+    func = click.option(
+        "--year",
+        type=click.IntRange(1949, 2200),
+        default=None,
+        help="A year: annual settlement (年终清算).",
+    )(func)
+    return click.option(
+        "--month", default=None, metavar="YYYY-MM", help="A month: advances (按月预拨)."
+    )(func)
+
+
+def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -> None:
+    """Add the commands of this module to the `dangliang` group."""
+
+    @main.group()
+    def policy() -> None:
+        """Policy parameters (政策参数): adopt a bundle, change a value, show what is in force."""
+
+    @policy.command("load")
+    @click.argument("source", metavar="FILE|NAME")
+    @click.option(
+        "--reference",
+        required=True,
+        help="The decision adopting it (文号 / meeting minutes), recorded with the adoption.",
+    )
+    @with_app
+    def policy_load(app: Dangliang, actor: str, source: str, reference: str) -> None:
+        """Validate a policy bundle (a YAML file, or a built-in: zhuji, point_value) and record
+        its adoption. A bundle with problems is refused with file:line:key for each."""
+        changed, tree = app.adopt_policy(source, reference=reference, actor=actor)
+        state = (
+            "已采用 / adopted"
+            if changed
+            else "已在使用，未记录 / already in force, nothing recorded"
+        )
+        click.echo(
+            f"{tree.source}: {len(tree)} 个参数 / parameters, digest {tree.digest()[:16]} — {state}"
+        )
+
+    @policy.command("set")
+    @click.argument("path")
+    @click.argument("value")
+    @click.option(
+        "--from",
+        "start",
+        required=True,
+        type=click.DateTime(["%Y-%m-%d"]),
+        help="Effective date (1st of a month for monthly parameters).",
+    )
+    @click.option("--reason", required=True, help="Why (重大项目、价格调整…).")
+    @click.option("--approver", required=True, help="Who approved it (卫健、财政).")
+    @with_app
+    def policy_set(
+        app: Dangliang,
+        actor: str,
+        path: str,
+        value: str,
+        start: datetime,
+        reason: str,
+        approver: str,
+    ) -> None:
+        """Record a dated change of one parameter, e.g. a unit price:
+        `policy set unit_price.basic_medical 13.00 --from 2025-01-01 --reason … --approver …`."""
+        changed = app.change_parameter(
+            path, value, start=start.date(), reason=reason, approver=approver, actor=actor
+        )
+        click.echo(
+            f"{path} = {value} from {start.date()}: "
+            + ("已记录 / recorded" if changed else "已在使用，未记录 / already in force")
+        )
+
+    @policy.command("show")
+    @click.option(
+        "--on",
+        "on",
+        type=click.DateTime(["%Y-%m-%d"]),
+        default=None,
+        help="Values in force on this day (default: all dated values).",
+    )
+    @as_of_options
+    @click.option("--json", "as_json", is_flag=True)
+    @with_app
+    def policy_show(
+        app: Dangliang,
+        actor: str,
+        on: datetime | None,
+        as_of: datetime | None,
+        position: int | None,
+        as_json: bool,
+    ) -> None:
+        """The parameters in force (adopted bundle plus recorded changes), with references."""
+        at = app.resolve_position(as_of=utc(as_of), position=position)
+        found = app.policy(position=at)
+        rows = []
+        for path in found.tree:
+            param = found.tree.parameter(path)
+            for v in param.values:
+                if on is not None and param.in_force(on.date()) != v:
+                    continue
+                rows.append(
+                    {
+                        "path": path,
+                        "unit": param.unit,
+                        "from": v.start.isoformat(),
+                        "value": _show(v.value),
+                        "reference": v.reference,
+                    }
+                )
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "bundle": found.bundle_name,
+                        "digest": found.tree.digest(),
+                        "position": at,
+                        "parameters": rows,
+                    },
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
+            return
+        click.echo(
+            f"{found.bundle_name} (log position {at}; parameters digest {found.tree.digest()[:16]})"
+        )
+        for r in rows:
+            click.echo(
+                f"  {r['path']:<40} {r['value']:>14} {r['unit']:<14} from {r['from']}  "
+                f"{r['reference']}"
+            )
+
+    @main.command()
+    @period_options
+    @click.option("--institution", default=None, metavar="CODE", help="Only show this institution.")
+    @click.option(
+        "--scenario",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        help="What-if: a scenario file (changes beside the baseline; nothing is written).",
+    )
+    @click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="PATH=VALUE",
+        help="What-if: a parameter value from the period's start (repeatable).",
+    )
+    @as_of_options
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @with_app
+    def compute(
+        app: Dangliang,
+        actor: str,
+        month: str | None,
+        year: int | None,
+        institution: str | None,
+        scenario: Path | None,
+        sets: Sequence[str],
+        as_of: datetime | None,
+        position: int | None,
+        as_json: bool,
+    ) -> None:
+        """Institution compensation: a month's advances (--month) or the year's settlement
+        (--year), per institution; with --scenario/--set, a what-if beside the baseline."""
+        period = _period(month, year)
+        if scenario is not None or sets:
+            tree = app.policy().tree
+            plan = (
+                load_scenario(scenario, tree)
+                if scenario
+                else scenario_from_sets(sets, tree, period.first_day)
+            )
+            if scenario and sets:
+                extra = scenario_from_sets(sets, tree, period.first_day)
+                plan = type(plan)(
+                    plan.description + "; " + extra.description, plan.changes + extra.changes
+                )
+            diff = app.what_if(period, plan, as_of=utc(as_of), position=position)
+            if institution:
+                diff["institutions"] = [r for r in diff["institutions"] if r["code"] == institution]
+            _print_what_if(diff) if not as_json else click.echo(
+                json.dumps(diff, ensure_ascii=False, indent=2)
+            )
+            return
+        computed = app.compute(period, as_of=utc(as_of), position=position)
+        out = computed.as_json()
+        if institution:
+            out["institutions"] = [r for r in out["institutions"] if r["code"] == institution]
+        if as_json:
+            click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        else:
+            _print_computation(out)
+
+    @main.command()
+    @click.option("--institution", required=True, metavar="CODE")
+    @period_options
+    @click.option(
+        "--component",
+        type=click.Choice(EXPLAINABLE),
+        default=None,
+        help="Only this part of the amount.",
+    )
+    @as_of_options
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (for the API).")
+    @with_app
+    def explain(
+        app: Dangliang,
+        actor: str,
+        institution: str,
+        month: str | None,
+        year: int | None,
+        component: str | None,
+        as_of: datetime | None,
+        position: int | None,
+        as_json: bool,
+    ) -> None:
+        """Why an institution gets its amount: rule → parameters (value, effective date,
+        reference) → equivalents by item and month → record counts."""
+        found = app.explain(
+            institution,
+            _period(month, year),
+            component=component,
+            as_of=utc(as_of),
+            position=position,
+        )
+        if as_json:
+            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+        else:
+            _print_explanation(found)
+
+
+def _period(month: str | None, year: int | None) -> Period:
+    if (month is None) == (year is None):
+        raise click.UsageError("give --month YYYY-MM (advances) or --year YYYY (settlement)")
+    return Period.parse(year=year, month=month)
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "; ".join(", ".join(f"{k} {v}" for k, v in band.columns) for band in value)
+    return str(value)
+
+
+def _show_json(value: object) -> str:
+    """A parameter value as JSON shows it (true, null, bands as rows)."""
+    if isinstance(value, list):
+        return "; ".join(", ".join(f"{k} {v}" for k, v in row.items()) for row in value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _money(text: str) -> str:
+    return f"{Decimal(text):,.2f}"
+
+
+def _print_computation(out: dict[str, Any]) -> None:
+    policy = out["policy"]
+    annual = out["kind"] == "annual_settlement"
+    title = "年终清算 / annual settlement" if annual else "按月预拨 / monthly advances"
+    click.echo(
+        f"{title} {out['period']} — 政策 / policy {policy['bundle']} "
+        f"(parameters {policy['parameters_digest'][:12]}, {len(policy['changes_since'])} change(s) "
+        f"since adoption), log position {out['position']}"
+    )
+    if annual:
+        click.echo(
+            f"{'机构':<6}{'医疗当量 bm EU':>16}{'公卫当量 ph EU':>16}{'系数 k':>8}"
+            f"{'基本医疗':>14}{'基本公卫':>14}{'指令任务':>12}{'边缘调节':>12}{'年终奖':>12}"
+            f"{'合计 total':>16}{'已预拨 advances':>16}{'清算 settlement':>17}  名称"
+        )
+    else:
+        click.echo(
+            f"{'机构':<6}{'医疗当量 bm EU':>16}{'公卫当量 ph EU':>16}{'暂定系数':>10}"
+            f"{'基本医疗':>14}{'基本公卫':>14}{'预拨基数 basis':>16}{'比例':>7}"
+            f"{'预拨 advance':>15}  名称"
+        )
+    for r in out["institutions"]:
+        eq, c = r["equivalents"], r["components"]
+        bm, ph = eq["basic_medical"]["bought"], eq["basic_public_health"]["bought"]
+        head = f"{r['code']:<8}{bm:>16}{ph:>16}"
+        if annual:
+            click.echo(
+                f"{head}{r['coefficient']:>8}{_money(c['basic_medical']):>14}"
+                f"{_money(c['basic_public_health']):>14}{_money(c['directive_tasks']):>12}"
+                f"{_money(c['remote_adjustment']):>12}{_money(c['year_end_bonus']):>12}"
+                f"{_money(r['total']):>16}{_money(r['advances']):>16}"
+                f"{_money(r['settlement']):>17}  {r['name']}"
+            )
+        else:
+            click.echo(
+                f"{head}{r['coefficient']:>10}{_money(c['basic_medical']):>14}"
+                f"{_money(c['basic_public_health']):>14}{_money(r['total']):>16}"
+                f"{r.get('advance_ratio', ''):>7}{_money(r['advances']):>15}  {r['name']}"
+            )
+    t = out["totals"]
+    click.echo(
+        f"全县合计 / county: total {_money(t['total'])}, advances {_money(t['advances'])}"
+        + (f", settlement {_money(t['settlement'])}" if annual else "")
+    )
+    for r in out["institutions"]:
+        for w in r["warnings"]:
+            click.echo(f"注意 / warning: {w}")
+
+
+def _print_what_if(diff: dict[str, Any]) -> None:
+    s = diff["scenario"]
+    click.echo(
+        f"试算 / what-if {diff['period']}: {s['description']} "
+        f"(nothing written; log position {diff['position']})"
+    )
+    for c in s["changes"]:
+        click.echo(
+            f"  {c['path']} = {c['value']} from {c['from']}"
+            + (f" until {c['until']}" if c["until"] else "")
+        )
+    click.echo(
+        f"{'机构':<8}{'基线 baseline':>18}{'方案 scenario':>18}{'差额 difference':>18}  名称"
+    )
+    for r in diff["institutions"]:
+        click.echo(
+            f"{r['code']:<8}{_money(r['baseline']):>18}{_money(r['scenario']):>18}"
+            f"{_money(r['difference']):>18}  {r['name']}"
+        )
+    t = diff["totals"]
+    click.echo(
+        f"{'全县':<8}{_money(t['baseline']):>18}{_money(t['scenario']):>18}{_money(t['difference']):>18}"
+    )
+
+
+def _print_explanation(found: dict[str, Any]) -> None:
+    component = found["component"]
+    label = (
+        "合计 total" if component is None else f"{COMPONENTS_ZH.get(component, '清算')} {component}"
+    )
+    click.echo(
+        f"{found['institution']} {found['name']} {found['period']} — {label} = "
+        f"{_money(found['amount'])} 元 "
+        f"(log position {found['position']})"
+    )
+    p = found["policy"]
+    click.echo(
+        f"政策 / policy: {p['bundle']} adopted at position {p['adopted_at_position']} "
+        f"({p['adoption_reference']}); parameters digest {p['parameters_digest'][:16]}"
+    )
+    for change in p["changes_since"]:
+        click.echo(
+            f"  调整 / change: {change['path']} = {change['value_json']} from "
+            f"{change['start']} — {change['reason']}（批准：{change['approver']}）"
+        )
+    if component is None:
+        r = found["result"]
+        click.echo(
+            "组成 / components: "
+            + ", ".join(f"{COMPONENTS_ZH[c]} {_money(r['components'][c])}" for c in COMPONENTS)
+        )
+    for step in found["steps"]:
+        click.echo(
+            f"[第 {step['domain_step']} 步 {step['rule']}] {step['title']} — "
+            f"{step['clause']} ({step['period']})"
+        )
+        for param in step["parameters"]:
+            click.echo(
+                f"    参数 {param['path']} = {_show_json(param['value'])} {param['unit']} "
+                f"(from {param['effective_from']}; {param['reference']})"
+            )
+        if step["inputs"]:
+            click.echo(f"    输入 inputs: {_inline(step['inputs'])}")
+        if step["outputs"]:
+            click.echo(f"    结果 result: {_inline(step['outputs'])}")
+        for note in step["notes"]:
+            click.echo(f"    说明 note: {note}")
+    items = found["equivalents_by_item"]
+    if items:
+        click.echo(
+            "当量明细 / equivalents by item and month (quantity × value = equivalents, records):"
+        )
+        for i in items:
+            flag = "" if i["compliant"] else " 不达标 non-compliant"
+            click.echo(
+                f"    {i['item']:<8}{i['month']:<9}{i['quantity']:>14} × "
+                f"{i['equivalent_value']:<8} = {i['equivalents']:>14}  {i['records']:>7,} 条{flag}"
+            )
+    counts = ", ".join(f"{k} {v:,}" for k, v in sorted(found["records"].items()))
+    if counts:
+        click.echo(f"记录数 / records: {counts} — 列出 / list them: {found['records_command']}")
+
+
+def _inline(values: dict[str, Any]) -> str:
+    def show(v: Any) -> str:
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {show(x)}" for k, x in v.items()) + "}"
+        if isinstance(v, list):
+            return "[" + ", ".join(show(x) for x in v) + "]"
+        return "—" if v is None else str(v)
+
+    return "; ".join(f"{k} = {show(v)}" for k, v in values.items())
+
+
+__all__ = ["as_of_options", "register", "utc"]

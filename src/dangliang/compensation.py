@@ -1,0 +1,456 @@
+"""Compute, explain and what-if for institution compensation, on the log as it stands at a
+position: gathers the inputs from the read models and runs the rule steps of
+`dangliang.policy.compensation` (which know nothing about storage).
+
+- `compute`: a month's advances or a year's settlement, with the policy that was used (bundle,
+  digest of the parameters in force, changes since adoption) and the log position, so that the
+  same call with the same position gives the same numbers, to the fen, for ever.
+- `explain`: one institution's trace — rule → parameters (value, start date, reference) →
+  equivalents by item and month → record counts and the command that lists the records.
+- `what_if`: the same computation with a modified copy of the parameters, beside the baseline;
+  nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlalchemy import Connection
+
+from dangliang.domain.errors import DomainError
+from dangliang.importers.problems import Problem
+from dangliang.policy.compensation import (
+    CATEGORIES,
+    COMPONENTS,
+    EU_QUANTUM,
+    ZERO,
+    CountyInputs,
+    CountyResult,
+    InstitutionInputs,
+    compute_month,
+    compute_year,
+)
+from dangliang.policy.parameters import (
+    ParameterLookupError,
+    ParameterTree,
+    ParamValue,
+    PolicyError,
+    parse_value_text,
+    value_to_canonical,
+)
+from dangliang.projections import inputs as inp
+from dangliang.projections.equivalents import EquivalentsTables, cells
+
+E8 = Decimal(10**8)
+
+# Which rule steps explain which component (and the county-wide pricing steps with them).
+_COMPONENT_RULES: Mapping[str, tuple[str, ...]] = {
+    "basic_medical": ("equivalents", "growth_cap", "force_majeure", "coefficient", "basic_medical"),
+    "basic_public_health": (
+        "equivalents",
+        "force_majeure",
+        "coefficient",
+        "basic_public_health",
+    ),
+    "directive_tasks": ("directive_tasks",),
+    "remote_adjustment": ("coefficient", "remote_adjustment"),
+    "year_end_bonus": ("year_end_bonus",),
+    "settlement": ("settlement",),
+}
+EXPLAINABLE = tuple(_COMPONENT_RULES)
+
+
+class UnknownInstitution(DomainError):
+    """An institution code that is not registered."""
+
+
+@dataclass(frozen=True)
+class Period:
+    year: int
+    month: int | None = None
+
+    @classmethod
+    def parse(cls, *, year: int | None, month: str | None) -> Period:
+        if (year is None) == (month is None):
+            raise DomainError("请给出 --year 或 --month 之一", "give one of --year or --month")
+        if month is not None:
+            try:
+                first = date.fromisoformat(f"{month}-01")
+            except ValueError as e:
+                raise DomainError(
+                    f"月份格式应为 YYYY-MM：{month!r}", f"month must be YYYY-MM: {month!r}"
+                ) from e
+            return cls(first.year, first.month)
+        assert year is not None
+        return cls(year)
+
+    @property
+    def label(self) -> str:
+        return f"{self.year}" if self.month is None else f"{self.year}-{self.month:02d}"
+
+    @property
+    def first_day(self) -> date:
+        return date(self.year, self.month or 1, 1)
+
+
+@dataclass
+class Computation:
+    """A computed period and everything needed to reproduce it."""
+
+    period: Period
+    position: int
+    policy: inp.PolicyInForce
+    tree: ParameterTree  # the parameters used (the policy's, or a scenario's)
+    result: CountyResult
+
+    def as_json(self, *, with_steps: bool = False) -> dict[str, Any]:
+        return {
+            "period": self.period.label,
+            "kind": "annual_settlement" if self.period.month is None else "monthly_advance",
+            "position": self.position,
+            "policy": policy_json(self.policy, self.tree),
+            **self.result.as_json(with_steps=with_steps),
+        }
+
+
+def policy_json(policy: inp.PolicyInForce, tree: ParameterTree) -> dict[str, Any]:
+    return {
+        "bundle": policy.bundle_name,
+        "adopted_digest": policy.digest,
+        "adoption_reference": policy.reference,
+        "adopted_at_position": policy.adopted_at,
+        "changes_since": [
+            {k: c[k] for k in ("path", "start", "value_json", "reason", "approver")}
+            for c in policy.changes
+        ],
+        "parameters_digest": tree.digest(),
+    }
+
+
+# ---- gathering inputs -------------------------------------------------------------------------
+
+
+def gather(
+    conn: Connection, t: EquivalentsTables, year: int, position: int
+) -> tuple[inp.PolicyInForce, CountyInputs]:
+    """The policy and every institution's inputs for `year`, as at `position`."""
+    policy = inp.policy_at(conn, position)
+    facts = inp.facts_for_year(conn, year, position)
+    months = [f"{y}-{m:02d}" for y in (year - 1, year) for m in range(1, 13)]
+    this: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    last: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
+    for cell in cells(conn, t, months, position=position):
+        key = cell.category
+        if key == "basic_public_health" and not cell.compliant:
+            key = "non_compliant"
+        target = this if int(cell.month[:4]) == year else last
+        by_month = target[cell.institution][key]
+        m = int(cell.month[5:7])
+        by_month[m] = by_month.get(m, 0) + cell.equivalents_e8
+    institutions = {}
+    for code in sorted(set(facts) | set(this)):
+        f = facts.get(code) or inp.InstitutionFacts(code)
+        institutions[code] = InstitutionInputs(
+            code=code,
+            name=f.name,
+            remote=f.remote,
+            headcount=f.headcount,
+            score=f.score,
+            score_reference=f.score_reference,
+            income=f.income,
+            pay_level=f.pay_level,
+            tasks=tuple(f.tasks[k] for k in sorted(f.tasks)),
+            equivalents={c: _eu(this[code][c]) for c in CATEGORIES},
+            previous={c: _eu(last[code][c]) for c in CATEGORIES},
+            non_compliant=_eu(this[code]["non_compliant"]),
+            force_majeure=frozenset(f.force_majeure),
+        )
+    return policy, CountyInputs(year, institutions)
+
+
+def _eu(by_month: Mapping[int, int]) -> dict[int, Decimal]:
+    """Exact × 10^8 sums → Decimal equivalents (the pipeline rounds each month to 4 places)."""
+    return {m: Decimal(v) / E8 for m, v in by_month.items()}
+
+
+def compute(
+    conn: Connection,
+    t: EquivalentsTables,
+    period: Period,
+    position: int,
+    *,
+    tree: ParameterTree | None = None,
+) -> Computation:
+    policy, county = gather(conn, t, period.year, position)
+    used = tree or policy.tree
+    result = (
+        compute_year(used, county)
+        if period.month is None
+        else compute_month(used, county, period.month)
+    )
+    return Computation(period, position, policy, used, result)
+
+
+# ---- explain ----------------------------------------------------------------------------------
+
+
+def explain(
+    conn: Connection,
+    t: EquivalentsTables,
+    computation: Computation,
+    institution: str,
+    component: str | None = None,
+) -> dict[str, Any]:
+    """The trace of one institution's amount: rules, parameters, equivalents, records."""
+    found = computation.result.institutions.get(institution)
+    if found is None:
+        raise UnknownInstitution(
+            f"未登记的机构：{institution}", f"unknown institution: {institution}"
+        )
+    if component is not None and component not in _COMPONENT_RULES:
+        raise DomainError(
+            f"未知的组成部分：{component}；可选：{', '.join(EXPLAINABLE)}",
+            f"unknown component {component!r}; one of: {', '.join(EXPLAINABLE)}",
+        )
+    rules = _COMPONENT_RULES.get(component or "", None)
+    steps = [s for s in found.steps if rules is None or s.rule.name in rules]
+    county_steps = [
+        s
+        for s in computation.result.steps
+        if component in (None, "basic_medical", "basic_public_health")
+    ]
+    period = computation.period
+    months = (
+        [f"{period.year}-{m:02d}" for m in range(1, 13)] if period.month is None else [period.label]
+    )
+    items = _items_by_month(conn, t, institution, months, computation.position, component)
+    amount = (
+        found.total
+        if component is None
+        else found.settlement
+        if component == "settlement"
+        else found.components[component]
+    )
+    listing = (
+        f"dangliang records --institution {institution} --period {period.label} "
+        f"--position {computation.position}"
+    )
+    return {
+        "institution": institution,
+        "name": found.name,
+        "period": period.label,
+        "component": component,
+        "amount": str(amount),
+        "position": computation.position,
+        "policy": policy_json(computation.policy, computation.tree),
+        "result": found.as_json(),
+        "steps": [s.as_json() for s in county_steps + steps],
+        "equivalents_by_item": items,
+        "records": {
+            c: sum(i["records"] for i in items if i["category"] == c)
+            for c in {i["category"] for i in items}
+        },
+        "records_command": listing,
+    }
+
+
+def _items_by_month(
+    conn: Connection,
+    t: EquivalentsTables,
+    institution: str,
+    months: Sequence[str],
+    position: int,
+    component: str | None,
+) -> list[dict[str, Any]]:
+    wanted = {
+        None: set(CATEGORIES),
+        "basic_medical": {"basic_medical"},
+        "basic_public_health": {"basic_public_health"},
+        "settlement": set(CATEGORIES),
+    }.get(component, set())
+    rows = [
+        {
+            "item": c.item,
+            "category": c.category,
+            "month": c.month,
+            "compliant": c.compliant,
+            "quantity": str(Decimal(c.quantity_e4).scaleb(-4)),
+            "equivalent_value": str(Decimal(c.value_e4).scaleb(-4)),
+            "equivalents": str(Decimal(c.equivalents_e8).scaleb(-8).quantize(EU_QUANTUM)),
+            "records": c.records,
+        }
+        for c in cells(conn, t, months, position=position, institution=institution)
+        if c.category in wanted
+    ]
+    rows.sort(key=lambda r: (r["category"], r["item"], r["month"], not r["compliant"]))
+    return rows
+
+
+# ---- what-if ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    value: ParamValue
+    start: date
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A reform (改革方案): parameter values changed from a date; the baseline is untouched."""
+
+    description: str
+    changes: tuple[Change, ...]
+
+    def apply(self, tree: ParameterTree) -> ParameterTree:
+        for change in self.changes:
+            tree = tree.with_overrides(
+                {change.path: change.value},
+                on=change.start,
+                until=change.until,
+                reference=f"试算 / what-if: {self.description}",
+            )
+        return tree
+
+
+def scenario_from_sets(sets: Iterable[str], tree: ParameterTree, start: date) -> Scenario:
+    """`--set path=value` (repeatable): each holds from the start of the computed period."""
+    changes = []
+    problems = []
+    for text in sets:
+        path, sep, value = text.partition("=")
+        path = path.strip()
+        try:
+            if not sep:
+                raise ParameterLookupError(
+                    f"应写成 参数=取值：{text!r}", f"expected path=value: {text!r}"
+                )
+            unit = tree.parameter(path).unit
+            changes.append(Change(path, parse_value_text(value, unit), start))
+        except ParameterLookupError as e:
+            problems.append(Problem("--set", None, path, e.message_zh, e.message_en))
+    if problems:
+        raise PolicyError(problems)
+    return Scenario(", ".join(sets), tuple(changes))
+
+
+def load_scenario(path: Path, tree: ParameterTree) -> Scenario:
+    """A scenario file: `description`, then `changes`, a list of {path, value, from[, until]}
+    (values as strings, like a bundle; dates YYYY-MM-DD)."""
+    name = path.name
+    problems: list[Problem] = []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (OSError, yaml.YAMLError) as e:
+        raise PolicyError([Problem(name, None, None, f"无法读取：{e}", f"cannot read: {e}")]) from e
+    if not isinstance(data, dict) or not isinstance(data.get("changes"), list):
+        raise PolicyError(
+            [Problem(name, None, "changes", "缺少 changes 列表", "a list `changes` is required")]
+        )
+    unknown = set(data) - {"description", "changes"}
+    for key in sorted(unknown):
+        problems.append(Problem(name, None, key, f"未知的键 {key!r}", f"unknown key {key!r}"))
+    changes = []
+    for i, raw in enumerate(data["changes"]):
+        where = f"changes[{i}]"
+        if not isinstance(raw, dict) or set(raw) - {"path", "value", "from", "until"}:
+            problems.append(
+                Problem(
+                    name,
+                    None,
+                    where,
+                    "每项只能有 path, value, from, until",
+                    "each change has only path, value, from, until",
+                )
+            )
+            continue
+        try:
+            param = tree.parameter(str(raw.get("path")))
+            value = raw.get("value")
+            if isinstance(value, float | int) and not isinstance(value, bool):
+                raise ParameterLookupError(
+                    f'数值请写成字符串（加引号）："{value}"',
+                    f'write amounts as strings (in quotes): "{value}"',
+                )
+            text = (
+                "null"
+                if value is None
+                else str(value).lower()
+                if isinstance(value, bool)
+                else str(value)
+            )
+            start = _scenario_date(raw.get("from"), "from")
+            until = None if raw.get("until") is None else _scenario_date(raw["until"], "until")
+            changes.append(Change(param.path, parse_value_text(text, param.unit), start, until))
+        except ParameterLookupError as e:
+            problems.append(Problem(name, None, where, e.message_zh, e.message_en))
+    if problems:
+        raise PolicyError(problems)
+    return Scenario(str(data.get("description") or name), tuple(changes))
+
+
+def _scenario_date(raw: object, key: str) -> date:
+    if isinstance(raw, date):
+        return raw
+    try:
+        return date.fromisoformat(str(raw))
+    except ValueError as e:
+        raise ParameterLookupError(
+            f"{key} 应为日期 YYYY-MM-DD：{raw!r}", f"{key} must be a date YYYY-MM-DD: {raw!r}"
+        ) from e
+
+
+def difference(baseline: Computation, reform: Computation, scenario: Scenario) -> dict[str, Any]:
+    """Per institution: baseline, scenario and their difference, by component and in total."""
+    rows = []
+    for code, base in baseline.result.institutions.items():
+        new = reform.result.institutions[code]
+        rows.append(
+            {
+                "code": code,
+                "name": base.name,
+                "baseline": str(base.total),
+                "scenario": str(new.total),
+                "difference": str(new.total - base.total),
+                "components": {c: str(new.components[c] - base.components[c]) for c in COMPONENTS},
+                "settlement_difference": str(new.settlement - base.settlement),
+                "advances_difference": str(new.advances - base.advances),
+            }
+        )
+    return {
+        "period": baseline.period.label,
+        "position": baseline.position,
+        "scenario": {
+            "description": scenario.description,
+            "changes": [
+                {
+                    "path": c.path,
+                    "value": value_to_canonical(c.value),
+                    "from": c.start.isoformat(),
+                    "until": c.until.isoformat() if c.until else None,
+                }
+                for c in scenario.changes
+            ],
+            "parameters_digest": reform.tree.digest(),
+        },
+        "baseline_parameters_digest": baseline.tree.digest(),
+        "institutions": rows,
+        "totals": {
+            "baseline": str(baseline.result.total),
+            "scenario": str(reform.result.total),
+            "difference": str(reform.result.total - baseline.result.total),
+        },
+        "written": False,
+    }
+
+
+__all__ = ["ZERO", "Computation", "Period", "Scenario", "compute", "difference", "explain"]

@@ -1,0 +1,356 @@
+"""Compensation inputs (补偿计算输入) as they stood at any log position.
+
+Every fact the rule steps read besides equivalents — the adopted policy bundle and its dated
+changes, institutions' remote flag and headcount, assessment scores, income, pay levels,
+directive tasks, force-majeure declarations — is kept as one append-only row per event in
+`inp_facts`, tagged with its notification id. Reading "as the log stood at position P" is then
+"the latest row per fact with notification id ≤ P": an audit replays a past computation with
+exactly the inputs it had, however many corrections came later.
+
+These facts are few (hundreds a year), so they are decoded in Python, not in SQL.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    or_,
+    select,
+)
+
+from dangliang.domain.errors import DomainError
+from dangliang.domain.inputs import ForceMajeure, InstitutionYear
+from dangliang.domain.institution import Institution
+from dangliang.domain.policy import CountyPolicy
+from dangliang.eventlog import EventLog
+from dangliang.policy.compensation import DirectiveTask
+from dangliang.policy.parameters import (
+    ParameterTree,
+    tree_from_canonical_json,
+    value_from_canonical,
+)
+from dangliang.projections.base import forget_tracking, notifications_in, topic_of
+
+metadata = MetaData()
+
+facts = Table(
+    "inp_facts",
+    metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("institution_code", String(64)),
+    Column("year", Integer, index=True),
+    Column("key", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+)
+owners = Table(  # aggregate id → its code (and year), for events that carry only the id
+    "inp_owners",
+    metadata,
+    Column("aggregate_id", String(36), primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("year", Integer),
+)
+
+_EVENTS = (
+    CountyPolicy.Adopted,
+    CountyPolicy.ParameterChanged,
+    Institution.Registered,
+    Institution.Described,
+    Institution.HeadcountSet,
+    InstitutionYear.Opened,
+    InstitutionYear.AssessmentScored,
+    InstitutionYear.IncomeReported,
+    InstitutionYear.PayLevelReported,
+    InstitutionYear.DirectiveTaskAssigned,
+    InstitutionYear.DirectiveTaskCompleted,
+    ForceMajeure.Declared,
+    ForceMajeure.Amended,
+)
+
+
+class NoPolicyAdopted(DomainError):
+    """No policy bundle in the log (at that position): nothing can be computed."""
+
+
+class InputsProjection:
+    """Append-only facts; small, so a rebuild simply deletes and replays them."""
+
+    name = "inputs"
+    batch_size = 1_000_000
+    topics: tuple[str, ...] = tuple(topic_of(c) for c in _EVENTS)
+
+    def create(self, engine: Engine) -> None:
+        metadata.create_all(engine)
+
+    def drop(self, engine: Engine) -> None:
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(table.delete())
+            forget_tracking(conn, self.name)
+
+    def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
+        rows: list[dict[str, Any]] = []
+        for n in notifications_in(log, start, stop, self.topics):
+            e = log.mapper.to_domain_event(n)
+            fact = _fact(conn, e)
+            if fact is not None:
+                kind, institution, year, key, payload = fact
+                rows.append(
+                    {
+                        "notification_id": n.id,
+                        "kind": kind,
+                        "institution_code": institution,
+                        "year": year,
+                        "key": key,
+                        "payload": json.dumps(payload, ensure_ascii=False, default=str),
+                    }
+                )
+        if rows:
+            conn.execute(facts.insert(), rows)
+
+
+def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
+    """(kind, institution, year, key, payload) of one event; owners are remembered first."""
+    if isinstance(e, Institution.Registered | InstitutionYear.Opened | ForceMajeure.Declared):
+        code = e.institution_code if isinstance(e, InstitutionYear.Opened) else e.code
+        year = e.year if isinstance(e, InstitutionYear.Opened) else None
+        conn.execute(
+            owners.insert().values(aggregate_id=str(e.originator_id), code=code, year=year)
+        )
+    if isinstance(e, CountyPolicy.Adopted):
+        return (
+            "policy",
+            None,
+            None,
+            "",
+            {
+                "bundle_name": e.bundle_name,
+                "canonical_json": e.canonical_json,
+                "digest": e.digest,
+                "reference": e.reference,
+                "actor": e.actor,
+            },
+        )
+    if isinstance(e, CountyPolicy.ParameterChanged):
+        return (
+            "parameter_change",
+            None,
+            None,
+            e.path,
+            {
+                "path": e.path,
+                "start": e.start.isoformat(),
+                "value_json": e.value_json,
+                "reason": e.reason,
+                "approver": e.approver,
+                "actor": e.actor,
+            },
+        )
+    if isinstance(e, ForceMajeure.Declared | ForceMajeure.Amended):
+        code = _owner(conn, e.originator_id)[0]
+        return (
+            "force_majeure",
+            None,
+            None,
+            code,
+            {
+                "code": code,
+                "first_month": e.first_month.isoformat(),
+                "last_month": e.last_month.isoformat(),
+                "institutions": list(e.institutions),
+                "reason": e.reason,
+                "reference": e.reference,
+            },
+        )
+    if isinstance(e, InstitutionYear.Opened):
+        return None
+    institution, year = _owner(conn, e.originator_id)
+    if isinstance(e, Institution.Registered | Institution.Described):
+        return (
+            "institution",
+            institution,
+            None,
+            "",
+            {
+                "name": e.name,
+                "kind": e.kind,
+                "parent_code": e.parent_code,
+                "remote": e.remote,
+            },
+        )
+    if isinstance(e, Institution.HeadcountSet):
+        return "headcount", institution, e.year, "", {"headcount": e.headcount}
+    if isinstance(e, InstitutionYear.AssessmentScored):
+        return "score", institution, year, "", {"score": str(e.score), "reference": e.reference}
+    if isinstance(e, InstitutionYear.IncomeReported):
+        return "income", institution, year, f"{e.month:%m}", {"amount": str(e.amount)}
+    if isinstance(e, InstitutionYear.PayLevelReported):
+        return "pay_level", institution, year, "", {"per_head": str(e.per_head)}
+    if isinstance(e, InstitutionYear.DirectiveTaskAssigned):
+        return (
+            "task",
+            institution,
+            year,
+            e.task_code,
+            {
+                "name": e.name,
+                "amount": str(e.amount),
+                "reference": e.reference,
+            },
+        )
+    if isinstance(e, InstitutionYear.DirectiveTaskCompleted):
+        return "task_completion", institution, year, e.task_code, {"completion": str(e.completion)}
+    return None
+
+
+def _owner(conn: Connection, aggregate_id: Any) -> tuple[str, int | None]:
+    row = conn.execute(
+        select(owners.c.code, owners.c.year).where(owners.c.aggregate_id == str(aggregate_id))
+    ).one()
+    return row[0], row[1]
+
+
+# ---- reading ----------------------------------------------------------------------------------
+
+
+@dataclass
+class PolicyInForce:
+    """The adopted bundle with every change recorded since, as at a log position."""
+
+    tree: ParameterTree
+    bundle_name: str
+    digest: str  # of the adopted bundle
+    reference: str
+    adopted_at: int  # notification id
+    changes: list[dict[str, Any]] = field(default_factory=list)
+
+
+def policy_at(conn: Connection, position: int | None = None) -> PolicyInForce:
+    """The policy as the log stood at `position` (now when None)."""
+    query = select(facts.c.notification_id, facts.c.kind, facts.c.payload).where(
+        facts.c.kind.in_(("policy", "parameter_change"))
+    )
+    if position is not None:
+        query = query.where(facts.c.notification_id <= position)
+    found: PolicyInForce | None = None
+    for nid, kind, payload in conn.execute(query.order_by(facts.c.notification_id)):
+        body = json.loads(payload)
+        if kind == "policy":
+            tree = tree_from_canonical_json(body["canonical_json"], body["bundle_name"])
+            found = PolicyInForce(tree, body["bundle_name"], body["digest"], body["reference"], nid)
+        elif found is not None:
+            unit = found.tree.parameter(body["path"]).unit
+            value = value_from_canonical(json.loads(body["value_json"]), unit)
+            reference = f"{body['reason']}（批准：{body['approver']}）"
+            found.tree = found.tree.with_value(
+                body["path"], date.fromisoformat(body["start"]), value, reference
+            )
+            found.changes.append({**body, "notification_id": nid})
+    if found is None:
+        raise NoPolicyAdopted(
+            "尚未采用政策参数包：请先运行 dangliang policy load FILE",
+            "no policy bundle adopted: run `dangliang policy load FILE` first",
+        )
+    return found
+
+
+@dataclass
+class InstitutionFacts:
+    code: str
+    name: str = ""
+    kind: str = ""
+    parent_code: str | None = None
+    remote: bool = False
+    headcount: int = 0
+    score: Decimal | None = None
+    score_reference: str = ""
+    income: dict[int, Decimal] = field(default_factory=dict)
+    pay_level: Decimal | None = None
+    tasks: dict[str, DirectiveTask] = field(default_factory=dict)
+    force_majeure: set[int] = field(default_factory=set)
+
+
+def facts_for_year(
+    conn: Connection, year: int, position: int | None = None
+) -> dict[str, InstitutionFacts]:
+    """Every institution's facts for `year`, as the log stood at `position`."""
+    query = select(facts.c.kind, facts.c.institution_code, facts.c.key, facts.c.payload).where(
+        or_(facts.c.year == year, facts.c.year.is_(None))
+    )
+    if position is not None:
+        query = query.where(facts.c.notification_id <= position)
+    latest: dict[tuple[str, str | None, str], Any] = {}
+    for kind, institution, key, payload in conn.execute(query.order_by(facts.c.notification_id)):
+        latest[(kind, institution, key)] = json.loads(payload)
+    out: dict[str, InstitutionFacts] = {}
+    for (kind, institution, _), body in latest.items():
+        if kind == "institution" and institution is not None:
+            out[institution] = InstitutionFacts(
+                institution, body["name"], body["kind"], body["parent_code"], body["remote"]
+            )
+    completion: dict[tuple[str, str], Decimal] = {}
+    for (kind, institution, key), body in latest.items():
+        inst = out.get(institution or "")
+        if kind == "headcount" and inst:
+            inst.headcount = int(body["headcount"])
+        elif kind == "score" and inst:
+            inst.score, inst.score_reference = Decimal(body["score"]), body["reference"]
+        elif kind == "income" and inst:
+            inst.income[int(key)] = Decimal(body["amount"])
+        elif kind == "pay_level" and inst:
+            inst.pay_level = Decimal(body["per_head"])
+        elif kind == "task" and inst:
+            inst.tasks[key] = DirectiveTask(
+                key, body["name"], Decimal(body["amount"]), Decimal(0), body["reference"]
+            )
+        elif kind == "task_completion" and institution:
+            completion[(institution, key)] = Decimal(body["completion"])
+        elif kind == "force_majeure":
+            for code, months in _declared(body, year, out):
+                out[code].force_majeure.update(months)
+    for (institution, key), share in completion.items():
+        task = out[institution].tasks[key]
+        out[institution].tasks[key] = DirectiveTask(
+            task.code, task.name, task.amount, share, task.reference
+        )
+    return out
+
+
+def _declared(
+    body: dict[str, Any], year: int, institutions: dict[str, InstitutionFacts]
+) -> Iterable[tuple[str, list[int]]]:
+    first, last = date.fromisoformat(body["first_month"]), date.fromisoformat(body["last_month"])
+    months = [m for m in range(1, 13) if first <= date(year, m, 1) <= last]
+    if not months:
+        return []
+    codes = body["institutions"] or list(institutions)
+    return [(code, months) for code in codes if code in institutions]
+
+
+def force_majeure_declarations(
+    conn: Connection, position: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every declaration (latest form) by code, for showing where a top-up comes from."""
+    query = select(facts.c.key, facts.c.payload).where(facts.c.kind == "force_majeure")
+    if position is not None:
+        query = query.where(facts.c.notification_id <= position)
+    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    for key, payload in conn.execute(query.order_by(facts.c.notification_id)):
+        out[key] = json.loads(payload)
+    return dict(out)
