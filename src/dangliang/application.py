@@ -363,6 +363,30 @@ class Dangliang:
             computation = comp.compute(conn, t, period, at)
             return comp.explain(conn, t, computation, institution, component)
 
+    def records(
+        self,
+        institution: str,
+        period: str,
+        *,
+        item: str | None = None,
+        as_of: datetime | None = None,
+        position: int | None = None,
+    ) -> dict[str, Any]:
+        """The service records behind an institution's equivalents in a month or year."""
+        at = self.resolve_position(as_of=as_of, position=position)
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            rows = eq.records_in(
+                conn,
+                t,
+                self.log.events_table,
+                institution,
+                eq.months_of(period),
+                item=item,
+                position=at,
+            )
+        return {"institution": institution, "period": period, "position": at, "records": rows}
+
     def status(self) -> Status:
         self.catch_up()
         with self.engine.connect() as conn:

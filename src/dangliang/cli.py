@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import sys
 import time
 from collections import defaultdict
@@ -21,13 +20,13 @@ from typing import Any, TypeVar
 import click
 
 from dangliang.application import Dangliang, bootstrap, default_actor
+from dangliang.compensation import PERIOD
 from dangliang.domain.errors import DomainError
 from dangliang.importers.problems import ProblemsFound
 from dangliang.settings import ENV_DB, Settings, SettingsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-PERIOD = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")
 
 PHASES_ZH = {
     "validate": "校验",

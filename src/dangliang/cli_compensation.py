@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from dangliang.application import Dangliang
-from dangliang.compensation import EXPLAINABLE, Period, load_scenario, scenario_from_sets
+from dangliang.compensation import EXPLAINABLE, PERIOD, Period, load_scenario, scenario_from_sets
 from dangliang.policy.compensation import COMPONENTS, COMPONENTS_ZH
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -277,6 +277,45 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
             click.echo(json.dumps(found, ensure_ascii=False, indent=2))
         else:
             _print_explanation(found)
+
+    @main.command()
+    @click.option("--institution", required=True, metavar="CODE")
+    @click.option("--period", required=True, metavar="YYYY-MM|YYYY")
+    @click.option("--item", default=None, metavar="CODE", help="Only this service item.")
+    @as_of_options
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @with_app
+    def records(
+        app: Dangliang,
+        actor: str,
+        institution: str,
+        period: str,
+        item: str | None,
+        as_of: datetime | None,
+        position: int | None,
+        as_json: bool,
+    ) -> None:
+        """The service records behind an institution's equivalents (记录明细), with their
+        source ids, as the log stood at a position: what `explain` points to."""
+        if not PERIOD.fullmatch(period):
+            raise click.BadParameter("use YYYY-MM or YYYY, e.g. 2024-03", param_hint="--period")
+        found = app.records(institution, period, item=item, as_of=utc(as_of), position=position)
+        if as_json:
+            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+            return
+        rows = found["records"]
+        click.echo(
+            f"{institution} {period}: {len(rows):,} 条记录 / records "
+            f"(log position {found['position']})"
+        )
+        click.echo(
+            f"{'来源编号 source_id':<24}{'项目':<8}{'月份':<9}{'人员':<12}{'数量':>12}  达标"
+        )
+        for r in rows:
+            click.echo(
+                f"{r['source_id']:<24}{r['item']:<8}{r['month']:<9}{r['staff_id']:<12}"
+                f"{r['quantity']:>12}  {'是' if r['compliant'] else '否 non-compliant'}"
+            )
 
 
 def _period(month: str | None, year: int | None) -> Period:

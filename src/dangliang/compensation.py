@@ -13,6 +13,7 @@ position: gathers the inputs from the read models and runs the rule steps of
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from dangliang.projections import inputs as inp
 from dangliang.projections.equivalents import EquivalentsTables, cells
 
 E8 = Decimal(10**8)
+PERIOD = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")  # a year (2024) or a month (2024-03)
 
 # Which rule steps explain which component (and the county-wide pricing steps with them).
 _COMPONENT_RULES: Mapping[str, tuple[str, ...]] = {

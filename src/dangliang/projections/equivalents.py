@@ -25,6 +25,7 @@ compression, which `bootstrap` checks.
 from __future__ import annotations
 
 import bisect
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -466,3 +467,78 @@ def cube_rows(conn: Connection, t: EquivalentsTables) -> Iterable[tuple[Any, ...
         .order_by(*(c.c[k] for k in _DIMENSIONS))
     )
     return [tuple(r) for r in conn.execute(query)]
+
+
+def records_in(
+    conn: Connection,
+    t: EquivalentsTables,
+    events_table: str,
+    institution: str,
+    months: Iterable[str],
+    *,
+    item: str | None = None,
+    position: int | None = None,
+) -> list[dict[str, Any]]:
+    """The service records behind an institution's equivalents (记录明细): one row per record
+    and cell it counts in, as the log stood at `position`, with its source id, so an auditor
+    can go from any number back to the HIS records. Voided records are not listed; a record
+    corrected into another cell is listed there."""
+    d = t.deltas
+    dialect = conn.dialect.name
+    event_id = "notification_id" if dialect == "postgresql" else "rowid"
+    wanted = list(months)
+    where = [
+        "d.institution_code = :institution",
+        "d.month IN (" + ", ".join(f":m{i}" for i in range(len(wanted))) + ")",
+    ]
+    params: dict[str, Any] = {"institution": institution}
+    params.update({f"m{i}": m for i, m in enumerate(wanted)})
+    if item:
+        where.append("d.item_code = :item")
+        params["item"] = item
+    if position is not None:
+        where.append("d.notification_id <= :position")
+        params["position"] = position
+    query = (
+        "SELECT e.originator_id, d.item_code, d.month, d.staff_id, d.compliant, "
+        "SUM(d.quantity_e4), SUM(d.records) "
+        f"FROM {d.name} d JOIN {events_table} e ON e.{event_id} = d.notification_id "
+        f"WHERE {' AND '.join(where)} "
+        "GROUP BY e.originator_id, d.item_code, d.month, d.staff_id, d.compliant "
+        "HAVING SUM(d.records) > 0"
+    )
+    cells_of = [tuple(r) for r in conn.execute(text(query), params)]
+    source_ids = _source_ids(conn, events_table, [str(r[0]) for r in cells_of])
+    out = [
+        {
+            "source_id": source_ids.get(str(originator), ""),
+            "item": item_code,
+            "month": month,
+            "staff_id": staff,
+            "compliant": bool(compliant),
+            "quantity": str(Decimal(int(quantity)).scaleb(-4)),
+        }
+        for originator, item_code, month, staff, compliant, quantity, _ in cells_of
+    ]
+    out.sort(key=lambda r: (r["month"], r["item"], r["source_id"]))
+    return out
+
+
+def _source_ids(conn: Connection, events_table: str, originators: list[str]) -> dict[str, str]:
+    """Each record's source id, from its first (Recorded) event."""
+    found: dict[str, str] = {}
+    cast = "::uuid" if conn.dialect.name == "postgresql" else ""
+    for start in range(0, len(originators), 500):
+        chunk = originators[start : start + 500]
+        names = ", ".join(f":o{i}{cast}" for i in range(len(chunk)))
+        rows = conn.execute(
+            text(
+                f"SELECT originator_id, state FROM {events_table} "
+                f"WHERE originator_version = 1 AND originator_id IN ({names})"
+            ),
+            {f"o{i}": o for i, o in enumerate(chunk)},
+        )
+        for originator, state in rows:
+            body = state if isinstance(state, str) else bytes(state).decode("utf-8")
+            found[str(originator)] = json.loads(body)["source_id"]
+    return found
