@@ -527,10 +527,10 @@ def records_in(
 def _source_ids(conn: Connection, events_table: str, originators: list[str]) -> dict[str, str]:
     """Each record's source id, from its first (Recorded) event."""
     found: dict[str, str] = {}
-    cast = "::uuid" if conn.dialect.name == "postgresql" else ""
+    uuid = conn.dialect.name == "postgresql"
     for start in range(0, len(originators), 500):
         chunk = originators[start : start + 500]
-        names = ", ".join(f":o{i}{cast}" for i in range(len(chunk)))
+        names = ", ".join(f"CAST(:o{i} AS uuid)" if uuid else f":o{i}" for i in range(len(chunk)))
         rows = conn.execute(
             text(
                 f"SELECT originator_id, state FROM {events_table} "
