@@ -1,0 +1,154 @@
+"""`dangliang policy`, `compute`, `explain` and `records` through the real console script."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from dangliang.application import bootstrap
+from dangliang.settings import Settings
+from tests.conftest import load_reference
+from tests.e2e.test_equivalents_cli import run
+
+
+def test_policy_compute_explain_what_if_and_records(
+    db_url: str, county: Any, tmp_path: Path
+) -> None:
+    app = bootstrap(Settings(db_url))
+    try:
+        load_reference(app, county)
+        app.import_services(county.files["services"], actor="e2e", today=date(2025, 1, 1))
+    finally:
+        app.close()
+
+    refused = run("compute", "--year", "2024", db=db_url)
+    assert refused.returncode == 1
+    assert "policy load" in refused.stderr
+
+    adopted = run("policy", "load", "zhuji", "--reference", "县卫健〔2024〕1号", db=db_url)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "adopted" in adopted.stdout
+    again = run("policy", "load", "zhuji", "--reference", "县卫健〔2024〕1号", db=db_url)
+    assert "already in force" in again.stdout
+
+    year = run("compute", "--year", "2024", "--json", db=db_url)
+    assert year.returncode == 0, year.stderr
+    settled = json.loads(year.stdout)
+    assert settled["kind"] == "annual_settlement"
+    assert settled["policy"]["bundle"] == "zhuji.yaml"
+    c01 = next(r for r in settled["institutions"] if r["code"] == "C01")
+    assert Decimal(c01["total"]) == sum(Decimal(v) for v in c01["components"].values())
+
+    month = run("compute", "--month", "2024-03", "--json", db=db_url)
+    assert month.returncode == 0, month.stderr
+    assert json.loads(month.stdout)["kind"] == "monthly_advance"
+
+    table = run("compute", "--year", "2024", db=db_url)
+    assert table.returncode == 0 and "C01" in table.stdout and "乾元镇卫生院" in table.stdout
+
+    explained = run(
+        "explain",
+        "--institution",
+        "C01",
+        "--year",
+        "2024",
+        "--component",
+        "basic_medical",
+        db=db_url,
+    )
+    assert explained.returncode == 0, explained.stderr
+    text = explained.stdout
+    assert f"= {Decimal(c01['components']['basic_medical']):,.2f} 元" in text
+    assert "basic_medical_growth_cap = 0.1 ratio (from 2022-01-01; 诸暨方案 二(四)3" in text
+    assert "当量明细" in text and "dangliang records --institution C01" in text
+
+    as_json = run("explain", "--institution", "C01", "--year", "2024", "--json", db=db_url)
+    assert json.loads(as_json.stdout)["amount"] == c01["total"]
+
+    listed = run("records", "--institution", "C01", "--period", "2024-03", "--json", db=db_url)
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)["records"]
+    assert rows and all(r["month"] == "2024-03" for r in rows)
+
+    what_if = run(
+        "compute", "--year", "2024", "--set", "unit_price.basic_medical=13.00", "--json", db=db_url
+    )
+    assert what_if.returncode == 0, what_if.stderr
+    diff = json.loads(what_if.stdout)
+    assert diff["written"] is False
+    scenario = tmp_path / "price.yaml"
+    scenario.write_text(
+        "description: 单价 13 元\nchanges:\n"
+        '  - {path: unit_price.basic_medical, value: "13.00", from: 2024-01-01}\n',
+        encoding="utf-8",
+    )
+    from_file = run("compute", "--year", "2024", "--scenario", str(scenario), "--json", db=db_url)
+    assert json.loads(from_file.stdout)["institutions"] == diff["institutions"]
+    float_scenario = tmp_path / "float.yaml"
+    float_scenario.write_text(
+        "changes:\n  - {path: unit_price.basic_medical, value: 13.0, from: 2024-01-01}\n",
+        encoding="utf-8",
+    )
+    bad = run("compute", "--year", "2024", "--scenario", str(float_scenario), db=db_url)
+    assert bad.returncode == 1 and "float.yaml" in bad.stderr and "in quotes" in bad.stderr
+
+    changed = run(
+        "policy",
+        "set",
+        "unit_price.basic_medical",
+        "13.00",
+        "--from",
+        "2024-01-01",
+        "--reason",
+        "价格调整",
+        "--approver",
+        "县财政局",
+        db=db_url,
+    )
+    assert changed.returncode == 0, changed.stderr
+    after = json.loads(run("compute", "--year", "2024", "--json", db=db_url).stdout)
+    assert after["totals"]["total"] == diff["totals"]["scenario"]
+    past = json.loads(
+        run(
+            "compute", "--year", "2024", "--position", str(settled["position"]), "--json", db=db_url
+        ).stdout
+    )
+    assert past["totals"] == settled["totals"]
+
+    missing = run(
+        "policy", "set", "unit_price.basic_medical", "14", "--from", "2025-01-01", db=db_url
+    )
+    assert missing.returncode == 2 and "--reason" in missing.stderr
+
+    shown = run("policy", "show", "--on", "2024-06-01", db=db_url)
+    assert (
+        "unit_price.basic_medical" in shown.stdout and "价格调整（批准：县财政局）" in shown.stdout
+    )
+
+
+def test_a_bad_policy_file_is_refused_with_file_line_and_key(db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "county.yaml"
+    bad.write_text(
+        "pricing:\n"
+        "  mode:\n"
+        "    description: x\n"
+        "    unit: text\n"
+        "    values:\n"
+        "      2024-01-01: {value: fixed, reference: r}\n"
+        "unit_price:\n"
+        "  basic_medical:\n"
+        "    description: x\n"
+        "    unit: CNY/EU\n"
+        "    monthly: true\n"
+        "    values:\n"
+        "      2024-01-15: {value: 12.5, reference: r}\n",
+        encoding="utf-8",
+    )
+    out = run("policy", "load", str(bad), "--reference", "x", db=db_url)
+    assert out.returncode == 1
+    assert "county.yaml:13:unit_price.basic_medical.values.2024-01-15" in out.stderr
+    assert "1st of a month" in out.stderr and "in quotes" in out.stderr
+    assert "nothing was written" in out.stderr
