@@ -27,7 +27,7 @@ from dangliang.domain.errors import DomainError
 from dangliang.domain.imports import DataImport
 from dangliang.domain.policy import CountyPolicy
 from dangliang.eventlog import EventLog
-from dangliang.importers import corrections, reference
+from dangliang.importers import corrections, inputs, reference
 from dangliang.importers.services import ImportResult, ServiceImporter, file_import_ref
 from dangliang.policy.parameters import (
     BUILTIN_BUNDLES,
@@ -52,6 +52,16 @@ from dangliang.projections.base import (
 from dangliang.settings import Database, Settings, SettingsError
 
 Progress = Callable[[str, int, int], Any]
+
+
+INPUT_LOADERS = {
+    "scores": inputs.load_scores,
+    "income": inputs.load_income,
+    "pay-levels": inputs.load_pay_levels,
+    "tasks": inputs.load_tasks,
+    "force-majeure": inputs.load_force_majeure,
+}
+INPUT_KINDS = (*INPUT_LOADERS, "parameters")
 
 
 def default_actor() -> str:
@@ -166,6 +176,18 @@ class Dangliang:
 
     def load_catalogue(self, path: Path, *, actor: str) -> reference.LoadResult:
         return reference.load_catalogue(self.log, self.registry(), Path(path), actor)
+
+    def load_inputs(self, kind: str, path: Path, *, actor: str) -> reference.LoadResult:
+        """Load a file of compensation inputs (`INPUT_KINDS`): scores, income, pay levels,
+        directive tasks, force-majeure declarations, or parameter changes."""
+        if kind == "parameters":
+            return inputs.load_parameter_changes(self.log, self.policy().tree, path, actor)
+        loader = INPUT_LOADERS.get(kind)
+        if loader is None:
+            raise DomainError(
+                f"未知的输入类型：{kind}", f"unknown input kind {kind!r}; one of {INPUT_KINDS}"
+            )
+        return loader(self.log, self.registry(), path, actor)
 
     def import_services(
         self,
@@ -344,8 +366,9 @@ class Dangliang:
         at = self.resolve_position(as_of=as_of, position=position)
         t = self.equivalents_projection().t
         with self.engine.connect() as conn:
-            baseline = comp.compute(conn, t, period, at)
-            reform = comp.compute(conn, t, period, at, tree=scenario.apply(baseline.tree))
+            policy, county = comp.gather(conn, t, period.year, at)  # once for both runs
+        baseline = comp.run(period, at, policy, county)
+        reform = comp.run(period, at, policy, county, tree=scenario.apply(policy.tree))
         return comp.difference(baseline, reform, scenario)
 
     def explain(

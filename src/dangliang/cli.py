@@ -208,6 +208,11 @@ def demo(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, yea
         (app.load_catalogue, "catalogue"),
     ):
         click.echo("2. " + load(county.files[kind], actor=actor).summary())
+    for kind in ("scores", "income", "pay-levels", "tasks", "force-majeure"):
+        click.echo(
+            "2. "
+            + app.load_inputs(kind, county.files[kind.replace("-", "_")], actor=actor).summary()
+        )
     progress = ProgressLine("rows")
     try:
         result = app.import_services(
@@ -240,8 +245,48 @@ def demo(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, yea
         click.echo(
             f"   {code + '*':<8}{medical[code]:>20}{public_health[code]:>24}{counts[code]:>14,}"
         )
+    click.echo("   (* a centre with its village clinics)")
+    _demo_settlement(app, actor, year, parents)
+    click.echo(f"— done in {time.monotonic() - started:.0f}s")
+
+
+def _demo_settlement(app: Dangliang, actor: str, year: int, parents: dict[str, str]) -> None:
+    """Steps 5–6 of the demo: adopt the illustrative Zhuji policy, settle the year."""
+    from dangliang.compensation import Period
+    from dangliang.policy.compensation import COMPONENTS
+
+    changed, tree = app.adopt_policy(
+        "zhuji", reference="演示：诸暨方案示例参数 / demo: illustrative Zhuji bundle", actor=actor
+    )
+    state = "adopted" if changed else "already in force"
+    click.echo(f"5. 政策 / policy {tree.source} {state} (示例数值，非官方 / illustrative values)")
+    computed = app.compute(Period(year))
+    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for code, r in computed.result.institutions.items():
+        row = totals[parents.get(code, code)]
+        for c in COMPONENTS:
+            row[c] += r.components[c]
+        row["total"] += r.total
+        row["advances"] += r.advances
+        row["settlement"] += r.settlement
+    click.echo(f"6. {year} 年终清算 / annual settlement (元, log position {computed.position:,}):")
     click.echo(
-        f"   (* a centre with its village clinics)  — done in {time.monotonic() - started:.0f}s"
+        f"   {'机构':<8}{'基本医疗':>14}{'基本公卫':>14}{'指令任务':>14}{'边缘调节':>14}"
+        f"{'年终奖':>12}{'合计 total':>16}{'已预拨':>16}{'清算 settlement':>17}"
+    )
+    for code in sorted(totals):
+        t = totals[code]
+        click.echo(
+            f"   {code + '*':<8}{t['basic_medical']:>14,.2f}{t['basic_public_health']:>14,.2f}"
+            f"{t['directive_tasks']:>14,.2f}{t['remote_adjustment']:>14,.2f}"
+            f"{t['year_end_bonus']:>12,.2f}{t['total']:>16,.2f}{t['advances']:>16,.2f}"
+            f"{t['settlement']:>17,.2f}"
+        )
+    county = computed.result
+    click.echo(
+        f"   全县 / county: total {county.total:,.2f}; "
+        f"see `dangliang compute --year {year}` (per institution), "
+        f"`dangliang explain --institution C07 --year {year}` (why)"
     )
 
 

@@ -179,6 +179,13 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
                 f"{r['reference']}"
             )
 
+    @main.group(name="inputs")
+    def inputs_group() -> None:
+        """Compensation inputs (补偿计算输入) from files: each is recorded as events."""
+
+    for kind, label in INPUT_COMMANDS.items():
+        _input_command(inputs_group, with_app, kind, label)
+
     @main.command()
     @period_options
     @click.option("--institution", default=None, metavar="CODE", help="Only show this institution.")
@@ -316,6 +323,31 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
                 f"{r['source_id']:<24}{r['item']:<8}{r['month']:<9}{r['staff_id']:<12}"
                 f"{r['quantity']:>12}  {'是' if r['compliant'] else '否 non-compliant'}"
             )
+
+
+INPUT_COMMANDS = {
+    "scores": "综合考核得分 assessment scores per institution-year",
+    "income": "医疗服务收入（不含药品） medical-service income per institution-month",
+    "pay-levels": "在编人均年收入 actual income per establishment head, per institution-year",
+    "tasks": "指令性任务 directive tasks: amount and completion",
+    "force-majeure": "不可抗力认定 force-majeure declarations: months and institutions",
+    "parameters": "政策参数调整 dated parameter changes with reason and approver",
+}
+
+
+def _input_command(
+    group: click.Group, with_app: Callable[[Callable[..., Any]], Any], kind: str, label: str
+) -> None:
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @with_app
+    def load(app: Dangliang, actor: str, file: Path) -> None:
+        click.echo(app.load_inputs(kind, file, actor=actor).summary())
+
+    load.__doc__ = (
+        f"Load {label} (docs/formats.md). The whole file is checked first; "
+        "a file with problems is refused and nothing is recorded."
+    )
+    group.command(name=kind)(load)
 
 
 def _period(month: str | None, year: int | None) -> Period:

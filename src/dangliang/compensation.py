@@ -191,6 +191,18 @@ def compute(
     tree: ParameterTree | None = None,
 ) -> Computation:
     policy, county = gather(conn, t, period.year, position)
+    return run(period, position, policy, county, tree=tree)
+
+
+def run(
+    period: Period,
+    position: int,
+    policy: inp.PolicyInForce,
+    county: CountyInputs,
+    *,
+    tree: ParameterTree | None = None,
+) -> Computation:
+    """The rule steps on gathered inputs, with the policy's parameters or `tree`."""
     used = tree or policy.tree
     result = (
         compute_year(used, county)

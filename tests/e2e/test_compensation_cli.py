@@ -152,3 +152,21 @@ def test_a_bad_policy_file_is_refused_with_file_line_and_key(db_url: str, tmp_pa
     assert "county.yaml:13:unit_price.basic_medical.values.2024-01-15" in out.stderr
     assert "1st of a month" in out.stderr and "in quotes" in out.stderr
     assert "nothing was written" in out.stderr
+
+
+def test_demo_loads_inputs_adopts_the_policy_and_settles_the_year(
+    db_url: str, tmp_path: Path
+) -> None:
+    out = run("demo", "--records", "3000", "--out", str(tmp_path / "demo"), db=db_url)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    for kind in ("assessment_scores.csv", "medical_income.csv", "pay_levels.csv"):
+        assert kind in text
+    assert "zhuji.yaml adopted" in text and "annual settlement" in text
+    settled = json.loads(run("compute", "--year", "2024", "--json", db=db_url).stdout)
+    rows = {r["code"]: r for r in settled["institutions"]}
+    assert Decimal(rows["C12"]["components"]["remote_adjustment"]) > 0  # generated pay level
+    assert any(Decimal(r["components"]["directive_tasks"]) > 0 for r in rows.values())
+    assert all(r["score"] is not None for r in rows.values())  # every score was loaded
+    again = run("inputs", "scores", str(tmp_path / "demo" / "assessment_scores.csv"), db=db_url)
+    assert again.returncode == 0 and "0 changed" in again.stdout

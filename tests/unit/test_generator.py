@@ -7,17 +7,29 @@ import json
 import re
 from collections import Counter, defaultdict
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import openpyxl
 import pytest
 from freezegun import freeze_time
+from pydantic import TypeAdapter
 
-from dangliang.generator import SERVICES_FORMATS, GeneratedCounty, generate
+from dangliang.generator import PAY_BENCHMARK, SERVICES_FORMATS, GeneratedCounty, generate
 from dangliang.importers import formats
+from dangliang.importers.fields import validate_chunk
+from dangliang.importers.inputs import (
+    ForceMajeureRow,
+    IncomeRow,
+    PayLevelRow,
+    ScoreRow,
+    TaskRow,
+)
+from dangliang.importers.readers import open_table
 
 YEAR = 2024
 RECORDS = 20_000
+INPUTS = ("scores", "income", "pay_levels", "tasks", "force_majeure")
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[list[str]]]:
@@ -94,6 +106,11 @@ def test_files_have_canonical_headers_in_format_order(county: GeneratedCounty) -
         "staff": formats.STAFF,
         "catalogue": formats.CATALOGUE,
         "services": formats.SERVICES,
+        "scores": formats.SCORES,
+        "income": formats.INCOME,
+        "pay_levels": formats.PAY_LEVELS,
+        "tasks": formats.TASKS,
+        "force_majeure": formats.FORCE_MAJEURE,
     }
     assert set(county.files) == set(expected)
     for name, fmt in expected.items():
@@ -103,6 +120,13 @@ def test_files_have_canonical_headers_in_format_order(county: GeneratedCounty) -
         header, _ = read_csv(path)
         assert tuple(header) == fmt.column_names, name
     assert county.files["services"].name == "services.csv"
+    assert {name: county.files[name].name for name in INPUTS} == {
+        "scores": "assessment_scores.csv",
+        "income": "medical_income.csv",
+        "pay_levels": "pay_levels.csv",
+        "tasks": "directive_tasks.csv",
+        "force_majeure": "force_majeure.csv",
+    }
 
 
 # --- reference data ---------------------------------------------------------------------
@@ -196,6 +220,127 @@ def test_catalogue(county: GeneratedCounty) -> None:
     first = next(r for r in rows if r["item_code"] == later[0]["item_code"] and r is not later[0])
     assert first["equivalent_value"] != later[0]["equivalent_value"]
     assert all("illustrative" in r["reference"] for r in rows)
+
+
+# --- compensation inputs ----------------------------------------------------------------
+
+INPUT_ROWS: dict[str, type] = {
+    "scores": ScoreRow,
+    "income": IncomeRow,
+    "pay_levels": PayLevelRow,
+    "tasks": TaskRow,
+    "force_majeure": ForceMajeureRow,
+}
+
+
+@pytest.mark.parametrize("name", INPUTS)
+def test_input_files_pass_their_loaders_validation(county: GeneratedCounty, name: str) -> None:
+    """Every input file reads and validates with the loader's own row type; the institution
+    codes it names are in institutions.csv."""
+    known = {r["code"] for r in read_dicts(county.files["institutions"])}
+    fmt = formats.FORMATS[name]
+    reader = open_table(county.files[name], fmt)
+    rows = list(reader)
+    assert reader.problems == []
+    assert reader.ignored_columns == []
+    good, problems = validate_chunk(TypeAdapter(list[INPUT_ROWS[name]]), name, rows)
+    assert problems == []
+    assert len(good) == len(rows) > 0
+    codes: set[str] = set()
+    for _, row in good:
+        codes.update([row["institution_code"]] if "institution_code" in row else [])
+        codes.update(row.get("institutions") or [])
+    assert codes and codes <= known
+
+
+def test_input_files_are_deterministic_and_seeded(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", 10, seed=4)
+    second = generate(tmp_path / "b", 10_000, seed=4)  # services do not change the inputs
+    other = generate(tmp_path / "c", 10, seed=5)
+    for name in INPUTS:
+        assert first.files[name].read_bytes() == second.files[name].read_bytes(), name
+    assert any(first.files[n].read_bytes() != other.files[n].read_bytes() for n in INPUTS)
+
+
+def test_assessment_scores(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["scores"])
+    institutions = {r["code"]: r for r in read_dicts(county.files["institutions"])}
+    assert sorted(r["institution_code"] for r in rows) == sorted(institutions)
+    assert {r["year"] for r in rows} == {str(YEAR)}
+    scores = {r["institution_code"]: Decimal(r["score"]) for r in rows}
+    assert all(0 <= s <= 100 and s == round(s, 2) for s in scores.values())
+    failed = [code for code, s in scores.items() if s < 60]
+    assert 1 <= len(failed) <= 2
+    for code in failed:  # only centres fail, and never a remote one
+        assert not institutions[code]["parent_code"]
+        assert institutions[code]["remote"] == "false"
+    assert all(75 <= s <= 98 for code, s in scores.items() if code not in failed)
+    assert all("illustrative" in r["reference"] for r in rows)
+
+
+def test_medical_income_every_centre_every_month(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["income"])
+    centres = [r["code"] for r in read_dicts(county.files["institutions"]) if not r["parent_code"]]
+    assert {(r["institution_code"], r["month"]) for r in rows} == {
+        (c, f"{YEAR}-{m:02d}") for c in centres for m in range(1, 13)
+    }
+    assert len(rows) == 12 * 12
+    for r in rows:
+        assert re.fullmatch(r"\d+\.\d{2}", r["amount"]), r
+        assert 100_000 <= Decimal(r["amount"]) <= 2_000_000, r
+
+
+@freeze_time("2024-03-15")
+def test_medical_income_stops_at_the_last_service_month(tmp_path: Path) -> None:
+    county = generate(tmp_path, 100, seed=3, year=2024)
+    months = {r["month"] for r in read_dicts(county.files["income"])}
+    assert months == {"2024-01", "2024-02", "2024-03"}
+    [declaration] = read_dicts(county.files["force_majeure"])
+    assert declaration["first_month"] in ("2024-01", "2024-02")
+
+
+def test_pay_levels_show_both_clamps_of_the_remote_adjustment(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["pay_levels"])
+    institutions = {r["code"]: r for r in read_dicts(county.files["institutions"])}
+    centres = {code for code, r in institutions.items() if not r["parent_code"]}
+    assert sorted(r["institution_code"] for r in rows) == sorted(centres)
+    assert {r["year"] for r in rows} == {str(YEAR)}
+    pay = {r["institution_code"]: Decimal(r["per_head"]) for r in rows}
+    benchmark = Decimal(PAY_BENCHMARK)
+    gaps = [benchmark - pay[c] for c in centres if institutions[c]["remote"] == "true"]
+    assert all(gap > 0 for gap in gaps)  # every remote centre is below the benchmark
+    assert any(gap > benchmark * Decimal("0.30") for gap in gaps)  # clamped to 30%
+    assert any(gap < benchmark * Decimal("0.10") for gap in gaps)  # raised to 10%
+    assert all(80_000 <= p <= 200_000 for p in pay.values())
+
+
+def test_directive_tasks(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["tasks"])
+    institutions = {r["code"]: r for r in read_dicts(county.files["institutions"])}
+    assert 3 <= len(rows) <= 8
+    assert len({(r["institution_code"], r["task_code"]) for r in rows}) == len(rows)
+    assert all(not institutions[r["institution_code"]]["parent_code"] for r in rows)
+    names = " ".join(r["name"] for r in rows)
+    for task in ("疫情防控", "对口支援", "突发公共卫生事件处置"):
+        assert task in names
+    completion = [Decimal(r["completion"]) for r in rows]
+    assert all(0 < c <= 1 for c in completion)
+    assert 1 in completion and any(c < 1 for c in completion)
+    assert all(Decimal(r["amount"]) > 0 and r["reference"] for r in rows)
+    assert all("示例" in r["name"] and "illustrative" in r["reference"] for r in rows)
+
+
+def test_one_force_majeure_declaration(county: GeneratedCounty) -> None:
+    [row] = read_dicts(county.files["force_majeure"])
+    centres = {r["code"] for r in read_dicts(county.files["institutions"]) if not r["parent_code"]}
+    first = date.fromisoformat(row["first_month"] + "-01")
+    last = date.fromisoformat(row["last_month"] + "-01")
+    assert first.year == last.year == YEAR
+    assert last.month == first.month + 1
+    affected = row["institutions"].split(";")
+    assert 2 <= len(affected) <= 3
+    assert set(affected) <= centres
+    assert row["reason"] and "illustrative" in row["reference"]
 
 
 # --- service records --------------------------------------------------------------------
@@ -312,7 +457,7 @@ def test_every_format_holds_the_same_rows(tmp_path: Path, services_format: str) 
     rows = read_services(path, services_format)
     assert len(rows) == 5_000
     assert rows == read_services(plain.files["services"], "csv")
-    for name in ("institutions", "headcount", "staff", "catalogue"):
+    for name in ("institutions", "headcount", "staff", "catalogue", *INPUTS):
         assert other.files[name].read_bytes() == plain.files[name].read_bytes()
 
 
