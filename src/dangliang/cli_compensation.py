@@ -228,10 +228,7 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
                 else scenario_from_sets(sets, tree, period.first_day)
             )
             if scenario and sets:
-                extra = scenario_from_sets(sets, tree, period.first_day)
-                plan = type(plan)(
-                    plan.description + "; " + extra.description, plan.changes + extra.changes
-                )
+                plan = plan + scenario_from_sets(sets, tree, period.first_day)
             diff = app.what_if(period, plan, as_of=utc(as_of), position=position)
             if institution:
                 diff["institutions"] = [r for r in diff["institutions"] if r["code"] == institution]

@@ -15,37 +15,27 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import Connection
 
 from dangliang.domain.errors import DomainError
-from dangliang.importers.problems import Problem
 from dangliang.policy.compensation import (
     CATEGORIES,
     COMPONENTS,
     EU_QUANTUM,
-    ZERO,
     CountyInputs,
     CountyResult,
     InstitutionInputs,
     compute_month,
     compute_year,
 )
-from dangliang.policy.parameters import (
-    ParameterLookupError,
-    ParameterTree,
-    ParamValue,
-    PolicyError,
-    parse_value_text,
-    value_to_canonical,
-)
+from dangliang.policy.parameters import ParameterTree, value_to_canonical
+from dangliang.policy.reform import Change, Scenario, load_scenario, scenario_from_sets
 from dangliang.projections import inputs as inp
 from dangliang.projections.equivalents import EquivalentsTables, cells
 
@@ -310,119 +300,6 @@ def _items_by_month(
 # ---- what-if ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Change:
-    path: str
-    value: ParamValue
-    start: date
-    until: date | None = None
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A reform (改革方案): parameter values changed from a date; the baseline is untouched."""
-
-    description: str
-    changes: tuple[Change, ...]
-
-    def apply(self, tree: ParameterTree) -> ParameterTree:
-        for change in self.changes:
-            tree = tree.with_overrides(
-                {change.path: change.value},
-                on=change.start,
-                until=change.until,
-                reference=f"试算 / what-if: {self.description}",
-            )
-        return tree
-
-
-def scenario_from_sets(sets: Iterable[str], tree: ParameterTree, start: date) -> Scenario:
-    """`--set path=value` (repeatable): each holds from the start of the computed period."""
-    changes = []
-    problems = []
-    for text in sets:
-        path, sep, value = text.partition("=")
-        path = path.strip()
-        try:
-            if not sep:
-                raise ParameterLookupError(
-                    f"应写成 参数=取值：{text!r}", f"expected path=value: {text!r}"
-                )
-            unit = tree.parameter(path).unit
-            changes.append(Change(path, parse_value_text(value, unit), start))
-        except ParameterLookupError as e:
-            problems.append(Problem("--set", None, path, e.message_zh, e.message_en))
-    if problems:
-        raise PolicyError(problems)
-    return Scenario(", ".join(sets), tuple(changes))
-
-
-def load_scenario(path: Path, tree: ParameterTree) -> Scenario:
-    """A scenario file: `description`, then `changes`, a list of {path, value, from[, until]}
-    (values as strings, like a bundle; dates YYYY-MM-DD)."""
-    name = path.name
-    problems: list[Problem] = []
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (OSError, yaml.YAMLError) as e:
-        raise PolicyError([Problem(name, None, None, f"无法读取：{e}", f"cannot read: {e}")]) from e
-    if not isinstance(data, dict) or not isinstance(data.get("changes"), list):
-        raise PolicyError(
-            [Problem(name, None, "changes", "缺少 changes 列表", "a list `changes` is required")]
-        )
-    unknown = set(data) - {"description", "changes"}
-    for key in sorted(unknown):
-        problems.append(Problem(name, None, key, f"未知的键 {key!r}", f"unknown key {key!r}"))
-    changes = []
-    for i, raw in enumerate(data["changes"]):
-        where = f"changes[{i}]"
-        if not isinstance(raw, dict) or set(raw) - {"path", "value", "from", "until"}:
-            problems.append(
-                Problem(
-                    name,
-                    None,
-                    where,
-                    "每项只能有 path, value, from, until",
-                    "each change has only path, value, from, until",
-                )
-            )
-            continue
-        try:
-            param = tree.parameter(str(raw.get("path")))
-            value = raw.get("value")
-            if isinstance(value, float | int) and not isinstance(value, bool):
-                raise ParameterLookupError(
-                    f'数值请写成字符串（加引号）："{value}"',
-                    f'write amounts as strings (in quotes): "{value}"',
-                )
-            text = (
-                "null"
-                if value is None
-                else str(value).lower()
-                if isinstance(value, bool)
-                else str(value)
-            )
-            start = _scenario_date(raw.get("from"), "from")
-            until = None if raw.get("until") is None else _scenario_date(raw["until"], "until")
-            changes.append(Change(param.path, parse_value_text(text, param.unit), start, until))
-        except ParameterLookupError as e:
-            problems.append(Problem(name, None, where, e.message_zh, e.message_en))
-    if problems:
-        raise PolicyError(problems)
-    return Scenario(str(data.get("description") or name), tuple(changes))
-
-
-def _scenario_date(raw: object, key: str) -> date:
-    if isinstance(raw, date):
-        return raw
-    try:
-        return date.fromisoformat(str(raw))
-    except ValueError as e:
-        raise ParameterLookupError(
-            f"{key} 应为日期 YYYY-MM-DD：{raw!r}", f"{key} must be a date YYYY-MM-DD: {raw!r}"
-        ) from e
-
-
 def difference(baseline: Computation, reform: Computation, scenario: Scenario) -> dict[str, Any]:
     """Per institution: baseline, scenario and their difference, by component and in total."""
     rows = []
@@ -467,4 +344,14 @@ def difference(baseline: Computation, reform: Computation, scenario: Scenario) -
     }
 
 
-__all__ = ["ZERO", "Computation", "Period", "Scenario", "compute", "difference", "explain"]
+__all__ = [
+    "Change",
+    "Computation",
+    "Period",
+    "Scenario",
+    "compute",
+    "difference",
+    "explain",
+    "load_scenario",
+    "scenario_from_sets",
+]

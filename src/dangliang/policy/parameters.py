@@ -1150,3 +1150,26 @@ def parse_value_text(text: str, unit: str) -> ParamValue:
         zh, en = reasons[0]
         raise ParameterLookupError(zh, en)
     return checked
+
+
+def parse_yaml(text: str, source: str) -> tuple[Any, list[Problem]]:
+    """YAML read as bundles are (mappings remember their lines, numbers are kept as written,
+    only true/false are switches): for other policy files such as reform scenarios."""
+    return _parse(text, source)
+
+
+def yaml_scalar_text(raw: object) -> str:
+    """A scalar from `parse_yaml` as the text a person wrote, for `parse_value_text`; an
+    unquoted number is refused as in bundles."""
+    if raw is None:
+        return "null"
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    if isinstance(raw, _YamlNumber):
+        raise ParameterLookupError(
+            f'金额、比率等数值请写成字符串（加引号）："{raw.text}"，而不是 {raw.text}',
+            f'write amounts as strings (in quotes): "{raw.text}", not {raw.text}',
+        )
+    if isinstance(raw, list):
+        return json.dumps(raw, default=str)
+    return str(raw)
