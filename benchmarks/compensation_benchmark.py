@@ -206,7 +206,7 @@ def measure(args: argparse.Namespace, backend: str) -> list[list[str]]:
             t = app.equivalents_projection().t
             with app.engine.connect() as conn:
                 started = time.perf_counter()
-                policy, county = comp.gather(conn, t, YEAR, head)
+                policy, county = comp.gather(conn, t, comp.Period(YEAR), head)
                 figures["  gather inputs"].append(time.perf_counter() - started)
             started = time.perf_counter()
             comp.run(comp.Period(YEAR), head, policy, county)

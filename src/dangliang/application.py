@@ -366,7 +366,7 @@ class Dangliang:
         at = self.resolve_position(as_of=as_of, position=position)
         t = self.equivalents_projection().t
         with self.engine.connect() as conn:
-            policy, county = comp.gather(conn, t, period.year, at)  # once for both runs
+            policy, county = comp.gather(conn, t, period, at)  # once for both runs
         baseline = comp.run(period, at, policy, county)
         reform = comp.run(period, at, policy, county, tree=scenario.apply(policy.tree))
         return comp.difference(baseline, reform, scenario)

@@ -12,14 +12,16 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from dangliang import cli_compensation
 from dangliang.application import Dangliang, bootstrap, default_actor
+from dangliang.cli_compensation import as_of_options, utc
 from dangliang.compensation import PERIOD
 from dangliang.domain.errors import DomainError
 from dangliang.importers.problems import ProblemsFound
@@ -407,21 +409,7 @@ def import_(
     default=None,
     help="Break each institution down by staff member or by item.",
 )
-@click.option(
-    "--as-of",
-    "as_of",
-    type=click.DateTime(
-        formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]
-    ),
-    default=None,
-    help="As the log stood at this moment (UTC unless an offset is given).",
-)
-@click.option(
-    "--position",
-    type=click.IntRange(min=0),
-    default=None,
-    help="As the log stood at this notification id.",
-)
+@as_of_options
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @with_app
 def equivalents(
@@ -437,9 +425,9 @@ def equivalents(
     """Workload equivalents (工作当量) per institution for a month or a year."""
     if not PERIOD.fullmatch(period):
         raise click.BadParameter("use YYYY-MM or YYYY, e.g. 2024-03", param_hint="--period")
-    if as_of is not None and as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=UTC)
-    result = app.equivalents(period, as_of=as_of, position=position, institution=institution, by=by)
+    result = app.equivalents(
+        period, as_of=utc(as_of), position=position, institution=institution, by=by
+    )
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
@@ -520,11 +508,5 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-def _register_more() -> None:
-    # Policy and compensation commands live in their own module (kept apart for size).
-    from dangliang import cli_compensation
-
-    cli_compensation.register(main, with_app)
-
-
-_register_more()
+# Policy and compensation commands live in their own module (kept apart for size).
+cli_compensation.register(main, with_app)

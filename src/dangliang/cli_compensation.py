@@ -18,6 +18,7 @@ import click
 from dangliang.application import Dangliang
 from dangliang.compensation import EXPLAINABLE, PERIOD, Period, load_scenario, scenario_from_sets
 from dangliang.policy.compensation import COMPONENTS, COMPONENTS_ZH
+from dangliang.policy.parameters import show_value
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -152,7 +153,7 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
                         "path": path,
                         "unit": param.unit,
                         "from": v.start.isoformat(),
-                        "value": _show(v.value),
+                        "value": show_value(v.value),
                         "reference": v.reference,
                     }
                 )
@@ -351,16 +352,6 @@ def _period(month: str | None, year: int | None) -> Period:
     if (month is None) == (year is None):
         raise click.UsageError("give --month YYYY-MM (advances) or --year YYYY (settlement)")
     return Period.parse(year=year, month=month)
-
-
-def _show(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return "; ".join(", ".join(f"{k} {v}" for k, v in band.columns) for band in value)
-    return str(value)
 
 
 def _show_json(value: object) -> str:

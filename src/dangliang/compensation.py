@@ -130,12 +130,15 @@ def policy_json(policy: inp.PolicyInForce, tree: ParameterTree) -> dict[str, Any
 
 
 def gather(
-    conn: Connection, t: EquivalentsTables, year: int, position: int
+    conn: Connection, t: EquivalentsTables, period: Period, position: int
 ) -> tuple[inp.PolicyInForce, CountyInputs]:
-    """The policy and every institution's inputs for `year`, as at `position`."""
+    """The policy and every institution's inputs for the period's year, as at `position`:
+    equivalents of the period's months and the same months a year earlier."""
+    year = period.year
     policy = inp.policy_at(conn, position)
     facts = inp.facts_for_year(conn, year, position)
-    months = [f"{y}-{m:02d}" for y in (year - 1, year) for m in range(1, 13)]
+    wanted = range(1, 13) if period.month is None else (period.month,)
+    months = [f"{y}-{m:02d}" for y in (year - 1, year) for m in wanted]
     this: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
     last: dict[str, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(dict))
     for cell in cells(conn, t, months, position=position):
@@ -180,7 +183,7 @@ def compute(
     *,
     tree: ParameterTree | None = None,
 ) -> Computation:
-    policy, county = gather(conn, t, period.year, position)
+    policy, county = gather(conn, t, period, position)
     return run(period, position, policy, county, tree=tree)
 
 

@@ -170,8 +170,11 @@ def c07_headcount(county: Any) -> int:
     raise AssertionError("no headcount for C07")
 
 
-def test_explain_comes_from_the_same_computation(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+@pytest.mark.parametrize("bundle", ["zhuji", "point_value"])
+def test_explain_comes_from_the_same_computation(
+    app: Dangliang, county: Any, bundle: str
+) -> None:
+    prepared(app, county, bundle)
     record_inputs(app)
     computed = by_code(app.compute(Period(YEAR)).as_json())["C01"]
     for component in COMPONENTS:
@@ -182,7 +185,8 @@ def test_explain_comes_from_the_same_computation(app: Dangliang, county: Any) ->
                 assert param["reference"] and param["effective_from"]
     medical = app.explain("C01", Period(YEAR), component="basic_medical")
     rules = [s["rule"] for s in medical["steps"]]
-    assert {"unit_price", "equivalents", "growth_cap", "coefficient", "basic_medical"} <= set(rules)
+    pricing = "unit_price" if bundle == "zhuji" else "point_value"
+    assert {pricing, "equivalents", "growth_cap", "coefficient", "basic_medical"} <= set(rules)
     items = medical["equivalents_by_item"]
     assert sum(D(i["equivalents"]) for i in items) == D(
         computed["equivalents"]["basic_medical"]["actual"]

@@ -217,7 +217,7 @@ class ParameterValue:
     def cite(self) -> str:
         """`unit_price.basic_medical = 12.50 CNY/EU (from 2022-01-01; <reference>)`."""
         return (
-            f"{self.path} = {_show(self.value)} {self.unit} "
+            f"{self.path} = {show_value(self.value)} {self.unit} "
             f"(from {self.start.isoformat()}; {self.reference})"
         )
 
@@ -229,13 +229,14 @@ class ParameterValue:
                 f"{self.start.isoformat()}; it is not {what_en}",
             )
         return ParameterLookupError(
-            f"政策参数 {self.path}（单位 {self.unit}）的值不是{what_zh}：{_show(self.value)}",
+            f"政策参数 {self.path}（单位 {self.unit}）的值不是{what_zh}：{show_value(self.value)}",
             f"policy parameter {self.path} (unit {self.unit}) is not {what_en}: "
-            f"{_show(self.value)}",
+            f"{show_value(self.value)}",
         )
 
 
-def _show(value: ParamValue) -> str:
+def show_value(value: ParamValue) -> str:
+    """A value as a person reads it: `null`, `true`, `12.50`, bands as `min_score 0, …; …`."""
     if value is None:
         return "null"
     if isinstance(value, bool):

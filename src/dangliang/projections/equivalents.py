@@ -25,6 +25,7 @@ compression, which `bootstrap` checks.
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -57,6 +58,7 @@ from dangliang.domain.values import month_of
 from dangliang.eventlog import EventLog
 from dangliang.projections import registry as reg
 from dangliang.projections.base import forget_tracking, notifications_in, topic_of
+from dangliang.projections.base import position as base_position
 
 SCALE = 10_000  # quantities and values are stored × 10^4
 EU_QUANTUM = Decimal("0.0001")
@@ -81,6 +83,7 @@ class EquivalentsTables:
     metadata: MetaData
     deltas: Table
     cube: Table
+    tracking_name: str  # the projection's name in the tracking table
 
 
 def tables(suffix: str) -> EquivalentsTables:
@@ -110,7 +113,7 @@ def tables(suffix: str) -> EquivalentsTables:
         Column("quantity_e4", BigInteger, nullable=False),
         Column("records", Integer, nullable=False),
     )
-    return EquivalentsTables(md, deltas, cube)
+    return EquivalentsTables(md, deltas, cube, f"equivalents_{suffix}")
 
 
 class EquivalentsProjection:
@@ -357,20 +360,27 @@ def cells(
     by_staff: bool = False,
 ) -> Iterator[Cell]:
     """The non-empty cells of these months, now (from the cube) or as the log stood at
-    `position` (from the deltas), valued with the equivalent values known then."""
-    source = t.cube if position is None else t.deltas
-    columns = [source.c.institution_code, source.c.item_code, source.c.month, source.c.compliant]
-    if by_staff:
-        columns.append(source.c.staff_id)
-    query = select(*columns, func.sum(source.c.quantity_e4), func.sum(source.c.records)).where(
-        source.c.month.in_(list(months))
-    )
-    if position is not None:
-        query = query.where(source.c.notification_id <= position)
-    if institution:
-        query = query.where(source.c.institution_code == institution)
+    `position`, valued with the equivalent values known then.
+
+    At a position P the answer is the cube (standing at C ≥ P) minus the deltas recorded
+    after P: right after a catch-up (the common case) there are none, and an audit replay of
+    an older position reads only what came since. The cube's position is read before and
+    after the cube itself; positions only move forward, so equal readings mean the cube read
+    saw exactly C (PostgreSQL gives each statement its own snapshot). Otherwise, or if the
+    cube is behind P, the deltas up to P are summed."""
+    read = functools.partial(_cell_rows, conn, t, list(months), institution, by_staff)
+    if position is None:
+        rows = read()
+    else:
+        before = base_position(conn, t.tracking_name)
+        rows = read()
+        at = base_position(conn, t.tracking_name)
+        if at != before or at < position:
+            rows = read(upto=position)
+        elif at > position:
+            rows = _subtract(rows, read(after=position, upto=at))
     book = ValueBook(conn, position)
-    for row in conn.execute(query.group_by(*columns)):
+    for row in rows:
         quantity, records = int(row[-2]), int(row[-1])
         if quantity == 0 and records == 0:
             continue
@@ -386,6 +396,43 @@ def cells(
             category=book.categories.get(item, "basic_medical"),
             value_e4=book.value_e4(item, month),
         )
+
+
+def _subtract(rows: list[Any], later: list[Any]) -> list[tuple[Any, ...]]:
+    """Cells minus the deltas recorded later (same key columns, then quantity and records)."""
+    sums: dict[tuple[Any, ...], list[int]] = {tuple(r[:-2]): [int(r[-2]), int(r[-1])] for r in rows}
+    for r in later:
+        cell = sums.setdefault(tuple(r[:-2]), [0, 0])
+        cell[0] -= int(r[-2])
+        cell[1] -= int(r[-1])
+    return [(*key, q, n) for key, (q, n) in sums.items()]
+
+
+def _cell_rows(
+    conn: Connection,
+    t: EquivalentsTables,
+    months: list[str],
+    institution: str | None,
+    by_staff: bool,
+    *,
+    after: int | None = None,
+    upto: int | None = None,
+) -> list[Any]:
+    """Summed cells: the cube, or the deltas with `after` < notification id ≤ `upto`."""
+    source = t.cube if upto is None else t.deltas
+    columns = [source.c.institution_code, source.c.item_code, source.c.month, source.c.compliant]
+    if by_staff:
+        columns.append(source.c.staff_id)
+    query = select(*columns, func.sum(source.c.quantity_e4), func.sum(source.c.records)).where(
+        source.c.month.in_(months)
+    )
+    if upto is not None:
+        query = query.where(source.c.notification_id <= upto)
+    if after is not None:
+        query = query.where(source.c.notification_id > after)
+    if institution:
+        query = query.where(source.c.institution_code == institution)
+    return list(conn.execute(query.group_by(*columns)))
 
 
 def equivalents(

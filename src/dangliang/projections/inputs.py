@@ -45,7 +45,7 @@ from dangliang.policy.parameters import (
     tree_from_canonical_json,
     value_from_canonical,
 )
-from dangliang.projections.base import forget_tracking, notifications_in, topic_of
+from dangliang.projections.base import empty_tables, notifications_in, topic_of
 
 metadata = MetaData()
 
@@ -99,10 +99,7 @@ class InputsProjection:
         metadata.create_all(engine)
 
     def drop(self, engine: Engine) -> None:
-        with engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(table.delete())
-            forget_tracking(conn, self.name)
+        empty_tables(engine, metadata, self.name)
 
     def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
         rows: list[dict[str, Any]] = []

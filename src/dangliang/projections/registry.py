@@ -32,7 +32,7 @@ from dangliang.domain.catalogue import CatalogueItem
 from dangliang.domain.institution import Institution
 from dangliang.domain.staff import Staff
 from dangliang.eventlog import EventLog
-from dangliang.projections.base import forget_tracking, notifications_in, topic_of
+from dangliang.projections.base import empty_tables, notifications_in, topic_of
 
 E4 = Decimal(10_000)
 
@@ -113,10 +113,7 @@ class RegistryProjection:
         metadata.create_all(engine)
 
     def drop(self, engine: Engine) -> None:
-        with engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                conn.execute(table.delete())
-            forget_tracking(conn, self.name)
+        empty_tables(engine, metadata, self.name)
 
     def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
         for n in notifications_in(log, start, stop, self.topics):
