@@ -135,11 +135,11 @@ def setup(
         if (county / name).exists():
             args_ = [group, command, str(county / name), "--db", url]
             timings[f"{group} {command}"] = run_cli(args_)
-    log(f"{backend}: importing {args.records:,} records …")
-    timings["import"] = run_cli(["import", str(county / "services.csv"), "--db", url])
     timings["policy load zhuji"] = run_cli(
         ["policy", "load", "zhuji", "--reference", "benchmark", "--db", url]
     )
+    log(f"{backend}: importing {args.records:,} records …")
+    timings["import"] = run_cli(["import", str(county / "services.csv"), "--db", url])
     app = bootstrap(Settings(url))
     try:
         started = time.perf_counter()
@@ -186,6 +186,8 @@ def measure(args: argparse.Namespace, backend: str) -> list[list[str]]:
             "monthly advances (March)",
             "  gather inputs",
             "  rule steps",
+            "audit replay: position before 3 later events",
+            "audit replay: position mid-import (N/2 deltas since)",
         )
     }
     check = "?"
@@ -193,7 +195,7 @@ def measure(args: argparse.Namespace, backend: str) -> list[list[str]]:
         head = app.catch_up()
         for i in range(args.repeat):
             figures["raw read (baseline)"].append(timed(lambda: raw_read(app))[0])
-            s, baseline = timed(lambda: app.compute(comp.Period(YEAR)))
+            s, baseline = timed(lambda: app.compute(comp.Period(YEAR)))  # at `head`
             figures["annual settlement, zhuji"].append(s)
             figures["annual settlement, point value"].append(
                 timed(lambda: app.compute(comp.Period(YEAR), tree=point_value))[0]
@@ -221,6 +223,31 @@ def measure(args: argparse.Namespace, backend: str) -> list[list[str]]:
                 )
                 check = "OK" if ok else "MISMATCH"
             log(f"{backend}: repeat {i + 1}/{args.repeat} done")
+        # Audit replays: a past position, with a few events since, and with half the year since.
+        app.change_parameter(
+            "unit_price.basic_medical",
+            "13.00",
+            start=date(YEAR, 7, 1),
+            reason="benchmark",
+            approver="benchmark",
+            actor="bench",
+        )
+        app.change_parameter(
+            "advance.ratio", "0.90", start=date(YEAR, 7, 1), reason="b", approver="b", actor="b"
+        )
+        app.change_parameter(
+            "advance.ratio", "0.85", start=date(YEAR, 7, 1), reason="b", approver="b", actor="b"
+        )
+        app.catch_up()
+        mid = head - args.records // 2
+        for _ in range(args.repeat):
+            s, replay = timed(lambda: app.compute(comp.Period(YEAR), position=head))
+            figures["audit replay: position before 3 later events"].append(s)
+            figures["audit replay: position mid-import (N/2 deltas since)"].append(
+                timed(lambda: app.compute(comp.Period(YEAR), position=mid))[0]
+            )
+        if replay.as_json() != baseline.as_json():
+            check += " / replay MISMATCH"
     finally:
         app.close()
         cleanup()
