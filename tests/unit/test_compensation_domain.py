@@ -140,3 +140,24 @@ def test_values_typed_by_people() -> None:
     for bad, unit in (("1,000", "CNY"), ("yes", "boolean"), ("-1", "ratio"), ("1e3", "CNY")):
         with pytest.raises(ParameterLookupError):
             parse_value_text(bad, unit)
+
+
+def test_the_pipeline_refuses_an_unknown_or_mid_year_pricing_mode() -> None:
+    from dangliang.policy.compensation import CountyInputs, InstitutionInputs, compute_year
+
+    county = CountyInputs(2024, {"C01": InstitutionInputs("C01")})
+    tree = load_builtin_bundle("zhuji")
+    typo = tree.with_overrides({"pricing.mode": "fix"}, on=date(2024, 1, 1), reference="t")
+    with pytest.raises(ParameterLookupError, match="one of: fixed, point_value"):
+        compute_year(typo, county)
+    switched = tree.with_overrides(
+        {"pricing.mode": "point_value"}, on=date(2024, 7, 1), reference="t"
+    )
+    with pytest.raises(ParameterLookupError, match="from 1 January only"):
+        compute_year(switched, county)
+    bands = tree.with_overrides(
+        {"assessment.coefficient_mode": "steps"}, on=date(2024, 1, 1), reference="t"
+    )
+    scored = CountyInputs(2024, {"C01": InstitutionInputs("C01", score=D("90"))})
+    with pytest.raises(ParameterLookupError, match="linear, bands"):
+        compute_year(bands, scored)

@@ -34,7 +34,7 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from dangliang.policy.parameters import ParameterTree
+from dangliang.policy.parameters import ParameterLookupError, ParameterTree
 from dangliang.policy.trace import Rule, Step, StepRecorder, to_json
 
 CATEGORIES = ("basic_medical", "basic_public_health")
@@ -393,15 +393,38 @@ def _force_majeure(
 Prices = dict[str, dict[int, Decimal]]  # category → month → 元/当量
 
 
-def _mode(run: _Run, on: date) -> str:
-    return run.tree.get("pricing.mode", on).as_text()
+PRICING_MODES = ("fixed", "point_value")
+COEFFICIENT_MODES = ("linear", "bands")
+
+
+def _mode(run: _Run, year: int) -> str:
+    """The pricing mode of the year: one of PRICING_MODES, the same in every month (a county
+    changes how it prices from 1 January, never within a settlement year)."""
+    modes = {run.tree.get("pricing.mode", date(year, m, 1)).as_text() for m in MONTHS}
+    if len(modes) > 1:
+        raise ParameterLookupError(
+            f"pricing.mode 在 {year} 年内变化（{'、'.join(sorted(modes))}）："
+            "定价方式只能自 1 月 1 日起变更",
+            f"pricing.mode changes within {year} ({', '.join(sorted(modes))}): "
+            "change the pricing mode from 1 January only",
+        )
+    return _choice("pricing.mode", modes.pop(), PRICING_MODES)
+
+
+def _choice(path: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ParameterLookupError(
+            f"政策参数 {path} 的值 {value!r} 无效；可选：{', '.join(allowed)}",
+            f"policy parameter {path} is {value!r}; it must be one of: {', '.join(allowed)}",
+        )
+    return value
 
 
 def _annual_prices(
     run: _Run, year: int, bought: Mapping[str, Mapping[str, Equivalents]], steps: list[Step]
 ) -> Prices:
     jan1 = date(year, 1, 1)
-    if _mode(run, jan1) == "fixed":
+    if _mode(run, year) == "fixed":
         return _fixed_prices(run, year, MONTHS, steps)
     r = run.step("point_value", steps)
     r.param("pricing.mode", jan1)
@@ -426,7 +449,7 @@ def _month_prices(
     steps: list[Step],
 ) -> Prices:
     first = date(year, month, 1)
-    if _mode(run, first) == "fixed":
+    if _mode(run, year) == "fixed":
         return _fixed_prices(run, year, (month,), steps)
     r = run.step("point_value", steps)
     r.param("pricing.mode", first)
@@ -504,7 +527,7 @@ def _coefficient(r: StepRecorder, year: int, inst: InstitutionInputs) -> Decimal
         r.outputs(coefficient=k)
         return k
     mode = r.param("assessment.coefficient_mode", jan1).as_text()
-    if mode == "linear":
+    if _choice("assessment.coefficient_mode", mode, COEFFICIENT_MODES) == "linear":
         k = inst.score / Decimal(100)
     else:
         k = ZERO
