@@ -276,6 +276,7 @@ class ValueBook:
         for (item, start), (value, _) in sorted(latest.items()):
             self._starts[item].append(start)
             self._values[item].append(value)
+        self._memo: dict[tuple[str, str], int] = {}
         self.categories: dict[str, str] = {
             code: category
             for code, category in conn.execute(select(reg.items.c.item_code, reg.items.c.category))
@@ -283,9 +284,12 @@ class ValueBook:
 
     def value_e4(self, item: str, month: str) -> int:
         """Value × 10^4 in force on the 1st of `month` (0 if none yet: nothing is bought)."""
-        first = date(int(month[:4]), int(month[5:7]), 1)
-        i = bisect.bisect_right(self._starts.get(item, []), first)
-        return self._values[item][i - 1] if i else 0
+        found = self._memo.get((item, month))
+        if found is None:
+            first = date(int(month[:4]), int(month[5:7]), 1)
+            i = bisect.bisect_right(self._starts.get(item, []), first)
+            found = self._memo[(item, month)] = self._values[item][i - 1] if i else 0
+        return found
 
 
 @dataclass
@@ -432,7 +436,7 @@ def _cell_rows(
         query = query.where(source.c.notification_id > after)
     if institution:
         query = query.where(source.c.institution_code == institution)
-    return list(conn.execute(query.group_by(*columns)))
+    return list(conn.execute(query.group_by(*columns)).all())
 
 
 def equivalents(
