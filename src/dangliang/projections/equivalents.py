@@ -382,7 +382,9 @@ def cells(
         if at != before or at < position:
             rows = read(upto=position)
         elif at > position:
-            rows = _subtract(rows, read(after=position, upto=at))
+            later = read(after=position, upto=at)
+            if later:  # events since that changed no cell (inputs, prices) cost nothing
+                rows = _subtract(rows, later)
     book = ValueBook(conn, position)
     for row in rows:
         quantity, records = int(row[-2]), int(row[-1])
