@@ -20,11 +20,13 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from sqlalchemy import Engine, MetaData, create_engine, event, func, select, text
 
+from dangliang import __version__, payouts
 from dangliang import compensation as comp
 from dangliang.bulk import bulk_writer
 from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.imports import DataImport
+from dangliang.domain.payout import PayoutPeriod, PayoutRefused, period_of_run
 from dangliang.domain.policy import CountyPolicy
 from dangliang.eventlog import EventLog
 from dangliang.importers import corrections, inputs, reference
@@ -49,6 +51,8 @@ from dangliang.projections.base import (
     position,
     tracking_metadata,
 )
+from dangliang.projections.chain import ChainProjection, chain_head, format_head
+from dangliang.projections.chain import verify as chain_verify
 from dangliang.settings import Database, Settings, SettingsError
 
 Progress = Callable[[str, int, int], Any]
@@ -91,6 +95,7 @@ class Dangliang:
         self.write_engine = write_engine  # projection writes (serialised on SQLite)
         self.registry_projection = reg.RegistryProjection()
         self.inputs_projection = inp.InputsProjection()
+        self.chain_projection = ChainProjection()
 
     # ---- projections --------------------------------------------------------------------
 
@@ -100,7 +105,12 @@ class Dangliang:
             return eq.EquivalentsProjection(eq.active_suffix(conn))
 
     def projections(self) -> list[Projection]:
-        return [self.registry_projection, self.inputs_projection, self.equivalents_projection()]
+        return [
+            self.registry_projection,
+            self.inputs_projection,
+            self.equivalents_projection(),
+            self.chain_projection,
+        ]
 
     def catch_up(self, progress: Progress | None = None) -> int:
         """Read-your-writes: bring every read model up to the log's head; return the head."""
@@ -127,6 +137,8 @@ class Dangliang:
         )
         self._rebuild_small(self.registry_projection, reg.metadata)
         self._rebuild_small(self.inputs_projection, inp.metadata)
+        # The hash chain is not rebuilt: it is the record of what the log held when each event
+        # was first chained, which `audit verify` compares the log with.
         old = self.equivalents_projection()
         if not blue_green:
             old.drop(self.write_engine)
@@ -410,6 +422,165 @@ class Dangliang:
             )
         return {"institution": institution, "period": period, "position": at, "records": rows}
 
+    # ---- payout runs (支付批次) ---------------------------------------------------------
+
+    def run_payout(self, period: comp.Period, *, actor: str, today: date) -> inp.RunRecord:
+        """Compute and record a payout run (draft) for a month that has ended (advances) or a
+        year that has ended (settlement); it supersedes the period's draft, if any."""
+        if today <= payouts.period_end(period):
+            raise PayoutRefused(
+                f"{period.label} 尚未结束（截至 {payouts.period_end(period)}），不能计算支付批次",
+                f"{period.label} has not ended (it ends on {payouts.period_end(period)}): "
+                "a payout run is computed after the period",
+            )
+        position = self.catch_up()
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            results = payouts.compute_run(conn, t, period, position)
+            _, head = chain_head(conn, position)
+        found = self._payout_period(period.label)
+        aggregate = found or PayoutPeriod.open(period=period.label, actor=actor)
+        run_id = aggregate.record_run(
+            position=position,
+            position_recorded_at=self._recorded_at(position),
+            chain_head=head,
+            policy_bundle=results["policy"]["bundle"],
+            parameters_digest=results["policy"]["parameters_digest"],
+            results_json=payouts.canonical(results),
+            results_digest=payouts.results_digest(results),
+            software=f"dangliang {__version__}",
+            actor=actor,
+        )
+        self.log.save(aggregate)
+        return self.payout_run(run_id)
+
+    def approve_payout(self, run_id: str, *, reference: str, actor: str) -> inp.RunRecord:
+        """Approve a draft run (maker-checker: not by whoever computed it)."""
+        return self._act(
+            run_id, lambda p: p.approve(run_id=run_id, reference=reference, actor=actor)
+        )
+
+    def reject_payout(self, run_id: str, *, reason: str, actor: str) -> inp.RunRecord:
+        return self._act(run_id, lambda p: p.reject(run_id=run_id, reason=reason, actor=actor))
+
+    def mark_payout_paid(self, run_id: str, *, reference: str, actor: str) -> inp.RunRecord:
+        return self._act(
+            run_id, lambda p: p.mark_paid(run_id=run_id, reference=reference, actor=actor)
+        )
+
+    def _act(self, run_id: str, command: Callable[[PayoutPeriod], None]) -> inp.RunRecord:
+        found = self._payout_period(period_of_run(run_id))
+        if found is None:
+            raise PayoutRefused(f"没有批次 {run_id}", f"no run {run_id}")
+        command(found)
+        self.log.save(found)
+        return self.payout_run(run_id)
+
+    def _payout_period(self, label: str) -> PayoutPeriod | None:
+        try:
+            found: PayoutPeriod = self.log.repository.get(ids.payout_period_id(label))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def _recorded_at(self, position: int) -> datetime | None:
+        if position == 0:
+            return None
+        found = self.log.app_recorder.select_notifications(start=position, limit=1)
+        return eq.recorded_at(self.log, found[0]) if found else None
+
+    def payout_runs(self, *, position: int | None = None) -> dict[str, inp.RunRecord]:
+        self.catch_up()
+        with self.engine.connect() as conn:
+            return inp.runs_at(conn, position)
+
+    def payout_run(self, run_id: str) -> inp.RunRecord:
+        found = self.payout_runs().get(run_id)
+        if found is None:
+            period_of_run(run_id)  # a malformed id gets its own message
+            raise PayoutRefused(f"没有批次 {run_id}", f"no run {run_id}")
+        return found
+
+    def replay_payout(self, run_id: str) -> dict[str, Any]:
+        """Recompute a run from the log as it stood at the run's position and compare it with
+        what the run recorded: identical to the fen, or every difference listed."""
+        run = self.payout_run(run_id)
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            again = payouts.compute_run(conn, t, payouts.period_of(run.period), run.position)
+            _, head = chain_head(conn, run.position)
+        differences = payouts.compare(run.results, again)
+        digest_ok = payouts.results_digest(run.results) == run.results_digest
+        return {
+            "run_id": run_id,
+            "position": run.position,
+            "identical": not differences and digest_ok and head == run.chain_head,
+            "differences": differences,
+            "results_digest_ok": digest_ok,
+            "chain_head_recorded": run.chain_head,
+            "chain_head_now": head,
+        }
+
+    def diff_payouts(self, run_a: str, run_b: str) -> dict[str, Any]:
+        a, b = self.payout_run(run_a), self.payout_run(run_b)
+        with self.engine.connect() as conn:
+            return payouts.diff_runs(conn, self.equivalents_projection().t, a, b)
+
+    def verify_log(
+        self,
+        *,
+        expected_head: tuple[int, str] | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> dict[str, Any]:
+        """Recompute the hash chain over the stored events and compare it with the chain kept
+        as they were recorded; check every payout run's recorded chain head against it."""
+        catch_up(self.write_engine, self.log, self.chain_projection)
+        with self.engine.connect() as conn:
+            report = chain_verify(conn, self.log, expected_head=expected_head, progress=progress)
+            runs = inp.runs_at(conn)
+            run_heads = {r.run_id: (r.position, r.chain_head) for r in runs.values()}
+            stored = {rid: chain_head(conn, pos) for rid, (pos, _) in run_heads.items()}
+        lines = []
+        ok = report.ok
+        if report.ok:
+            lines.append(
+                f"哈希链完整 / chain intact: {report.checked:,} events checked, head "
+                f"{format_head(report.head)}"
+                + (f"; {report.unchained:,} not yet chained" if report.unchained else "")
+            )
+        else:
+            for problem in report.problems:
+                lines.append(f"#{problem.notification_id} {problem.kind}: {problem.message}")
+            if report.problem_count > len(report.problems):
+                lines.append(f"… {report.problem_count - len(report.problems)} more")
+        for run_id, (at, head) in sorted(run_heads.items()):
+            if stored[run_id][1] != head:
+                ok = False
+                lines.append(
+                    f"批次 {run_id} 记录的链头与哈希链不符 / run {run_id} recorded chain head "
+                    f"{head} at position {at}, the chain has {stored[run_id][1]}"
+                )
+        first = report.first_problem
+        return {
+            "ok": ok,
+            "checked": report.checked,
+            "head": format_head(report.head),
+            "unchained": report.unchained,
+            "first_problem": None
+            if first is None
+            else {
+                "kind": first.kind,
+                "notification_id": first.notification_id,
+                "originator_id": first.originator_id,
+                "originator_version": first.originator_version,
+                "topic": first.topic,
+                "message": first.message,
+            },
+            "problem_count": report.problem_count,
+            "runs_checked": len(run_heads),
+            "lines": lines,
+        }
+
     def status(self) -> Status:
         self.catch_up()
         with self.engine.connect() as conn:
@@ -451,6 +622,7 @@ def bootstrap(settings: Settings) -> Dangliang:
             metadata.create_all(write_engine)
         app = Dangliang(database, log, engine, write_engine)
         app.equivalents_projection().create(write_engine)
+        app.chain_projection.create(write_engine)
     return app
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from dangliang import cli_compensation
+from dangliang import cli_compensation, cli_payout
 from dangliang.application import Dangliang, bootstrap, default_actor
 from dangliang.cli_compensation import as_of_options, utc
 from dangliang.compensation import PERIOD
@@ -508,5 +508,6 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 
-# Policy and compensation commands live in their own module (kept apart for size).
+# Policy, compensation, payout and audit commands live in their own modules (kept apart for size).
 cli_compensation.register(main, with_app)
+cli_payout.register(main, with_app)

@@ -171,9 +171,7 @@ def c07_headcount(county: Any) -> int:
 
 
 @pytest.mark.parametrize("bundle", ["zhuji", "point_value"])
-def test_explain_comes_from_the_same_computation(
-    app: Dangliang, county: Any, bundle: str
-) -> None:
+def test_explain_comes_from_the_same_computation(app: Dangliang, county: Any, bundle: str) -> None:
     prepared(app, county, bundle)
     record_inputs(app)
     computed = by_code(app.compute(Period(YEAR)).as_json())["C01"]

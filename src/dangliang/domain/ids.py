@@ -54,3 +54,7 @@ def institution_year_id(institution_code: str, year: int) -> UUID:
 
 def force_majeure_id(code: str) -> UUID:
     return uuid5(NAMESPACE, f"force-majeure|{code}")
+
+
+def payout_period_id(period: str) -> UUID:
+    return uuid5(NAMESPACE, f"payout-period|{period}")

@@ -487,14 +487,15 @@ def position_at(log: EventLog, moment: datetime) -> int:
         found = log.app_recorder.select_notifications(start=mid, limit=1, stop=hi)
         if not found:  # no notification in [mid, hi] (ids can have gaps on PostgreSQL)
             hi = mid - 1
-        elif _recorded_at(log, found[0]) <= bound:
+        elif recorded_at(log, found[0]) <= bound:
             lo = found[0].id
         else:
             hi = mid - 1
     return lo
 
 
-def _recorded_at(log: EventLog, notification: Notification) -> datetime:
+def recorded_at(log: EventLog, notification: Notification) -> datetime:
+    """When a notification was recorded (its event's timestamp: transaction time)."""
     stamp: datetime = log.mapper.to_domain_event(notification).timestamp  # type: ignore[attr-defined]
     return stamp
 

@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -37,6 +37,7 @@ from sqlalchemy import (
 from dangliang.domain.errors import DomainError
 from dangliang.domain.inputs import ForceMajeure, InstitutionYear
 from dangliang.domain.institution import Institution
+from dangliang.domain.payout import PayoutPeriod
 from dangliang.domain.policy import CountyPolicy
 from dangliang.eventlog import EventLog
 from dangliang.policy.compensation import DirectiveTask
@@ -81,6 +82,20 @@ _EVENTS = (
     InstitutionYear.DirectiveTaskCompleted,
     ForceMajeure.Declared,
     ForceMajeure.Amended,
+    PayoutPeriod.RunComputed,
+    PayoutPeriod.RunApproved,
+    PayoutPeriod.RunRejected,
+    PayoutPeriod.RunPaid,
+)
+INPUT_KINDS = (
+    "institution",
+    "headcount",
+    "score",
+    "income",
+    "pay_level",
+    "task",
+    "task_completion",
+    "force_majeure",
 )
 
 
@@ -177,6 +192,47 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         )
     if isinstance(e, InstitutionYear.Opened):
         return None
+    if isinstance(e, PayoutPeriod.RunComputed):
+        return (
+            "payout_run",
+            None,
+            int(e.run_id[:4]),
+            e.run_id,
+            {
+                "run_id": e.run_id,
+                "period": e.run_id.partition("#")[0],
+                "position": e.position,
+                "position_recorded_at": _iso(e.position_recorded_at),
+                "chain_head": e.chain_head,
+                "policy_bundle": e.policy_bundle,
+                "parameters_digest": e.parameters_digest,
+                "results_json": e.results_json,
+                "results_digest": e.results_digest,
+                "supersedes": e.supersedes,
+                "software": e.software,
+                "computed_by": e.actor,
+                "computed_at": _iso(e.timestamp),
+            },
+        )
+    if isinstance(e, PayoutPeriod.RunApproved | PayoutPeriod.RunRejected | PayoutPeriod.RunPaid):
+        state = {
+            PayoutPeriod.RunApproved: "approved",
+            PayoutPeriod.RunRejected: "rejected",
+            PayoutPeriod.RunPaid: "paid",
+        }[type(e)]
+        note = e.reason if isinstance(e, PayoutPeriod.RunRejected) else e.reference
+        return (
+            "payout_state",
+            None,
+            int(e.run_id[:4]),
+            e.run_id,
+            {
+                "state": state,
+                "note": note,
+                "actor": e.actor,
+                "at": _iso(e.timestamp),
+            },
+        )
     institution, year = _owner(conn, e.originator_id)
     if isinstance(e, Institution.Registered | Institution.Described):
         return (
@@ -288,7 +344,7 @@ def facts_for_year(
 ) -> dict[str, InstitutionFacts]:
     """Every institution's facts for `year`, as the log stood at `position`."""
     query = select(facts.c.kind, facts.c.institution_code, facts.c.key, facts.c.payload).where(
-        or_(facts.c.year == year, facts.c.year.is_(None))
+        or_(facts.c.year == year, facts.c.year.is_(None)), facts.c.kind.in_(INPUT_KINDS)
     )
     if position is not None:
         query = query.where(facts.c.notification_id <= position)
@@ -351,3 +407,69 @@ def force_majeure_declarations(
     for key, payload in conn.execute(query.order_by(facts.c.notification_id)):
         out[key] = json.loads(payload)
     return dict(out)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+@dataclass
+class RunRecord:
+    """A payout run as the log stood at a position: what it recorded and its state then."""
+
+    run_id: str
+    period: str
+    position: int
+    position_recorded_at: str | None
+    chain_head: str
+    policy_bundle: str
+    parameters_digest: str
+    results: dict[str, Any]
+    results_digest: str
+    supersedes: str | None
+    software: str
+    computed_by: str
+    computed_at: str | None
+    recorded_at_position: int  # notification id of the run's own event
+    state: str = "draft"
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def closes_period(self) -> bool:
+        return self.state in ("approved", "paid")
+
+
+def runs_at(conn: Connection, position: int | None = None) -> dict[str, RunRecord]:
+    """Every payout run recorded up to `position`, with its state as of then."""
+    query = select(facts.c.notification_id, facts.c.kind, facts.c.key, facts.c.payload).where(
+        facts.c.kind.in_(("payout_run", "payout_state"))
+    )
+    if position is not None:
+        query = query.where(facts.c.notification_id <= position)
+    runs: dict[str, RunRecord] = {}
+    for nid, kind, key, payload in conn.execute(query.order_by(facts.c.notification_id)):
+        body = json.loads(payload)
+        if kind == "payout_run":
+            superseded = body["supersedes"]
+            if superseded in runs:
+                runs[superseded].state = "superseded"
+            runs[key] = RunRecord(
+                run_id=key,
+                period=body["period"],
+                position=body["position"],
+                position_recorded_at=body["position_recorded_at"],
+                chain_head=body["chain_head"],
+                policy_bundle=body["policy_bundle"],
+                parameters_digest=body["parameters_digest"],
+                results=json.loads(body["results_json"]),
+                results_digest=body["results_digest"],
+                supersedes=superseded,
+                software=body["software"],
+                computed_by=body["computed_by"],
+                computed_at=body["computed_at"],
+                recorded_at_position=nid,
+            )
+        elif key in runs:
+            runs[key].state = body["state"]
+            runs[key].history.append({**body, "notification_id": nid})
+    return runs

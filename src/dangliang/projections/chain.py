@@ -1,0 +1,648 @@
+"""Tamper evidence (防篡改): a SHA-256 hash chain over the event log.
+
+Every stored event is hashed together with the digest of the event before it, so the digest
+of the last one (the *head*) depends on the bytes, the order and the presence of every event
+up to it. The head is printed with every run and goes into the signed approval document;
+`verify` later recomputes the chain from the events table and names the first event whose
+stored bytes, order or presence changed since it was chained.
+
+What it proves, and what it does not: someone who can write the events table can usually
+write `audit_chain` too, and could recompute the whole chain after tampering. The stored chain
+therefore localises *naive* tampering (an edited, deleted, moved or inserted row shows up as
+a broken link at that event), while only a head kept outside the database — the one printed on
+a signed run document, passed to `verify` as `expected_head` — proves that nothing up to it
+changed. For the same reason the chain must never be rebuilt from the log as a matter of
+routine: a rebuild would launder whatever was changed before it.
+
+The chain is a catch-up projection (`base.Projection`): it reads the events table directly
+with SQL in notification-id order and in pages, never builds domain events, and writes one
+row per event to `audit_chain` in the same transaction as its tracking position.
+
+Record encoding (version 1), so an auditor can recompute the chain with any tool
+------------------------------------------------------------------------------------
+For each stored event, in ascending notification id (SQLite: the `rowid` of `stored_events`;
+PostgreSQL: `notification_id` of `dangliang_events`; gaps in the ids are simply skipped):
+
+    record = F(notification_id) || F(originator_id) || F(originator_version) || F(topic)
+             || F(state)
+    h_n    = SHA-256(h_prev || record)          (32 raw bytes; h_0 = 32 zero bytes)
+
+where `||` is concatenation and `F(x)` is an 8-byte big-endian unsigned length followed by
+the field's bytes:
+
+- notification_id, originator_version: ASCII decimal, e.g. `1234`;
+- originator_id: the canonical text of the uuid, 36 ASCII characters, lowercase, with hyphens
+  (`2e78ca8f-3947-55de-b7d6-13463ebec232`). SQLite stores it as 32 lowercase hex digits and
+  PostgreSQL as a `uuid`; both are encoded in this one form;
+- topic: its UTF-8 bytes;
+- state: the stored bytes exactly as they are (the library's JSON, uncompressed, no cipher).
+
+A value that is not in its column's proper form (possible only by writing the table by hand:
+e.g. a SQLite originator id that is not 32 lowercase hex digits, or a non-integer version) is
+encoded as `?` followed by its text, so it can never encode like a proper value; a NULL field
+is encoded as the length 2^64 − 1 with no bytes. `audit_chain.digest` holds h_n as 64
+lowercase hex digits. Example with Python: `hashlib.sha256(prev + record).digest()`; see
+`encode_record` and `link`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    insert,
+    select,
+    text,
+)
+
+from dangliang.eventlog import EventLog
+from dangliang.projections.base import Progress, forget_tracking
+
+GENESIS = bytes(32)
+GENESIS_HEX = "0" * 64
+NAME = "chain"
+
+metadata = MetaData()
+audit_chain = Table(
+    "audit_chain",
+    metadata,
+    # On SQLite an INTEGER PRIMARY KEY is the rowid itself: no second index to keep.
+    Column(
+        "notification_id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("digest", String(64), nullable=False),
+)
+
+_LENGTH = struct.Struct(">Q").pack
+_NULL_FIELD = b"\xff" * 8
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_UUID36 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+# kinds of ChainProblem
+CHANGED = "changed"  # the event's stored bytes differ from what was chained
+MISSING = "missing"  # a chained event is no longer in the log
+UNEXPECTED = "unexpected"  # an event below the chain's head that the chain never saw
+REORDERED = "reordered"  # a chained event is now stored under another notification id
+CHAIN_ALTERED = "chain_altered"  # audit_chain's digest was edited; the event is intact
+HEAD_MISMATCH = "head_mismatch"  # the log does not hash to the expected (signed) head
+
+
+class ChainError(Exception):
+    """The chain table cannot be continued (a stored digest is not a digest)."""
+
+
+# ---- the record encoding ----------------------------------------------------------------
+
+
+def _field(data: bytes) -> bytes:
+    return _LENGTH(len(data)) + data
+
+
+def _text_field(value: Any) -> bytes:
+    """A text column's value: its UTF-8 bytes (a SQLite BLOB written by hand: as stored)."""
+    if value is None:
+        return _NULL_FIELD
+    if isinstance(value, str):
+        return _field(value.encode("utf-8"))
+    return _field(bytes(value))
+
+
+def _int_field(value: Any) -> bytes:
+    if value is None:
+        return _NULL_FIELD
+    if type(value) is int:
+        return _field(b"%d" % value)
+    return _field(b"?" + str(value).encode("utf-8"))
+
+
+def _id_field(value: Any, dialect: str) -> bytes:
+    """The originator id in its canonical text form, whichever way the backend stores it."""
+    if value is None:
+        return _NULL_FIELD
+    if isinstance(value, str):
+        if dialect == "sqlite":
+            if len(value) == 32 and _HEX32.fullmatch(value):
+                canonical = f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+                return _field(canonical.encode("ascii"))
+        elif _UUID36.fullmatch(value):  # PostgreSQL: uuid::text is already canonical
+            return _field(value.encode("ascii"))
+        return _field(b"?" + value.encode("utf-8"))
+    raw = bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
+    return _field(b"?" + (raw.hex() if isinstance(raw, bytes) else raw).encode("utf-8"))
+
+
+def _state_field(value: Any) -> bytes:
+    if value is None:
+        return _NULL_FIELD
+    if isinstance(value, bytes):
+        return _LENGTH(len(value)) + value
+    if isinstance(value, str):  # SQLite: a BLOB replaced by TEXT by hand
+        return _field(value.encode("utf-8"))
+    return _field(bytes(value))
+
+
+def _encode_row(row: Sequence[Any], dialect: str) -> bytes:
+    """`record` of one row `(notification_id, originator_id, version, topic, state)` as read
+    from the events table (see the module docstring)."""
+    return b"".join(
+        (
+            _int_field(row[0]),
+            _id_field(row[1], dialect),
+            _int_field(row[2]),
+            _text_field(row[3]),
+            _state_field(row[4]),
+        )
+    )
+
+
+def encode_record(
+    notification_id: int, originator_id: str, originator_version: int, topic: str, state: bytes
+) -> bytes:
+    """The record bytes of one well-formed stored event (`originator_id`: any uuid text)."""
+    import uuid
+
+    canonical = str(uuid.UUID(originator_id))
+    return _encode_row((notification_id, canonical, originator_version, topic, state), "")
+
+
+def link(previous: bytes, record: bytes) -> bytes:
+    """h_n = SHA-256(h_prev || record): the next digest of the chain (32 raw bytes)."""
+    return hashlib.sha256(previous + record).digest()
+
+
+# ---- reading the tables ------------------------------------------------------------------
+
+
+def _events_sql(dialect: str, events_table: str) -> str:
+    if dialect == "postgresql":
+        return (
+            "SELECT notification_id, originator_id::text, originator_version, topic, state "
+            f"FROM {events_table} WHERE notification_id > :after AND notification_id <= :upto "
+            "ORDER BY notification_id LIMIT :page"
+        )
+    return (
+        "SELECT rowid, originator_id, originator_version, topic, state "
+        f"FROM {events_table} WHERE rowid > :after AND rowid <= :upto ORDER BY rowid LIMIT :page"
+    )
+
+
+def _event_pages(
+    conn: Connection, events_table: str, after: int, upto: int, page: int
+) -> Iterator[Sequence[Any]]:
+    """The events with ids in (after, upto], in id order, a page at a time (keyset paging:
+    each page is one indexed range scan, so memory stays flat for any log)."""
+    sql = text(_events_sql(conn.dialect.name, events_table))
+    while after < upto:
+        rows = conn.execute(sql, {"after": after, "upto": upto, "page": page}).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < page:
+            return
+        after = rows[-1][0]
+
+
+def _chain_pages(conn: Connection, after: int, upto: int, page: int) -> Iterator[Sequence[Any]]:
+    c = audit_chain.c
+    while after < upto:
+        rows = conn.execute(
+            select(c.notification_id, c.digest)
+            .where(c.notification_id > after, c.notification_id <= upto)
+            .order_by(c.notification_id)
+            .limit(page)
+        ).all()
+        if not rows:
+            return
+        yield rows
+        if len(rows) < page:
+            return
+        after = rows[-1][0]
+
+
+def _flatten(pages: Iterator[Sequence[Any]]) -> Iterator[Any]:
+    for rows in pages:
+        yield from rows
+
+
+def _unhex(digest: Any) -> bytes | None:
+    """A stored digest as 32 bytes; None when it is not 64 lowercase hex digits."""
+    if isinstance(digest, str) and _DIGEST.fullmatch(digest):
+        return bytes.fromhex(digest)
+    return None
+
+
+def chain_head(conn: Connection, position: int | None = None) -> tuple[int, str]:
+    """The (notification id, digest) of the last chained event at or before `position`
+    (the latest when None); `(0, "0"*64)` when nothing is chained. Catch the chain up to the
+    position first: this reads only what is already chained."""
+    c = audit_chain.c
+    query = select(c.notification_id, c.digest).order_by(c.notification_id.desc()).limit(1)
+    if position is not None:
+        query = query.where(c.notification_id <= position)
+    found = conn.execute(query).first()
+    return (0, GENESIS_HEX) if found is None else (int(found[0]), str(found[1]))
+
+
+def format_head(head: tuple[int, str]) -> str:
+    """`ID:DIGEST`, the form printed on run documents and accepted by `parse_head`."""
+    return f"{head[0]}:{head[1]}"
+
+
+def parse_head(value: str) -> tuple[int, str]:
+    """`ID:DIGEST` (as printed by `format_head`) → (id, digest); ValueError if malformed."""
+    nid, sep, digest = value.strip().partition(":")
+    digest = digest.strip().lower()
+    if not sep or not nid.strip().isdigit() or not _DIGEST.fullmatch(digest):
+        raise ValueError(
+            f"链头应为 编号:64位十六进制摘要 / a chain head is ID:64-HEX-DIGEST, got {value!r}"
+        )
+    return int(nid), digest
+
+
+# ---- the projection ------------------------------------------------------------------------
+
+
+class ChainProjection:
+    """Keeps `audit_chain`: one chained digest per stored event, in notification-id order."""
+
+    name = NAME
+    batch_size = 200_000  # notification ids per transaction
+    page = 20_000  # events read per query
+
+    def create(self, engine: Engine) -> None:
+        metadata.create_all(engine)
+
+    def drop(self, engine: Engine) -> None:
+        """Drop the chain and its position. Only for tests and deliberate re-chaining after
+        a passed `verify`: a chain rebuilt from a tampered log hides the tampering."""
+        metadata.drop_all(engine)
+        with engine.begin() as conn:
+            forget_tracking(conn, self.name)
+
+    def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
+        dialect = conn.dialect.name
+        last = chain_head(conn, start)
+        previous = _unhex(last[1]) if last[0] else GENESIS
+        if previous is None:
+            raise ChainError(
+                f"哈希链第 {last[0]} 号的摘要不是 64 位十六进制，无法续链，请先运行 "
+                f"dangliang audit verify / the chain's digest for event {last[0]} is not "
+                "64 hex digits, so the chain cannot be continued: run dangliang audit verify"
+            )
+        sha256 = hashlib.sha256
+        for rows in _event_pages(conn, log.events_table, start, stop, self.page):
+            out: list[dict[str, Any]] = []
+            for row in rows:
+                previous = sha256(previous + _encode_row(row, dialect)).digest()
+                out.append({"notification_id": row[0], "digest": previous.hex()})
+            conn.execute(insert(audit_chain), out)
+
+
+# ---- verification --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    """One event whose stored bytes, order or presence no longer match the chain."""
+
+    kind: str  # changed | missing | unexpected | reordered | chain_altered | head_mismatch
+    notification_id: int
+    originator_id: str | None
+    originator_version: int | None
+    topic: str | None
+    message: str  # 中文 / English
+    other_id: int | None = None  # reordered: the id the same event is stored (or chained) at
+
+
+@dataclass
+class ChainReport:
+    ok: bool
+    checked: int  # chained events whose link was recomputed and compared
+    head: tuple[int, str]  # the stored chain's head (what `chain_head` returns)
+    recomputed_head: tuple[int, str]  # the log as it is now, chained from genesis, at head id
+    first_problem: ChainProblem | None
+    problems: list[ChainProblem] = field(default_factory=list)  # the first `max_problems`
+    problem_count: int = 0  # all of them
+    unchained: int = 0  # events after the chain's head: not yet chained, not a problem
+    expected_head: tuple[int, str] | None = None
+
+    @property
+    def message(self) -> str:
+        """One bilingual line for the CLI."""
+        head = format_head(self.head)
+        later = f"；另有 {self.unchained} 个新事件尚未入链" if self.unchained else ""
+        later_en = f"; {self.unchained} newer events not chained yet" if self.unchained else ""
+        signed = "，与签署的链头一致" if self.expected_head else ""
+        signed_en = ", matching the signed head" if self.expected_head else ""
+        if self.ok:
+            return (
+                f"哈希链完整：已校验 {self.checked} 个事件{signed}，链头 {head}{later} / "
+                f"chain intact: {self.checked} events checked{signed_en}, head {head}{later_en}"
+            )
+        assert self.first_problem is not None
+        return (
+            f"哈希链校验失败：{self.problem_count} 处问题，第一处：{self.first_problem.message}"
+            f" / chain verification failed: {self.problem_count} problems, the first shown"
+        )
+
+
+def _describe(originator_id: str | None, version: int | None, topic: str | None) -> str:
+    short_topic = (topic or "?").rsplit(":", 1)[-1]
+    return f"{originator_id or '?'} v{version if version is not None else '?'} {short_topic}"
+
+
+def _problem(
+    kind: str,
+    nid: int,
+    row: Sequence[Any] | None,
+    *,
+    other_id: int | None = None,
+    detail: str = "",
+) -> ChainProblem:
+    oid = _display_id(row[1]) if row is not None else None
+    version = row[2] if row is not None and type(row[2]) is int else None
+    topic = row[3] if row is not None and isinstance(row[3], str) else None
+    what = _describe(oid, version, topic)
+    if kind == CHANGED:
+        message = (
+            f"第 {nid} 号事件（{what}）的存储内容在入链后被改动 / "
+            f"event {nid} ({what}) was changed after it was chained"
+        )
+    elif kind == MISSING:
+        message = (
+            f"已入链的第 {nid} 号事件已不在事件日志中（被删除）/ "
+            f"event {nid} was chained but is no longer in the log (deleted)"
+        )
+    elif kind == UNEXPECTED:
+        message = (
+            f"第 {nid} 号事件（{what}）不在哈希链中，是在链经过该编号之后插入的 / "
+            f"event {nid} ({what}) is not in the chain: it was inserted after the chain "
+            "had passed its id"
+        )
+    elif kind == REORDERED and detail == "moved_to":
+        message = (
+            f"已入链的第 {nid} 号事件现在存放在第 {other_id} 号（顺序被改动）/ "
+            f"the event chained as {nid} is now stored as {other_id} (order changed)"
+        )
+    elif kind == REORDERED:
+        message = (
+            f"第 {nid} 号事件（{what}）入链时是第 {other_id} 号（顺序被改动）/ "
+            f"event {nid} ({what}) was chained as {other_id} (order changed)"
+        )
+    elif kind == CHAIN_ALTERED:
+        message = (
+            f"哈希链中第 {nid} 号的摘要被改动，事件本身未变 / "
+            f"the chain's digest for event {nid} was altered; the event itself is unchanged"
+        )
+    else:
+        message = detail
+    return ChainProblem(kind, nid, oid, version, topic, message, other_id)
+
+
+def _display_id(value: Any) -> str | None:
+    if isinstance(value, str) and len(value) == 32 and _HEX32.fullmatch(value):
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return None if value is None else str(value)
+
+
+@dataclass
+class _Suspect:
+    """A problem kept with what the reorder check needs: the stored link it broke (targets)
+    and the row now stored at its id (candidates)."""
+
+    index: int  # in the problems list
+    nid: int
+    row: Sequence[Any] | None = None  # the event now stored at nid (changed, unexpected)
+    previous: bytes | None = None  # the stored digest before nid (changed, missing)
+    stored: bytes | None = None  # the stored digest at nid (changed, missing)
+
+
+class _Problems:
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.items: list[ChainProblem] = []
+        self.suspects: list[_Suspect] = []
+        self.count = 0
+
+    def add(self, problem: ChainProblem, suspect: _Suspect | None = None) -> bool:
+        """Count the problem; keep it (and its suspect) while under the limit."""
+        self.count += 1
+        if len(self.items) >= self.limit:
+            return False
+        if suspect is not None:
+            suspect.index = len(self.items)
+            self.suspects.append(suspect)
+        self.items.append(problem)
+        return True
+
+
+def verify(
+    conn: Connection,
+    log: EventLog,
+    *,
+    expected_head: tuple[int, str] | None = None,
+    progress: Progress | None = None,
+    page: int = 20_000,
+    max_problems: int = 1_000,
+) -> ChainReport:
+    """Recompute the chain from the events table and compare it with `audit_chain`.
+
+    Both tables are streamed in notification-id order and merged by id. Every chained event's
+    link is checked against the *stored* digest before it, so one edited, deleted or inserted
+    row is reported at that row and the events after it still verify (each problem is
+    localised). Alongside, the chain is recomputed from genesis over the log as it stands
+    now; `expected_head` (id, digest), e.g. from a signed run document, must equal that
+    recomputation at that id — which also catches a chain rewritten to match a tampered log.
+    Events after the chain's head are not yet chained: only counted.
+    """
+    dialect = conn.dialect.name
+    head = chain_head(conn)
+    expected_id = expected_head[0] if expected_head else 0
+    end = max(head[0], expected_id)
+    events = _flatten(_event_pages(conn, log.events_table, 0, end, page))
+    chain = _flatten(_chain_pages(conn, 0, head[0], page))
+    problems = _Problems(max_problems)
+    anchor = GENESIS  # the stored digest of the last chained id passed
+    pure = GENESIS  # the log as it is now, chained from genesis
+    recomputed_head = (0, GENESIS_HEX)
+    at_expected: bytes | None = GENESIS if expected_id == 0 else None
+    pending: tuple[_Suspect, bytes] | None = None  # a broken link, and its recomputed digest
+    checked = 0
+    ev = next(events, None)
+    ch = next(chain, None)
+    sha256 = hashlib.sha256
+    step = 0
+    while ev is not None or ch is not None:
+        if ch is None or (ev is not None and ev[0] < ch[0]):
+            assert ev is not None  # the loop runs while either stream has rows
+            nid = ev[0]
+            pure = sha256(pure + _encode_row(ev, dialect)).digest()
+            if nid <= head[0]:
+                problems.add(_problem(UNEXPECTED, nid, ev), _Suspect(0, nid, row=ev))
+                recomputed_head = (nid, pure.hex())
+            if nid == expected_id:
+                at_expected = pure
+            ev = next(events, None)
+            continue
+        stored = _unhex(ch[1])
+        nid = int(ch[0])
+        if ev is None or ch[0] < ev[0]:
+            problems.add(
+                _problem(MISSING, nid, None), _Suspect(0, nid, previous=anchor, stored=stored)
+            )
+            pending = None
+            anchor = stored if stored is not None else anchor
+            ch = next(chain, None)
+            continue
+        record = _encode_row(ev, dialect)
+        computed = sha256(anchor + record).digest()
+        pure = computed if pure == anchor else sha256(pure + record).digest()
+        recomputed_head = (nid, pure.hex())
+        if nid == expected_id:
+            at_expected = pure
+        checked += 1
+        if computed != stored:
+            if pending is not None and sha256(pending[1] + record).digest() == stored:
+                # the link holds from the recomputed digest before: that stored digest, not
+                # its event, was altered
+                before = pending[0]
+                problems.items[before.index] = _problem(CHAIN_ALTERED, before.nid, before.row)
+                before.previous = before.stored = None  # not a candidate for reordering
+                pending = None
+            else:
+                suspect = _Suspect(0, nid, row=ev, previous=anchor, stored=stored)
+                kept = problems.add(_problem(CHANGED, nid, ev), suspect)
+                pending = (suspect, computed) if kept else None
+        else:
+            pending = None
+        anchor = stored if stored is not None else computed
+        ev = next(events, None)
+        ch = next(chain, None)
+        step += 1
+        if progress is not None and step % page == 0:
+            progress(nid, end)
+    if progress is not None:
+        progress(end, end)
+    _find_reorders(problems, dialect)
+    if expected_head is not None:
+        _check_expected(problems, expected_head, at_expected)
+    unchained = _count_after(conn, log.events_table, head[0])
+    ordered = sorted(problems.items, key=lambda p: (p.kind == HEAD_MISMATCH, p.notification_id))
+    return ChainReport(
+        ok=problems.count == 0,
+        checked=checked,
+        head=head,
+        recomputed_head=recomputed_head,
+        first_problem=ordered[0] if ordered else None,
+        problems=ordered,
+        problem_count=problems.count,
+        unchained=unchained,
+        expected_head=expected_head,
+    )
+
+
+def _find_reorders(problems: _Problems, dialect: str) -> None:
+    """A broken link at id T whose stored digest is reproduced by the event now stored at
+    another problem id C (encoded with id T) means that event was moved: from T to C."""
+    targets = [s for s in problems.suspects if s.previous is not None and s.stored is not None]
+    candidates = [s for s in problems.suspects if s.row is not None]
+    if not targets or not candidates:
+        return
+    sha256 = hashlib.sha256
+    for target in targets:
+        assert target.previous is not None
+        for candidate in candidates:
+            if candidate.nid == target.nid:
+                continue
+            row = candidate.row
+            assert row is not None
+            record = _encode_row((target.nid, *row[1:]), dialect)
+            if sha256(target.previous + record).digest() != target.stored:
+                continue
+            moved = ChainProblem(
+                REORDERED,
+                target.nid,
+                _display_id(row[1]),
+                row[2] if type(row[2]) is int else None,
+                row[3] if isinstance(row[3], str) else None,
+                _problem(
+                    REORDERED, target.nid, None, other_id=candidate.nid, detail="moved_to"
+                ).message,
+                candidate.nid,
+            )
+            problems.items[target.index] = moved
+            if problems.items[candidate.index].kind != REORDERED:
+                problems.items[candidate.index] = _problem(
+                    REORDERED, candidate.nid, row, other_id=target.nid
+                )
+            break
+
+
+def _check_expected(
+    problems: _Problems, expected: tuple[int, str], at_expected: bytes | None
+) -> None:
+    nid, digest = expected
+    if at_expected is not None and at_expected.hex() == digest.lower():
+        return
+    found = (
+        f"重新计算得 {at_expected.hex()}" if at_expected is not None else "日志中已没有该编号的事件"
+    )
+    found_en = (
+        f"the log recomputes to {at_expected.hex()}"
+        if at_expected is not None
+        else "the log no longer has an event with that id"
+    )
+    message = (
+        f"签署的链头 {nid}:{digest} 与事件日志不符：{found} / "
+        f"the signed head {nid}:{digest} does not match the log: {found_en}"
+    )
+    problems.add(ChainProblem(HEAD_MISMATCH, nid, None, None, None, message))
+
+
+def _count_after(conn: Connection, events_table: str, after: int) -> int:
+    column = "notification_id" if conn.dialect.name == "postgresql" else "rowid"
+    found = conn.execute(
+        text(f"SELECT count(*) FROM {events_table} WHERE {column} > :after"), {"after": after}
+    ).scalar()
+    return int(found or 0)
+
+
+__all__ = [
+    "CHAIN_ALTERED",
+    "CHANGED",
+    "GENESIS",
+    "GENESIS_HEX",
+    "HEAD_MISMATCH",
+    "MISSING",
+    "REORDERED",
+    "UNEXPECTED",
+    "ChainError",
+    "ChainProblem",
+    "ChainProjection",
+    "ChainReport",
+    "audit_chain",
+    "chain_head",
+    "encode_record",
+    "format_head",
+    "link",
+    "metadata",
+    "parse_head",
+    "verify",
+]

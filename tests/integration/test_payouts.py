@@ -1,0 +1,192 @@
+"""Payout runs on a generated county, on SQLite and PostgreSQL: a year of monthly runs and the
+settlement, maker-checker, exact replay after later corrections and price changes, and the
+adjustments (with causes) that retroactive changes bring into the next run."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from dangliang.application import Dangliang
+from dangliang.compensation import Period
+from dangliang.domain import ids
+from dangliang.domain.errors import DomainError
+from dangliang.domain.payout import PayoutRefused
+from dangliang.domain.service import ServiceRecord
+from tests.integration.test_compensation import YEAR, prepared, record_inputs
+from tests.integration.test_equivalents import allow_frozen_time
+
+D = Decimal
+AFTER_YEAR = date(YEAR + 1, 1, 10)
+
+
+def run_and_approve(app: Dangliang, period: Period, today: date = AFTER_YEAR) -> str:
+    run = app.run_payout(period, actor="maker", today=today)
+    app.approve_payout(run.run_id, reference=f"审批 {period.label}", actor="checker")
+    return run.run_id
+
+
+def rows(app: Dangliang, run_id: str) -> dict[str, dict[str, Any]]:
+    return {r["code"]: r for r in app.payout_run(run_id).results["institutions"]}
+
+
+def a_record_of(county: Any, month: str, institution: str) -> dict[str, str]:
+    with county.files["services"].open(encoding="utf-8") as f:
+        return next(
+            r
+            for r in csv.DictReader(f)
+            if r["service_date"].startswith(month)
+            and r["institution_code"] == institution
+            and r["item_code"].startswith("BM")
+        )
+
+
+def test_maker_checker_states_and_period_ends(app: Dangliang, county: Any) -> None:
+    allow_frozen_time(app)
+    prepared(app, county)
+    with (
+        freeze_time("2024-03-31 23:00:00"),
+        pytest.raises(PayoutRefused, match="has not ended"),
+    ):
+        app.run_payout(Period(YEAR, 3), actor="maker", today=date.today())
+    with freeze_time("2024-04-01 08:00:00"):
+        first = app.run_payout(Period(YEAR, 3), actor="maker", today=date.today())
+    assert first.state == "draft" and first.run_id == "2024-03#1"
+    with pytest.raises(PayoutRefused, match="maker-checker"):
+        app.approve_payout(first.run_id, reference="x", actor="maker")
+    second = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
+    assert second.supersedes == first.run_id
+    assert app.payout_run(first.run_id).state == "superseded"
+    with pytest.raises(PayoutRefused, match="superseded"):
+        app.approve_payout(first.run_id, reference="x", actor="checker")
+    with pytest.raises(PayoutRefused, match="paid"):
+        app.mark_payout_paid(second.run_id, reference="bank-1", actor="cashier")
+    app.approve_payout(second.run_id, reference="审批 2024-03", actor="checker")
+    with pytest.raises(PayoutRefused, match="approved run 2024-03#2"):
+        app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
+    paid = app.mark_payout_paid(second.run_id, reference="bank-1", actor="cashier")
+    assert paid.state == "paid"
+    with (
+        freeze_time("2024-12-31 12:00:00"),
+        pytest.raises(PayoutRefused, match="has not ended"),
+    ):
+        app.run_payout(Period(YEAR), actor="maker", today=date.today())
+    rejected = app.run_payout(Period(YEAR, 4), actor="maker", today=AFTER_YEAR)
+    with pytest.raises(DomainError, match="reason"):
+        app.reject_payout(rejected.run_id, reason=" ", actor="checker")
+    assert app.reject_payout(rejected.run_id, reason="收入数据待核", actor="checker").state == (
+        "rejected"
+    )
+    assert app.run_payout(Period(YEAR, 4), actor="maker", today=AFTER_YEAR).run_id == "2024-04#2"
+
+
+def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
+    app: Dangliang, county: Any
+) -> None:
+    prepared(app, county)
+    record_inputs(app)
+    months = {m: run_and_approve(app, Period(YEAR, m)) for m in (1, 2, 3)}
+    feb = rows(app, months[2])
+    # A late correction of a February record, then a retroactive price change from March.
+    record = a_record_of(county, f"{YEAR}-02", "C01")
+    original = app.log.repository.get(ids.service_record_id("C01", record["source_id"]))
+    assert isinstance(original, ServiceRecord)
+    original.correct(
+        staff_id=original.staff_id,
+        item_code=original.item_code,
+        quantity=original.quantity + D(40),
+        service_date=original.service_date,
+        compliant=original.compliant,
+        reason="补录漏计数量",
+        actor="clerk",
+    )
+    app.log.save(original)
+    app.change_parameter(
+        "unit_price.basic_medical",
+        "13.00",
+        start=date(YEAR, 3, 1),
+        reason="价格调整（追溯）",
+        approver="县卫健局、县财政局",
+        actor="officer",
+    )
+    april = run_and_approve(app, Period(YEAR, 4))
+    c01 = rows(app, april)["C01"]
+    lines = {line["period"]: line for line in c01["adjustment_lines"]}
+    assert set(lines) == {"2024-02", "2024-03"}
+    # February: the new advance minus the advance paid, computed independently.
+    now_feb = app.compute(Period(YEAR, 2)).result.institutions["C01"].advances
+    assert D(lines["2024-02"]["amount"]) == now_feb - D(feb["C01"]["advances"])
+    assert D(lines["2024-02"]["amount"]) > 0
+    assert any("corrected" in c for c in lines["2024-02"]["causes"])
+    assert any("unit_price.basic_medical" in c for c in lines["2024-03"]["causes"])
+    assert not any("unit_price" in c for c in lines["2024-02"]["causes"])  # from March only
+    assert D(c01["payable"]) == D(c01["advances"]) + sum(
+        D(line["amount"]) for line in c01["adjustment_lines"]
+    )
+    # Paid once: the next month carries no adjustment for them any more.
+    may = run_and_approve(app, Period(YEAR, 5))
+    assert all(not r["adjustment_lines"] for r in rows(app, may).values())
+    for m in range(6, 13):
+        months[m] = run_and_approve(app, Period(YEAR, m))
+    settlement = run_and_approve(app, Period(YEAR))
+    settled = rows(app, settlement)
+    annual = app.compute(Period(YEAR)).result.institutions["C01"]
+    paid = sum(D(rows(app, r)["C01"]["advances"]) for r in [*months.values(), april, may])
+    paid += sum(D(line["amount"]) for line in c01["adjustment_lines"])
+    assert D(settled["C01"]["advances"]) == paid
+    assert D(settled["C01"]["total"]) == annual.total
+    assert D(settled["C01"]["settlement"]) == annual.total - paid
+    assert not settled["C01"]["adjustment_lines"]  # the settlement covers its own months
+    # Every old run still replays to the fen after all of that.
+    for run_id in [*months.values(), april, may, settlement]:
+        replay = app.replay_payout(run_id)
+        assert replay["identical"], (run_id, replay["differences"][:5])
+    # A change to the settled year is paid as a 2024 adjustment in the next year's run.
+    app.change_parameter(
+        "unit_price.basic_public_health",
+        "11.00",
+        start=date(YEAR, 12, 1),
+        reason="价格调整（追溯）",
+        approver="县卫健局、县财政局",
+        actor="officer",
+    )
+    next_year = app.run_payout(Period(YEAR + 1, 1), actor="maker", today=date(YEAR + 1, 2, 1))
+    line = rows(app, next_year.run_id)["C01"]["adjustment_lines"]
+    assert [x["period"] for x in line] == ["2024"]
+    now_total = app.compute(Period(YEAR)).result.institutions["C01"].total
+    assert D(line[0]["amount"]) == now_total - D(settled["C01"]["total"])
+    assert app.replay_payout(settlement)["identical"]
+
+
+def test_diff_names_what_changed_between_two_runs_and_why(app: Dangliang, county: Any) -> None:
+    prepared(app, county)
+    first = app.run_payout(Period(YEAR, 2), actor="maker", today=AFTER_YEAR)
+    record = a_record_of(county, f"{YEAR}-02", "C02")
+    voided = app.log.repository.get(ids.service_record_id("C02", record["source_id"]))
+    voided.void(reason="重复录入", actor="clerk")
+    app.log.save(voided)
+    second = app.run_payout(Period(YEAR, 2), actor="maker", today=AFTER_YEAR)
+    found = app.diff_payouts(first.run_id, second.run_id)
+    changed = {r["code"]: r for r in found["institutions"]}
+    assert set(changed) == {"C02"}
+    assert any("voided" in c for c in changed["C02"]["causes"])
+    assert any("basic_medical" in c for c in changed["C02"]["changes"])
+
+
+def test_a_replay_names_every_difference(app: Dangliang, county: Any) -> None:
+    prepared(app, county)
+    run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
+    replay = app.replay_payout(run.run_id)
+    assert replay["identical"] and replay["differences"] == []
+    from dangliang import payouts
+
+    tampered = dict(run.results)
+    tampered["totals"] = {**run.results["totals"], "payable": "0.00"}
+    assert payouts.compare(tampered, run.results) == [
+        f"totals.payable: recorded 0.00 != recomputed {run.results['totals']['payable']}"
+    ]
