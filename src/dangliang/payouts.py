@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, Table, and_, func, or_, select
 
 from dangliang import compensation as comp
 from dangliang.policy.compensation import COMPONENTS, ZERO, InstitutionInputs, yuan
@@ -237,38 +237,29 @@ def changed_since(
 ) -> bool:
     """Whether any event in (since, until] can change `period`'s amounts."""
     months = _months(period)
-    d = t.deltas
-    services = conn.execute(
-        select(func.count())
-        .select_from(d)
-        .where(d.c.month.in_(months), d.c.notification_id > since, d.c.notification_id <= until)
-    ).scalar_one()
-    if services:
-        return True
-    v = reg.item_values
-    values = conn.execute(
-        select(func.count())
-        .select_from(v)
-        .where(
-            v.c.notification_id > since,
-            v.c.notification_id <= until,
-            v.c.effective_from <= period_end(period),
-        )
-    ).scalar_one()
-    if values:
-        return True
-    f = inp.facts
-    facts = conn.execute(
-        select(func.count())
-        .select_from(f)
-        .where(
-            f.c.notification_id > since,
-            f.c.notification_id <= until,
+    d, v, f = t.deltas, reg.item_values, inp.facts
+    return (
+        _any_between(conn, d, since, until, d.c.month.in_(months))
+        or _any_between(conn, v, since, until, v.c.effective_from <= period_end(period))
+        or _any_between(
+            conn,
+            f,
+            since,
+            until,
             f.c.kind.in_((*inp.INPUT_KINDS, "policy", "parameter_change")),
             or_(f.c.year.is_(None), f.c.year.in_((period.year, period.year - 1))),
         )
-    ).scalar_one()
-    return bool(facts)
+    )
+
+
+def _any_between(conn: Connection, table: Table, since: int, until: int, *where: Any) -> bool:
+    """Whether `table` has a row recorded in (since, until] that matches `where`."""
+    found = conn.execute(
+        select(table.c.notification_id)
+        .where(table.c.notification_id > since, table.c.notification_id <= until, *where)
+        .limit(1)
+    ).first()
+    return found is not None
 
 
 # ---- causes -----------------------------------------------------------------------------------
