@@ -533,19 +533,27 @@ class Dangliang:
         progress: Callable[[int, int], Any] | None = None,
     ) -> dict[str, Any]:
         """Recompute the hash chain over the stored events and compare it with the chain kept
-        as they were recorded; check every payout run's recorded chain head against it."""
+        as they were recorded. Every payout run's recorded chain head (and `expected_head`,
+        from a signed document) is checked against the chain recomputed from the log itself,
+        so a log edited and re-chained is caught too."""
+        self.chain_projection.create(self.write_engine)  # a dropped chain is re-chained here
         catch_up(self.write_engine, self.log, self.chain_projection)
         with self.engine.connect() as conn:
-            report = chain_verify(conn, self.log, expected_head=expected_head, progress=progress)
             runs = inp.runs_at(conn)
             run_heads = {r.run_id: (r.position, r.chain_head) for r in runs.values()}
-            stored = {rid: chain_head(conn, pos) for rid, (pos, _) in run_heads.items()}
+            report = chain_verify(
+                conn,
+                self.log,
+                expected_head=expected_head,
+                expected_heads=sorted(set(run_heads.values())),
+                progress=progress,
+            )
         lines = []
         ok = report.ok
         if report.ok:
             lines.append(
                 f"哈希链完整 / chain intact: {report.checked:,} events checked, head "
-                f"{format_head(report.head)}"
+                f"{format_head(report.head)}; {len(run_heads)} payout run head(s) match"
                 + (f"; {report.unchained:,} not yet chained" if report.unchained else "")
             )
         else:
@@ -554,11 +562,12 @@ class Dangliang:
             if report.problem_count > len(report.problems):
                 lines.append(f"… {report.problem_count - len(report.problems)} more")
         for run_id, (at, head) in sorted(run_heads.items()):
-            if stored[run_id][1] != head:
+            recomputed = report.recomputed_at.get(at)
+            if recomputed is not None and recomputed != head:
                 ok = False
                 lines.append(
-                    f"批次 {run_id} 记录的链头与哈希链不符 / run {run_id} recorded chain head "
-                    f"{head} at position {at}, the chain has {stored[run_id][1]}"
+                    f"批次 {run_id} 记录的链头与日志不符 / run {run_id} recorded chain head "
+                    f"{head} at position {at}; the log now gives {recomputed}"
                 )
         first = report.first_problem
         return {

@@ -18,6 +18,7 @@ from dangliang.application import Dangliang
 from dangliang.cli_compensation import period_options
 from dangliang.compensation import Period
 from dangliang.domain.payout import STATES_ZH
+from dangliang.projections.chain import parse_head
 from dangliang.projections.inputs import RunRecord
 
 
@@ -180,12 +181,10 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
         """Recompute the hash chain over every stored event and compare it with the chain kept
         since each event was recorded; name the first event whose bytes, order or presence
         changed. Every run's recorded chain head is checked too. Exit 1 on any problem."""
-        expected = None
-        if expect:
-            head_id, _, digest = expect.partition(":")
-            if not head_id.isdigit() or len(digest) != 64:
-                raise click.BadParameter("use ID:DIGEST (64 hex)", param_hint="--expect")
-            expected = (int(head_id), digest.lower())
+        try:
+            expected = parse_head(expect) if expect else None
+        except ValueError as e:
+            raise click.BadParameter(str(e), param_hint="--expect") from e
         found = app.verify_log(expected_head=expected)
         if as_json:
             click.echo(json.dumps(found, ensure_ascii=False, indent=2))

@@ -190,3 +190,28 @@ def test_a_replay_names_every_difference(app: Dangliang, county: Any) -> None:
     assert payouts.compare(tampered, run.results) == [
         f"totals.payable: recorded 0.00 != recomputed {run.results['totals']['payable']}"
     ]
+
+
+def test_a_log_edited_and_rechained_is_caught_by_the_runs_chain_heads(
+    app: Dangliang, county: Any
+) -> None:
+    from sqlalchemy import text
+
+    prepared(app, county)
+    run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
+    assert app.verify_log()["ok"]
+    target = run.position // 2
+    sqlite = app.database.backend == "sqlite"
+    column = "rowid" if sqlite else "notification_id"
+    append = "CAST(state || ' ' AS BLOB)" if sqlite else "state || '\\x20'::bytea"
+    with app.write_engine.begin() as conn:
+        conn.execute(
+            text(f"UPDATE {app.log.events_table} SET state = {append} WHERE {column} = {target}")
+        )
+    found = app.verify_log()
+    assert not found["ok"] and found["first_problem"]["notification_id"] == target
+    # A tamperer who also throws the chain away and lets it be rebuilt from the edited log:
+    app.chain_projection.drop(app.write_engine)
+    found = app.verify_log()
+    assert not found["ok"]
+    assert any(f"run {run.run_id} recorded chain head" in line for line in found["lines"])
