@@ -142,11 +142,16 @@ def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
     assert D(settled["C01"]["total"]) == annual.total
     assert D(settled["C01"]["settlement"]) == annual.total - paid
     assert not settled["C01"]["adjustment_lines"]  # the settlement covers its own months
-    # Every old run still replays to the fen after all of that.
-    for run_id in [*months.values(), april, may, settlement]:
-        replay = app.replay_payout(run_id)
-        assert replay["identical"], (run_id, replay["differences"][:5])
-    # A change to the settled year is paid as a 2024 adjustment in the next year's run.
+    # After the settlement: a void, an equivalent-value change and a price change, all
+    # retroactive into the settled year.
+    june = a_record_of(county, f"{YEAR}-06", "C01")
+    voided = app.log.repository.get(ids.service_record_id("C01", june["source_id"]))
+    voided.void(reason="抽查不合规", actor="auditor")
+    item = app.log.repository.get(ids.catalogue_item_id("BM002"))
+    item.set_value(
+        value=D("1.8"), effective_from=date(YEAR, 5, 1), reference="追溯调整", actor="hb"
+    )
+    app.log.save(voided, item)
     app.change_parameter(
         "unit_price.basic_public_health",
         "11.00",
@@ -155,11 +160,19 @@ def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
         approver="县卫健局、县财政局",
         actor="officer",
     )
+    # Every old run still replays to the fen after all of that.
+    for run_id in [*months.values(), april, may, settlement]:
+        replay = app.replay_payout(run_id)
+        assert replay["identical"], (run_id, replay["differences"][:5])
+    # The settled year's difference is paid as a 2024 adjustment in the next year's run.
     next_year = app.run_payout(Period(YEAR + 1, 1), actor="maker", today=date(YEAR + 1, 2, 1))
     line = rows(app, next_year.run_id)["C01"]["adjustment_lines"]
     assert [x["period"] for x in line] == ["2024"]
     now_total = app.compute(Period(YEAR)).result.institutions["C01"].total
     assert D(line[0]["amount"]) == now_total - D(settled["C01"]["total"])
+    why = "\n".join(line[0]["causes"])
+    assert "voided or moved" in why and "BM002 = 1.8000 from 2024-05-01" in why
+    assert "unit_price.basic_public_health" in why
     assert app.replay_payout(settlement)["identical"]
 
 
