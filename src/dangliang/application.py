@@ -436,6 +436,17 @@ class Dangliang:
         position = self.catch_up()
         t = self.equivalents_projection().t
         with self.engine.connect() as conn:
+            open_drafts = [
+                r.run_id
+                for r in inp.runs_at(conn, position).values()
+                if r.state == "draft" and r.period != period.label
+            ]
+            if open_drafts:
+                # Two open drafts could both carry the same adjustment and pay it twice.
+                raise PayoutRefused(
+                    f"请先审核或退回草稿批次 {', '.join(open_drafts)}",
+                    f"approve or reject the draft run(s) {', '.join(open_drafts)} first",
+                )
             results = payouts.compute_run(conn, t, period, position)
             _, head = chain_head(conn, position)
         found = self._payout_period(period.label)

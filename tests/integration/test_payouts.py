@@ -77,6 +77,8 @@ def test_maker_checker_states_and_period_ends(app: Dangliang, county: Any) -> No
     ):
         app.run_payout(Period(YEAR), actor="maker", today=date.today())
     rejected = app.run_payout(Period(YEAR, 4), actor="maker", today=AFTER_YEAR)
+    with pytest.raises(PayoutRefused, match="2024-04#1 first"):
+        app.run_payout(Period(YEAR, 5), actor="maker", today=AFTER_YEAR)
     with pytest.raises(DomainError, match="reason"):
         app.reject_payout(rejected.run_id, reason=" ", actor="checker")
     assert app.reject_payout(rejected.run_id, reason="收入数据待核", actor="checker").state == (
