@@ -37,6 +37,8 @@ PHASES_ZH = {
     "registry": "参考数据",
     "equivalents_a": "当量",
     "equivalents_b": "当量",
+    "chain": "哈希链",
+    "verify": "核验",
 }
 
 

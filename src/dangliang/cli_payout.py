@@ -185,7 +185,15 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
             expected = parse_head(expect) if expect else None
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--expect") from e
-        found = app.verify_log(expected_head=expected)
+        from dangliang.cli import ProgressLine  # here: dangliang.cli imports this module
+
+        line = ProgressLine("events")
+        try:
+            found = app.verify_log(
+                expected_head=expected, progress=lambda done, total: line("verify", done, total)
+            )
+        finally:
+            line.finish()
         if as_json:
             click.echo(json.dumps(found, ensure_ascii=False, indent=2))
         else:
