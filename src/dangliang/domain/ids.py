@@ -58,3 +58,7 @@ def force_majeure_id(code: str) -> UUID:
 
 def payout_period_id(period: str) -> UUID:
     return uuid5(NAMESPACE, f"payout-period|{period}")
+
+
+def staff_year_id(staff_id: str, year: int) -> UUID:
+    return uuid5(NAMESPACE, f"staff-year|{staff_id}|{year}")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -56,6 +57,27 @@ class InstitutionYear(Aggregate):
         reference: str
         actor: str
 
+    class PoolApproved(Aggregate.Event):
+        """核定绩效工资总量 and its reward share (奖励性绩效占比), for the year."""
+
+        pool: Decimal
+        reward_share: Decimal
+        reference: str
+        actor: str
+
+    class SurplusReported(Aggregate.Event):
+        """收支结余（不含财政专项补助）and the share redistributed by assessment."""
+
+        surplus: Decimal
+        share: Decimal
+        actor: str
+
+    class DirectorNamed(Aggregate.Event):
+        """院长（主任）: paid a separately approved salary, outside the pool."""
+
+        staff_id: str
+        actor: str
+
     class DirectiveTaskCompleted(Aggregate.Event):
         """指令性任务完成情况: the share of the task completed (0–1)."""
 
@@ -76,6 +98,9 @@ class InstitutionYear(Aggregate):
         self.pay_level: Decimal | None = None
         self.tasks: dict[str, tuple[str, Decimal, str]] = {}
         self.completion: dict[str, Decimal] = {}
+        self.pool: tuple[Decimal, Decimal, str] | None = None
+        self.surplus: tuple[Decimal, Decimal] | None = None
+        self.director: str | None = None
 
     @classmethod
     def open(cls, *, institution_code: str, year: int, actor: str) -> InstitutionYear:
@@ -158,6 +183,129 @@ class InstitutionYear(Aggregate):
     @event(DirectiveTaskCompleted)
     def _task_completed(self, task_code: str, completion: Decimal, actor: str) -> None:
         self.completion[task_code] = completion
+
+    # ---- performance pay (DOMAIN.md §5) ----------------------------------------------------
+
+    def approve_pool(
+        self, *, pool: Decimal, reward_share: Decimal, reference: str, actor: str
+    ) -> bool:
+        """The approved performance-pay total; the minimum reward share is policy (checked
+        where the policy is known: the loader and the distribution)."""
+        _require_yuan(pool, "绩效工资总量", "performance-pay total")
+        _require_ratio(reward_share, "奖励性绩效占比", "reward share")
+        reference = require_text(reference, "核定依据", "the approving document")
+        if self.pool == (pool, reward_share, reference):
+            return False
+        self._pool_approved(pool=pool, reward_share=reward_share, reference=reference, actor=actor)
+        return True
+
+    @event(PoolApproved)
+    def _pool_approved(
+        self, pool: Decimal, reward_share: Decimal, reference: str, actor: str
+    ) -> None:
+        self.pool = (pool, reward_share, reference)
+
+    def report_surplus(self, *, surplus: Decimal, share: Decimal, actor: str) -> bool:
+        _require_yuan(surplus, "收支结余", "surplus")
+        _require_ratio(share, "结余再分配比例", "redistributed share")
+        if self.surplus == (surplus, share):
+            return False
+        self._surplus_reported(surplus=surplus, share=share, actor=actor)
+        return True
+
+    @event(SurplusReported)
+    def _surplus_reported(self, surplus: Decimal, share: Decimal, actor: str) -> None:
+        self.surplus = (surplus, share)
+
+    def name_director(self, *, staff_id: str, actor: str) -> bool:
+        if self.director == staff_id:
+            return False
+        self._director_named(staff_id=require_text(staff_id, "院长工号", "a staff id"), actor=actor)
+        return True
+
+    @event(DirectorNamed)
+    def _director_named(self, staff_id: str, actor: str) -> None:
+        self.director = staff_id
+
+
+OUTSIDE_KINDS: Final = MappingProxyType(
+    {"family_doctor_fee": "家庭医生签约服务费", "epidemic_allowance": "公卫医生防疫补贴"}
+)
+"""Amounts paid outside the performance-pay total (诸暨方案 二(四)2:「不纳入绩效工资总量」)."""
+
+
+class StaffYear(Aggregate):
+    """One staff member's performance-pay inputs for a year (DOMAIN.md §5)."""
+
+    class Opened(Aggregate.Created):
+        staff_id: str
+        year: int
+        actor: str
+
+    class Assessed(Aggregate.Event):
+        """个人考核系数 (personal assessment coefficient) for the year."""
+
+        coefficient: Decimal
+        reference: str
+        actor: str
+
+    class OutsideItemRecorded(Aggregate.Event):
+        """An amount paid outside the pool (家庭医生签约服务费, 公卫医生防疫补贴)."""
+
+        kind: str
+        amount: Decimal
+        reference: str
+        actor: str
+
+    @staticmethod
+    def create_id(staff_id: str, year: int, **_: Any) -> UUID:
+        return ids.staff_year_id(staff_id, year)
+
+    @event(Opened)
+    def __init__(self, staff_id: str, year: int, actor: str) -> None:
+        self.staff_id = staff_id
+        self.year = year
+        self.coefficient: tuple[Decimal, str] | None = None
+        self.outside: dict[str, tuple[Decimal, str]] = {}
+
+    @classmethod
+    def open(cls, *, staff_id: str, year: int, actor: str) -> StaffYear:
+        return cls(staff_id=staff_id, year=year, actor=actor)
+
+    def assess(self, *, coefficient: Decimal, reference: str, actor: str) -> bool:
+        if not coefficient.is_finite() or not Decimal(0) <= coefficient <= Decimal(5):
+            raise InvalidValue(
+                f"个人考核系数须在 0–5 之间：{coefficient}",
+                f"a personal coefficient must be 0–5: {coefficient}",
+            )
+        reference = require_text(reference, "考核依据", "an assessment reference")
+        if self.coefficient == (coefficient, reference):
+            return False
+        self._assessed(coefficient=coefficient, reference=reference, actor=actor)
+        return True
+
+    @event(Assessed)
+    def _assessed(self, coefficient: Decimal, reference: str, actor: str) -> None:
+        self.coefficient = (coefficient, reference)
+
+    def record_outside_item(
+        self, *, kind: str, amount: Decimal, reference: str, actor: str
+    ) -> bool:
+        if kind not in OUTSIDE_KINDS:
+            raise InvalidValue(
+                f"未知的总量外项目：{kind}（可选：{', '.join(OUTSIDE_KINDS)}）",
+                f"unknown item outside the total: {kind} (one of {', '.join(OUTSIDE_KINDS)})",
+            )
+        _require_yuan(amount, "金额", "amount")
+        reference = require_text(reference, "依据", "a reference")
+        if self.outside.get(kind) == (amount, reference):
+            return False
+        self._outside(kind=kind, amount=amount, reference=reference, actor=actor)
+        return True
+
+    @event(OutsideItemRecorded)
+    def _outside(self, kind: str, amount: Decimal, reference: str, actor: str) -> None:
+        self.outside[kind] = (amount, reference)
 
 
 class ForceMajeure(Aggregate):
@@ -290,4 +438,12 @@ def _require_yuan(amount: Decimal, what_zh: str, what_en: str) -> None:
         raise InvalidValue(
             f"{what_zh}须为非负金额，最多 2 位小数：{amount}",
             f"{what_en} must be a non-negative amount in yuan with at most 2 places: {amount}",
+        )
+
+
+def _require_ratio(value: Decimal, what_zh: str, what_en: str) -> None:
+    if not value.is_finite() or not Decimal(0) <= value <= Decimal(1) or decimal_places(value) > 4:
+        raise InvalidValue(
+            f"{what_zh}须在 0–1 之间，最多 4 位小数：{value}",
+            f"{what_en} must be 0–1 with at most 4 places: {value}",
         )
