@@ -20,7 +20,7 @@ from typing import Any
 from eventsourcing.application import AggregateNotFoundError
 from sqlalchemy import Engine, MetaData, create_engine, event, func, select, text
 
-from dangliang import __version__, payouts
+from dangliang import __version__, payouts, performance
 from dangliang import compensation as comp
 from dangliang.bulk import bulk_writer
 from dangliang.domain import ids
@@ -421,6 +421,55 @@ class Dangliang:
                 position=at,
             )
         return {"institution": institution, "period": period, "position": at, "records": rows}
+
+    # ---- performance pay (绩效工资分配) ------------------------------------------------
+
+    def distribute(
+        self,
+        period: comp.Period,
+        *,
+        institution: str | None = None,
+        as_of: datetime | None = None,
+        position: int | None = None,
+    ) -> performance.PerformanceResult:
+        """Each institution's performance pay shared among its staff (a year, or a month's
+        provisional share), as the log stood at a position."""
+        at = self.resolve_position(as_of=as_of, position=position)
+        with self.engine.connect() as conn:
+            return performance.compute(
+                conn, self.equivalents_projection().t, period, at, institution=institution
+            )
+
+    def explain_staff(
+        self,
+        staff_id: str,
+        period: comp.Period,
+        *,
+        as_of: datetime | None = None,
+        position: int | None = None,
+    ) -> dict[str, Any]:
+        """One person's performance pay: every step with their own entry, per institution."""
+        found = self.distribute(period, as_of=as_of, position=position)
+        parts = [
+            {
+                "institution": code,
+                "share": d.staff[staff_id].as_json(),
+                "steps": d.explain(staff_id),
+            }
+            for code, d in sorted(found.distributions.items())
+            if staff_id in d.staff
+        ]
+        if not parts:
+            raise DomainError(
+                f"{period.label} 的绩效分配中没有职工 {staff_id}",
+                f"staff {staff_id} is in no distribution of {period.label}",
+            )
+        return {
+            "staff_id": staff_id,
+            "period": period.label,
+            "position": found.position,
+            "institutions": parts,
+        }
 
     # ---- payout runs (支付批次) ---------------------------------------------------------
 

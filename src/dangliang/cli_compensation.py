@@ -247,7 +247,47 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
             _print_computation(out)
 
     @main.command()
-    @click.option("--institution", required=True, metavar="CODE")
+    @period_options
+    @click.option("--institution", default=None, metavar="CODE", help="Only this institution.")
+    @as_of_options
+    @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+    @with_app
+    def distribute(
+        app: Dangliang,
+        actor: str,
+        month: str | None,
+        year: int | None,
+        institution: str | None,
+        as_of: datetime | None,
+        position: int | None,
+        as_json: bool,
+    ) -> None:
+        """Performance pay inside each institution (绩效工资分配): the pool split into base
+        and reward parts (reward ≥ 60%), shared by equivalents × coefficients, to the fen."""
+        found = app.distribute(
+            _period(month, year), institution=institution, as_of=utc(as_of), position=position
+        )
+        if as_json:
+            click.echo(json.dumps(found.as_json(), ensure_ascii=False, indent=2))
+            return
+        click.echo(f"绩效工资分配 / performance pay {found.period} (log position {found.position})")
+        for code, d in sorted(found.distributions.items()):
+            click.echo(
+                f"{code}: pool {d.pool:,.2f} = base {d.base_pool:,.2f} + reward "
+                f"{d.reward_pool:,.2f}; surplus shared {d.surplus_redistributed:,.2f}; "
+                f"{len(d.staff)} staff"
+            )
+            for staff_id, share in sorted(d.staff.items()):
+                click.echo(
+                    f"    {staff_id:<10}{share.performance_pay:>14,.2f}{share.total:>14,.2f}  "
+                    f"{share.name}"
+                )
+        for warning in found.warnings:
+            click.echo(f"注意 / warning: {warning}")
+
+    @main.command()
+    @click.option("--institution", default=None, metavar="CODE", help="An institution's amount.")
+    @click.option("--staff", default=None, metavar="ID", help="A staff member's performance pay.")
     @period_options
     @click.option(
         "--component",
@@ -261,7 +301,8 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
     def explain(
         app: Dangliang,
         actor: str,
-        institution: str,
+        institution: str | None,
+        staff: str | None,
         month: str | None,
         year: int | None,
         component: str | None,
@@ -270,7 +311,20 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
         as_json: bool,
     ) -> None:
         """Why an institution gets its amount: rule → parameters (value, effective date,
-        reference) → equivalents by item and month → record counts."""
+        reference) → equivalents by item and month → record counts. With --staff: one
+        person's performance pay, step by step (绩效工资分配)."""
+        if (institution is None) == (staff is None):
+            raise click.UsageError("give --institution CODE or --staff ID")
+        if staff is not None:
+            person = app.explain_staff(
+                staff, _period(month, year), as_of=utc(as_of), position=position
+            )
+            if as_json:
+                click.echo(json.dumps(person, ensure_ascii=False, indent=2))
+            else:
+                _print_staff(person)
+            return
+        assert institution is not None
         found = app.explain(
             institution,
             _period(month, year),
@@ -346,6 +400,24 @@ def _input_command(
         "a file with problems is refused and nothing is recorded."
     )
     group.command(name=kind)(load)
+
+
+def _print_staff(person: dict[str, Any]) -> None:
+    click.echo(
+        f"{person['staff_id']} {person['period']} 绩效工资 / performance pay "
+        f"(log position {person['position']})"
+    )
+    for part in person["institutions"]:
+        share = part["share"]
+        click.echo(f"  {part['institution']}: " + _inline(share))
+        for step in part["steps"]:
+            mine = step.get("staff")
+            if mine in (None, {}, []):
+                continue
+            click.echo(
+                f"    [{step['rule']}] {step['title']}: "
+                f"{_inline(mine) if isinstance(mine, dict) else mine}"
+            )
 
 
 def _period(month: str | None, year: int | None) -> Period:

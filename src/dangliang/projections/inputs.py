@@ -16,7 +16,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -35,10 +35,11 @@ from sqlalchemy import (
 )
 
 from dangliang.domain.errors import DomainError
-from dangliang.domain.inputs import ForceMajeure, InstitutionYear
+from dangliang.domain.inputs import ForceMajeure, InstitutionYear, StaffYear
 from dangliang.domain.institution import Institution
 from dangliang.domain.payout import PayoutPeriod
 from dangliang.domain.policy import CountyPolicy
+from dangliang.domain.staff import Staff
 from dangliang.eventlog import EventLog
 from dangliang.policy.compensation import DirectiveTask
 from dangliang.policy.parameters import (
@@ -82,6 +83,15 @@ _EVENTS = (
     InstitutionYear.DirectiveTaskCompleted,
     ForceMajeure.Declared,
     ForceMajeure.Amended,
+    InstitutionYear.PoolApproved,
+    InstitutionYear.SurplusReported,
+    InstitutionYear.DirectorNamed,
+    Staff.Registered,
+    Staff.Renamed,
+    Staff.Posted,
+    StaffYear.Opened,
+    StaffYear.Assessed,
+    StaffYear.OutsideItemRecorded,
     PayoutPeriod.RunComputed,
     PayoutPeriod.RunApproved,
     PayoutPeriod.RunRejected,
@@ -139,9 +149,22 @@ class InputsProjection:
 
 def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
     """(kind, institution, year, key, payload) of one event; owners are remembered first."""
-    if isinstance(e, Institution.Registered | InstitutionYear.Opened | ForceMajeure.Declared):
-        code = e.institution_code if isinstance(e, InstitutionYear.Opened) else e.code
-        year = e.year if isinstance(e, InstitutionYear.Opened) else None
+    if isinstance(
+        e,
+        Institution.Registered
+        | InstitutionYear.Opened
+        | ForceMajeure.Declared
+        | Staff.Registered
+        | StaffYear.Opened,
+    ):
+        code = (
+            e.institution_code
+            if isinstance(e, InstitutionYear.Opened)
+            else e.staff_id
+            if isinstance(e, Staff.Registered | StaffYear.Opened)
+            else e.code
+        )
+        year = e.year if isinstance(e, InstitutionYear.Opened | StaffYear.Opened) else None
         conn.execute(
             owners.insert().values(aggregate_id=str(e.originator_id), code=code, year=year)
         )
@@ -190,8 +213,11 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
                 "reference": e.reference,
             },
         )
-    if isinstance(e, InstitutionYear.Opened):
+    if isinstance(e, InstitutionYear.Opened | StaffYear.Opened):
         return None
+    staff_fact = _staff_fact(conn, e)
+    if staff_fact is not None:
+        return staff_fact
     if isinstance(e, PayoutPeriod.RunComputed):
         return (
             "payout_run",
@@ -267,8 +293,75 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
                 "reference": e.reference,
             },
         )
+    if isinstance(e, InstitutionYear.PoolApproved):
+        return (
+            "pool",
+            institution,
+            year,
+            "",
+            {
+                "pool": str(e.pool),
+                "reward_share": str(e.reward_share),
+                "reference": e.reference,
+            },
+        )
+    if isinstance(e, InstitutionYear.SurplusReported):
+        return "surplus", institution, year, "", {"surplus": str(e.surplus), "share": str(e.share)}
+    if isinstance(e, InstitutionYear.DirectorNamed):
+        return "director", institution, year, "", {"staff_id": e.staff_id}
     if isinstance(e, InstitutionYear.DirectiveTaskCompleted):
         return "task_completion", institution, year, e.task_code, {"completion": str(e.completion)}
+    return None
+
+
+def _staff_fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
+    """Staff names, postings and per-year performance-pay inputs (keyed by staff id)."""
+    if isinstance(e, Staff.Registered):
+        return "staff", None, None, e.staff_id, {"name": e.name}
+    if isinstance(e, Staff.Renamed):
+        return "staff", None, None, _owner(conn, e.originator_id)[0], {"name": e.name}
+    if isinstance(e, Staff.Posted):
+        staff_id = _owner(conn, e.originator_id)[0]
+        return (
+            "posting",
+            e.institution_code,
+            None,
+            f"{staff_id}|{e.from_date.isoformat()}",
+            {
+                "staff_id": staff_id,
+                "institution_code": e.institution_code,
+                "post": e.post,
+                "establishment": e.establishment,
+                "from_date": e.from_date.isoformat(),
+                "to_date": _iso(e.to_date),
+            },
+        )
+    if isinstance(e, StaffYear.Assessed):
+        staff_id, year = _owner(conn, e.originator_id)
+        return (
+            "staff_coefficient",
+            None,
+            year,
+            staff_id,
+            {
+                "coefficient": str(e.coefficient),
+                "reference": e.reference,
+            },
+        )
+    if isinstance(e, StaffYear.OutsideItemRecorded):
+        staff_id, year = _owner(conn, e.originator_id)
+        return (
+            "outside_item",
+            None,
+            year,
+            f"{staff_id}|{e.kind}",
+            {
+                "staff_id": staff_id,
+                "kind": e.kind,
+                "amount": str(e.amount),
+                "reference": e.reference,
+            },
+        )
     return None
 
 
@@ -409,7 +502,7 @@ def force_majeure_declarations(
     return dict(out)
 
 
-def _iso(moment: datetime | None) -> str | None:
+def _iso(moment: date | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
@@ -473,3 +566,77 @@ def runs_at(conn: Connection, position: int | None = None) -> dict[str, RunRecor
             runs[key].state = body["state"]
             runs[key].history.append({**body, "notification_id": nid})
     return runs
+
+
+STAFF_KINDS = (
+    "staff",
+    "posting",
+    "staff_coefficient",
+    "outside_item",
+    "pool",
+    "surplus",
+    "director",
+)
+
+
+@dataclass
+class StaffFacts:
+    staff_id: str
+    name: str = ""
+    postings: list[dict[str, Any]] = field(default_factory=list)
+    coefficient: Decimal | None = None
+    coefficient_reference: str = ""
+    outside: dict[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass
+class PoolFacts:
+    institution_code: str
+    pool: Decimal | None = None
+    reward_share: Decimal | None = None
+    reference: str = ""
+    surplus: Decimal = Decimal(0)
+    surplus_share: Decimal | None = None
+    director: str | None = None
+
+
+def performance_facts(
+    conn: Connection, year: int, position: int | None = None
+) -> tuple[dict[str, StaffFacts], dict[str, PoolFacts]]:
+    """Staff (names, postings, coefficients, outside items) and institutions' pools for
+    `year`, as the log stood at `position`."""
+    query = select(facts.c.kind, facts.c.institution_code, facts.c.key, facts.c.payload).where(
+        facts.c.kind.in_(STAFF_KINDS), or_(facts.c.year == year, facts.c.year.is_(None))
+    )
+    if position is not None:
+        query = query.where(facts.c.notification_id <= position)
+    latest: dict[tuple[str, str | None, str], Any] = {}
+    for kind, institution, key, payload in conn.execute(query.order_by(facts.c.notification_id)):
+        latest[(kind, institution, key)] = json.loads(payload)
+    staff: dict[str, StaffFacts] = {}
+    pools: dict[str, PoolFacts] = {}
+    for (kind, institution, key), body in latest.items():
+        if kind in ("pool", "surplus", "director"):
+            p = pools.setdefault(institution or "", PoolFacts(institution or ""))
+            if kind == "pool":
+                p.pool, p.reward_share = Decimal(body["pool"]), Decimal(body["reward_share"])
+                p.reference = body["reference"]
+            elif kind == "surplus":
+                p.surplus, p.surplus_share = Decimal(body["surplus"]), Decimal(body["share"])
+            else:
+                p.director = body["staff_id"]
+            continue
+        staff_id = key.split("|")[0]
+        person = staff.setdefault(staff_id, StaffFacts(staff_id))
+        if kind == "staff":
+            person.name = body["name"]
+        elif kind == "posting":
+            person.postings.append(body)
+        elif kind == "staff_coefficient":
+            person.coefficient = Decimal(body["coefficient"])
+            person.coefficient_reference = body["reference"]
+        elif kind == "outside_item":
+            person.outside[body["kind"]] = Decimal(body["amount"])
+    for person in staff.values():
+        person.postings.sort(key=lambda p: p["from_date"])
+    return staff, pools

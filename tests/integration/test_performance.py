@@ -1,0 +1,90 @@
+"""Performance pay inside an institution, from events in the log, on SQLite and PostgreSQL:
+every pool shared to the fen, the director outside it, the 60% rule, explanation per person,
+and the same answer at a past position after later changes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from dangliang.application import Dangliang
+from dangliang.compensation import Period
+from dangliang.domain import ids
+from dangliang.domain.errors import DomainError
+from dangliang.domain.inputs import InstitutionYear, StaffYear
+from tests.integration.test_compensation import YEAR, prepared
+
+D = Decimal
+
+
+def c01_staff(app: Dangliang) -> list[str]:
+    registry = app.registry()
+    return sorted(s for s, postings in registry.staff_postings.items() if postings[-1][2] == "C01")
+
+
+def record_pool(app: Dangliang, reward_share: str = "0.65") -> list[str]:
+    staff = c01_staff(app)
+    inst = InstitutionYear.open(institution_code="C01", year=YEAR, actor="t")
+    inst.approve_pool(
+        pool=D("2000000.00"), reward_share=D(reward_share), reference="核定", actor="t"
+    )
+    inst.report_surplus(surplus=D("100000.00"), share=D("0.50"), actor="t")
+    inst.name_director(staff_id=staff[0], actor="t")
+    people = []
+    for n, staff_id in enumerate(staff[1:4]):
+        year = StaffYear.open(staff_id=staff_id, year=YEAR, actor="t")
+        year.assess(coefficient=D("1.10") - D(n) / 10, reference="个人考核", actor="t")
+        people.append(year)
+    people[0].record_outside_item(
+        kind="family_doctor_fee", amount=D("3600.00"), reference="签约", actor="t"
+    )
+    app.log.save(inst, *people)
+    return staff
+
+
+def test_a_pool_is_shared_to_the_fen_with_the_director_outside(app: Dangliang, county: Any) -> None:
+    prepared(app, county)
+    staff = record_pool(app)
+    found = app.distribute(Period(YEAR), institution="C01")
+    d = found.distributions["C01"]
+    assert d.pool == D("2000000.00") and d.reward_pool == D("1300000.00")
+    assert d.base_pool == D("700000.00") and d.surplus_redistributed == D("50000.00")
+    shares = d.staff
+    assert shares[staff[0]].performance_pay == 0  # the director is paid outside the pool
+    paid = sum(
+        s.base + s.reward + s.surplus + s.floor_top_up - s.floor_contribution
+        for s in shares.values()
+    )
+    assert paid == d.pool + d.surplus_redistributed
+    assert shares[staff[1]].outside == {"family_doctor_fee": D("3600.00")}
+    assert any("no coefficient" in w for w in found.warnings)  # the others count with 1.00
+    person = app.explain_staff(staff[1], Period(YEAR))
+    assert person["institutions"][0]["institution"] == "C01"
+    rules = [s["rule"] for s in person["institutions"][0]["steps"]]
+    assert {"pool_split", "weights", "reward_part", "check"} <= set(rules)
+    with pytest.raises(DomainError):
+        app.explain_staff("NOBODY", Period(YEAR))
+    month = app.distribute(Period(YEAR, 3), institution="C01").distributions["C01"]
+    assert month.pool == D("166666.67")  # a twelfth of the year's pool, to the fen
+
+
+def test_a_reward_share_below_sixty_percent_is_refused(app: Dangliang, county: Any) -> None:
+    prepared(app, county)
+    record_pool(app, reward_share="0.55")
+    with pytest.raises(DomainError, match="60%"):
+        app.distribute(Period(YEAR), institution="C01")
+
+
+def test_a_past_distribution_is_reproduced_after_later_changes(app: Dangliang, county: Any) -> None:
+    prepared(app, county)
+    staff = record_pool(app)
+    before = app.distribute(Period(YEAR), institution="C01")
+    year = app.log.repository.get(ids.staff_year_id(staff[2], YEAR))
+    year.assess(coefficient=D("1.50"), reference="复核", actor="t")
+    app.log.save(year)
+    after = app.distribute(Period(YEAR), institution="C01")
+    assert after.as_json() != before.as_json()
+    again = app.distribute(Period(YEAR), institution="C01", position=before.position)
+    assert again.as_json() == before.as_json()
