@@ -26,7 +26,7 @@ from dangliang.bulk import bulk_writer
 from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.imports import DataImport
-from dangliang.domain.payout import PayoutPeriod, PayoutRefused, period_of_run
+from dangliang.domain.payout import PERFORMANCE, PayoutPeriod, PayoutRefused, period_of_run
 from dangliang.domain.policy import CountyPolicy
 from dangliang.eventlog import EventLog
 from dangliang.importers import corrections, inputs, reference
@@ -487,7 +487,7 @@ class Dangliang:
         with self.engine.connect() as conn:
             open_drafts = [
                 r.run_id
-                for r in inp.runs_at(conn, position).values()
+                for r in payouts.compensation_runs(conn, position).values()
                 if r.state == "draft" and r.period != period.label
             ]
             if open_drafts:
@@ -498,8 +498,13 @@ class Dangliang:
                 )
             results = payouts.compute_run(conn, t, period, position)
             _, head = chain_head(conn, position)
-        found = self._payout_period(period.label)
-        aggregate = found or PayoutPeriod.open(period=period.label, actor=actor)
+        return self._record_run(period.label, results, position, head, actor)
+
+    def _record_run(
+        self, label: str, results: dict[str, Any], position: int, head: str, actor: str
+    ) -> inp.RunRecord:
+        found = self._payout_period(label)
+        aggregate = found or PayoutPeriod.open(period=label, actor=actor)
         run_id = aggregate.record_run(
             position=position,
             position_recorded_at=self._recorded_at(position),
@@ -513,6 +518,22 @@ class Dangliang:
         )
         self.log.save(aggregate)
         return self.payout_run(run_id)
+
+    def run_distribution(self, period: comp.Period, *, actor: str, today: date) -> inp.RunRecord:
+        """Compute and record a performance-pay distribution run (draft): a month's
+        provisional shares, or the year's final shares with the difference to what the
+        approved monthly runs paid. Approved, paid and replayed like payout runs."""
+        if today <= payouts.period_end(period):
+            raise PayoutRefused(
+                f"{period.label} 尚未结束，不能计算绩效分配批次",
+                f"{period.label} has not ended: a distribution run is computed after it",
+            )
+        position = self.catch_up()
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            results = performance.compute_run(conn, t, period, position)
+            _, head = chain_head(conn, position)
+        return self._record_run(f"{PERFORMANCE}{period.label}", results, position, head, actor)
 
     def approve_payout(self, run_id: str, *, reference: str, actor: str) -> inp.RunRecord:
         """Approve a draft run (maker-checker: not by whoever computed it)."""
@@ -566,8 +587,13 @@ class Dangliang:
         what the run recorded: identical to the fen, or every difference listed."""
         run = self.payout_run(run_id)
         t = self.equivalents_projection().t
+        period = payouts.period_of(run.period.removeprefix(PERFORMANCE))
         with self.engine.connect() as conn:
-            again = payouts.compute_run(conn, t, payouts.period_of(run.period), run.position)
+            again = (
+                performance.compute_run(conn, t, period, run.position)
+                if run.ledger == "performance"
+                else payouts.compute_run(conn, t, period, run.position)
+            )
             _, head = chain_head(conn, run.position)
         differences = payouts.compare(run.results, again)
         digest_ok = payouts.results_digest(run.results) == run.results_digest

@@ -81,7 +81,8 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
         )
         for r in runs:
             state = f"{STATES_ZH[r.state]} {r.state}"
-            payable = Decimal(r.results["totals"]["payable"])
+            totals = r.results["totals"]
+            payable = Decimal(totals.get("payable", totals.get("total", "0")))
             click.echo(
                 f"{r.run_id:<14}{state:<20}{r.position:>14,}{payable:>20,.2f}  {r.computed_by}"
             )
@@ -134,6 +135,27 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
 
         written = write_statement(payouts.run_json(app.payout_run(run_id)), out)
         click.echo(f"{run_id}: {written}")
+
+    @main.group()
+    def distribution() -> None:
+        """Performance-pay distribution runs (绩效工资分配批次): approve, pay and replay them
+        with `payout approve|reject|paid` and `audit replay` (run ids perf-YYYY[-MM]#N)."""
+
+    @distribution.command("run")
+    @period_options
+    @click.option("--json", "as_json", is_flag=True)
+    @with_app
+    def distribution_run(
+        app: Dangliang, actor: str, month: str | None, year: int | None, as_json: bool
+    ) -> None:
+        """Record a distribution run: a month's provisional shares (--month) or the year's
+        final shares with each person's difference to the approved monthly runs (--year)."""
+        if (month is None) == (year is None):
+            raise click.UsageError("give --month YYYY-MM (provisional) or --year YYYY (final)")
+        run = app.run_distribution(
+            Period.parse(year=year, month=month), actor=actor, today=date.today()
+        )
+        _show(run, as_json, detail=not as_json)
 
     @main.group()
     def audit() -> None:
@@ -204,6 +226,9 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
 
 
 def _show(run: RunRecord, as_json: bool, *, detail: bool = False) -> None:
+    if run.ledger == "performance":
+        _show_distribution(run, as_json, detail=detail)
+        return
     doc = payouts.run_json(run)
     if as_json:
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2))
@@ -247,3 +272,35 @@ def _show(run: RunRecord, as_json: bool, *, detail: bool = False) -> None:
             )
             for cause in line["causes"]:
                 click.echo(f"        {cause}")
+
+
+def _show_distribution(run: RunRecord, as_json: bool, *, detail: bool) -> None:
+    """A performance-pay distribution run (绩效工资分配批次)."""
+    if as_json:
+        click.echo(
+            json.dumps(
+                payouts.run_header(run) | {"results": run.results}, ensure_ascii=False, indent=2
+            )
+        )
+        return
+    totals = run.results["totals"]
+    click.echo(
+        f"{run.run_id} {STATES_ZH[run.state]} / {run.state} — performance pay "
+        f"{run.period.removeprefix('perf-')}, log position {run.position:,}, chain head "
+        f"{run.chain_head[:16]}…; pools {Decimal(totals['pool']):,.2f}, performance pay "
+        f"{Decimal(totals['performance_pay']):,.2f}, total {Decimal(totals['total']):,.2f}"
+    )
+    if not detail:
+        return
+    for institution in run.results["institutions"]:
+        click.echo(f"{institution['code']}: {len(institution['staff'])} staff")
+        for person in institution["staff"]:
+            extra = (
+                f" (provisional {person['provisional_paid']}, difference {person['difference']})"
+                if "difference" in person
+                else ""
+            )
+            click.echo(
+                f"    {person['staff_id']:<10}{Decimal(person['performance_pay']):>14,.2f}"
+                f"{Decimal(person['total']):>14,.2f}  {person['name']}{extra}"
+            )

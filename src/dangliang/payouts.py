@@ -71,11 +71,16 @@ def _months(period: comp.Period) -> list[str]:
 # ---- computing a run --------------------------------------------------------------------------
 
 
+def compensation_runs(conn: Connection, position: int | None) -> dict[str, inp.RunRecord]:
+    """The institution-compensation runs (not the staff distributions) up to `position`."""
+    return {k: r for k, r in inp.runs_at(conn, position).items() if r.ledger == "compensation"}
+
+
 def compute_run(
     conn: Connection, t: EquivalentsTables, period: comp.Period, position: int
 ) -> dict[str, Any]:
     """The results a run of `period` at `position` records (deterministic, JSON-ready)."""
-    runs = inp.runs_at(conn, position)
+    runs = compensation_runs(conn, position)
     policy, county = comp.gather(conn, t, period, position)
     if period.month is None:
         paid = advances_paid(runs, period.year)
@@ -477,16 +482,15 @@ def diff_runs(
     }
 
 
-def run_json(run: inp.RunRecord) -> dict[str, Any]:
-    """A run as one JSON document (statements, `payout show --json`, the API)."""
+def run_header(run: inp.RunRecord) -> dict[str, Any]:
+    """Who computed, approved and paid a run, and what it stands on (any ledger)."""
     approved = next((h for h in run.history if h["state"] == "approved"), None)
     paid = next((h for h in run.history if h["state"] == "paid"), None)
     rejected = next((h for h in run.history if h["state"] == "rejected"), None)
-    results = run.results
     return {
         "run_id": run.run_id,
         "period": run.period,
-        "kind": results.get("kind"),
+        "kind": run.results.get("kind"),
         "state": run.state,
         "computed_by": run.computed_by,
         "computed_at": run.computed_at,
@@ -503,6 +507,14 @@ def run_json(run: inp.RunRecord) -> dict[str, Any]:
         "results_digest": run.results_digest,
         "software": run.software,
         "illustrative": run.policy_bundle.removesuffix(".yaml") in BUILTIN_BUNDLES,
+    }
+
+
+def run_json(run: inp.RunRecord) -> dict[str, Any]:
+    """A payout run as one JSON document (statements, `payout show --json`, the API)."""
+    results = run.results
+    return {
+        **run_header(run),
         "institutions": [
             {
                 k: row.get(k)

@@ -224,3 +224,48 @@ def _latest_posting(person: inp.StaffFacts, code: str, year: int, month: int) ->
             f"{person.staff_id} 在 {code} 无任职记录", f"{person.staff_id} has no posting at {code}"
         )
     return candidates[-1]
+
+
+def compute_run(
+    conn: Connection, t: EquivalentsTables, period: Period, position: int
+) -> dict[str, Any]:
+    """What a distribution run of `period` at `position` records (deterministic JSON): every
+    institution's distribution; for a year, each person's final pay beside what the approved
+    monthly (provisional) runs paid, and the difference to pay or recover."""
+    policy = inp.policy_at(conn, position)
+    found = compute(conn, t, period, position)
+    out = found.as_json()
+    if period.month is None:
+        paid = provisional_paid(inp.runs_at(conn, position), period.year)
+        for institution in out["institutions"]:
+            for person in institution["staff"]:
+                already = paid.get((institution["code"], person["staff_id"]), Decimal(0))
+                person["provisional_paid"] = str(already)
+                person["difference"] = str(Decimal(person["performance_pay"]) - already)
+    out["kind"] = "performance_pay"
+    out["policy"] = {
+        "bundle": policy.bundle_name,
+        "parameters_digest": policy.tree.digest(),
+    }
+    out["totals"] = {
+        key: str(sum((Decimal(i["totals"][key]) for i in out["institutions"]), Decimal(0)))
+        for key in ("pool", "performance_pay", "outside_total", "year_end_bonus", "total")
+    }
+    return out
+
+
+def provisional_paid(runs: dict[str, inp.RunRecord], year: int) -> dict[tuple[str, str], Decimal]:
+    """Per (institution, staff): performance pay of the year's approved monthly runs."""
+    paid: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
+    for run in runs.values():
+        label = run.period.removeprefix("perf-")
+        if run.ledger != "performance" or not run.closes_period or len(label) != 7:
+            continue
+        if label[:4] != str(year):
+            continue
+        for institution in run.results["institutions"]:
+            for person in institution["staff"]:
+                paid[(institution["code"], person["staff_id"])] += Decimal(
+                    person["performance_pay"]
+                )
+    return dict(paid)

@@ -88,3 +88,44 @@ def test_a_past_distribution_is_reproduced_after_later_changes(app: Dangliang, c
     assert after.as_json() != before.as_json()
     again = app.distribute(Period(YEAR), institution="C01", position=before.position)
     assert again.as_json() == before.as_json()
+
+
+def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
+    app: Dangliang, county: Any
+) -> None:
+    from datetime import date
+
+    from dangliang.domain.payout import PayoutRefused
+
+    prepared(app, county)
+    staff = record_pool(app)
+    after = date(YEAR + 1, 1, 10)
+    months = []
+    for m in (1, 2, 3):
+        run = app.run_distribution(Period(YEAR, m), actor="maker", today=after)
+        assert run.run_id == f"perf-{YEAR}-{m:02d}#1"
+        with pytest.raises(PayoutRefused, match="maker-checker"):
+            app.approve_payout(run.run_id, reference="x", actor="maker")
+        app.approve_payout(run.run_id, reference="审批", actor="checker")
+        months.append(run.run_id)
+    final = app.run_distribution(Period(YEAR), actor="maker", today=after)
+    people = {p["staff_id"]: p for p in final.results["institutions"][0]["staff"]}
+    person = people[staff[1]]
+    provisional = sum(
+        D(p["performance_pay"])
+        for run_id in months
+        for p in app.payout_run(run_id).results["institutions"][0]["staff"]
+        if p["staff_id"] == staff[1]
+    )
+    assert D(person["provisional_paid"]) == provisional > 0
+    assert D(person["difference"]) == D(person["performance_pay"]) - provisional
+    # Payout runs of institution compensation are a separate ledger: no adjustments from these.
+    payout = app.run_payout(Period(YEAR, 1), actor="maker", today=after)
+    assert all(not r["adjustment_lines"] for r in payout.results["institutions"])
+    # A later coefficient change leaves every distribution run replaying exactly.
+    year = app.log.repository.get(ids.staff_year_id(staff[2], YEAR))
+    year.assess(coefficient=D("1.40"), reference="复核", actor="t")
+    app.log.save(year)
+    for run_id in [*months, final.run_id]:
+        replay = app.replay_payout(run_id)
+        assert replay["identical"], replay["differences"][:3]

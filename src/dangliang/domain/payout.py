@@ -25,7 +25,10 @@ from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.values import require_text
 
-KINDS = ("monthly_advance", "annual_settlement")
+KINDS = ("monthly_advance", "annual_settlement", "performance_pay")
+PERFORMANCE = "perf-"
+"""Prefix of a performance-pay distribution's period (`perf-2024`, `perf-2024-03`): the
+institution-compensation and the staff-distribution runs of one period are separate ledgers."""
 STATES_ZH = {
     "draft": "草稿",
     "approved": "已审核",
@@ -94,7 +97,13 @@ class PayoutPeriod(Aggregate):
 
     @classmethod
     def open(cls, *, period: str, actor: str) -> PayoutPeriod:
-        kind = "annual_settlement" if len(period) == 4 else "monthly_advance"
+        kind = (
+            "performance_pay"
+            if period.startswith(PERFORMANCE)
+            else "annual_settlement"
+            if len(period) == 4
+            else "monthly_advance"
+        )
         return cls(period=period, kind=kind, actor=actor)
 
     @property
@@ -218,9 +227,9 @@ class PayoutPeriod(Aggregate):
 def period_of_run(run_id: str) -> str:
     """`2024-03#2` → `2024-03`."""
     period, sep, number = run_id.partition("#")
-    if not sep or not number.isdigit() or len(period) not in (4, 7):
+    if not sep or not number.isdigit() or len(period.removeprefix(PERFORMANCE)) not in (4, 7):
         raise PayoutRefused(
-            f"批次编号格式应为 期间#序号（如 2024-03#1）：{run_id!r}",
-            f"a run id looks like PERIOD#N (e.g. 2024-03#1): {run_id!r}",
+            f"批次编号格式应为 期间#序号（如 2024-03#1、perf-2024#1）：{run_id!r}",
+            f"a run id looks like PERIOD#N (e.g. 2024-03#1, perf-2024#1): {run_id!r}",
         )
     return period

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from dangliang.domain.errors import DomainError
 from dangliang.domain.inputs import ForceMajeure, InstitutionYear, StaffYear
 from dangliang.domain.institution import Institution
-from dangliang.domain.payout import PayoutPeriod
+from dangliang.domain.payout import PERFORMANCE, PayoutPeriod
 from dangliang.domain.policy import CountyPolicy
 from dangliang.domain.staff import Staff
 from dangliang.eventlog import EventLog
@@ -222,7 +222,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         return (
             "payout_run",
             None,
-            int(e.run_id[:4]),
+            int(e.run_id.removeprefix(PERFORMANCE)[:4]),
             e.run_id,
             {
                 "run_id": e.run_id,
@@ -250,7 +250,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         return (
             "payout_state",
             None,
-            int(e.run_id[:4]),
+            int(e.run_id.removeprefix(PERFORMANCE)[:4]),
             e.run_id,
             {
                 "state": state,
@@ -530,6 +530,11 @@ class RunRecord:
     @property
     def closes_period(self) -> bool:
         return self.state in ("approved", "paid")
+
+    @property
+    def ledger(self) -> str:
+        """`performance` for a staff distribution run, `compensation` for a payout run."""
+        return "performance" if self.period.startswith(PERFORMANCE) else "compensation"
 
 
 def runs_at(conn: Connection, position: int | None = None) -> dict[str, RunRecord]:
