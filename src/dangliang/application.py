@@ -450,15 +450,20 @@ class Dangliang:
     ) -> dict[str, Any]:
         """One person's performance pay: every step with their own entry, per institution."""
         found = self.distribute(period, as_of=as_of, position=position)
-        parts = [
-            {
-                "institution": code,
-                "share": d.staff[staff_id].as_json(),
-                "steps": d.explain(staff_id),
-            }
-            for code, d in sorted(found.distributions.items())
-            if staff_id in d.staff
-        ]
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            parts = [
+                {
+                    "institution": code,
+                    "share": d.staff[staff_id].as_json(),
+                    "steps": d.explain(staff_id),
+                    "equivalents_by_item": performance.staff_equivalents(
+                        conn, t, code, period, found.position
+                    ).get(staff_id, []),
+                }
+                for code, d in sorted(found.distributions.items())
+                if staff_id in d.staff
+            ]
         if not parts:
             raise DomainError(
                 f"{period.label} 的绩效分配中没有职工 {staff_id}",

@@ -418,6 +418,16 @@ def _print_staff(person: dict[str, Any]) -> None:
                 f"    [{step['rule']}] {step['title']}: "
                 f"{_inline(mine) if isinstance(mine, dict) else mine}"
             )
+        rows = part["equivalents_by_item"]
+        if rows:
+            click.echo("    当量明细 / equivalents by item and month:")
+            for r in rows:
+                click.echo(
+                    f"      {r['item']:<8}{r['month']:<9}{r['quantity']:>12} × "
+                    f"{r['equivalent_value']:<8} = {r['equivalents']:>12}  {r['name']}"
+                )
+            total = sum(Decimal(r["equivalents"]) for r in rows)
+            click.echo(f"      合计 / total {total}")
 
 
 def _period(month: str | None, year: int | None) -> Period:

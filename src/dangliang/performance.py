@@ -21,7 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from dangliang.compensation import Period
 from dangliang.domain.errors import DomainError
@@ -35,6 +35,7 @@ from dangliang.policy.distribution import (
 )
 from dangliang.policy.parameters import ParameterTree
 from dangliang.projections import inputs as inp
+from dangliang.projections import registry as reg
 from dangliang.projections.equivalents import EquivalentsTables, cells
 
 E8 = Decimal(10**8)
@@ -269,3 +270,29 @@ def provisional_paid(runs: dict[str, inp.RunRecord], year: int) -> dict[tuple[st
                     person["performance_pay"]
                 )
     return dict(paid)
+
+
+def staff_equivalents(
+    conn: Connection, t: EquivalentsTables, code: str, period: Period, position: int
+) -> dict[str, list[dict[str, str]]]:
+    """Per staff member of an institution: equivalents by item and month (what a payslip and
+    `explain --staff` show; basic medical and compliant public health, as distributed)."""
+    names = {c: n for c, n in conn.execute(select(reg.items.c.item_code, reg.items.c.name))}
+    labels = [f"{period.year}-{m:02d}" for m in months_of(period)]
+    out: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for cell in cells(conn, t, labels, position=position, institution=code, by_staff=True):
+        if cell.category != "basic_medical" and not cell.compliant:
+            continue
+        out[cell.staff or ""].append(
+            {
+                "item": cell.item,
+                "name": names.get(cell.item, ""),
+                "month": cell.month,
+                "quantity": str(Decimal(cell.quantity_e4).scaleb(-4)),
+                "equivalent_value": str(Decimal(cell.value_e4).scaleb(-4)),
+                "equivalents": str((Decimal(cell.equivalents_e8) / E8).quantize(Decimal("0.0001"))),
+            }
+        )
+    for rows in out.values():
+        rows.sort(key=lambda r: (r["item"], r["month"]))
+    return dict(out)

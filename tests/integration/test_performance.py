@@ -64,6 +64,9 @@ def test_a_pool_is_shared_to_the_fen_with_the_director_outside(app: Dangliang, c
     assert person["institutions"][0]["institution"] == "C01"
     rules = [s["rule"] for s in person["institutions"][0]["steps"]]
     assert {"pool_split", "weights", "reward_part", "check"} <= set(rules)
+    rows = person["institutions"][0]["equivalents_by_item"]
+    weights = next(s for s in person["institutions"][0]["steps"] if s["rule"] == "weights")
+    assert sum(D(r["equivalents"]) for r in rows) == D(weights["staff"]["equivalents"]) > 0
     with pytest.raises(DomainError):
         app.explain_staff("NOBODY", Period(YEAR))
     month = app.distribute(Period(YEAR, 3), institution="C01").distributions["C01"]
