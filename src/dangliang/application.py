@@ -587,6 +587,43 @@ class Dangliang:
             raise PayoutRefused(f"没有批次 {run_id}", f"no run {run_id}")
         return found
 
+    def write_payslips(self, run_id: str, folder: Path) -> list[Path]:
+        """A distribution run's payslips (one HTML per person, `CODE/STAFF.html`) and each
+        institution's distribution sheet (`CODE.xlsx`), from what the run recorded."""
+        from dangliang import payslips
+
+        run = self.payout_run(run_id)
+        if run.ledger != "performance":
+            raise PayoutRefused(
+                f"{run_id} 不是绩效分配批次（支付单请用 payout statement）",
+                f"{run_id} is not a distribution run (use payout statement for payouts)",
+            )
+        period = payouts.period_of(run.period.removeprefix(PERFORMANCE))
+        names = self._institution_names()
+        header = payouts.run_header(run)
+        written: list[Path] = []
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            for institution in run.results["institutions"]:
+                code = institution["code"]
+                doc = {
+                    **header,
+                    "period": period.label,
+                    "institution": {"code": code, "name": names.get(code, "")},
+                    "distribution": institution,
+                    "equivalents": performance.staff_equivalents(
+                        conn, t, code, period, run.position
+                    ),
+                }
+                written.extend(payslips.write_payslips(doc, folder / code))
+                written.append(payslips.write_distribution_sheet(doc, folder / f"{code}.xlsx"))
+        return written
+
+    def _institution_names(self) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            query = select(reg.institutions.c.code, reg.institutions.c.name)
+            return {code: name for code, name in conn.execute(query)}
+
     def replay_payout(self, run_id: str) -> dict[str, Any]:
         """Recompute a run from the log as it stood at the run's position and compare it with
         what the run recorded: identical to the fen, or every difference listed."""

@@ -157,6 +157,20 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
         )
         _show(run, as_json, detail=not as_json)
 
+    @distribution.command("payslips")
+    @click.argument("run_id", metavar="RUN")
+    @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @with_app
+    def distribution_payslips(app: Dangliang, actor: str, run_id: str, out: Path) -> None:
+        """Payslips (工资条, HTML, printable) for everyone in a distribution run, and each
+        institution's distribution sheet (绩效工资分配表, XLSX)."""
+        written = app.write_payslips(run_id, out)
+        sheets = [p for p in written if p.suffix == ".xlsx"]
+        click.echo(
+            f"{run_id}: {len(written) - len(sheets)} 份工资条 / payslips, {len(sheets)} 张分配表 "
+            f"/ sheets in {out}"
+        )
+
     @main.group()
     def audit() -> None:
         """Audit (审计): replay a run exactly; verify the log's hash chain."""

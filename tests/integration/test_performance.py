@@ -5,9 +5,11 @@ and the same answer at a past position after later changes."""
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from dangliang.application import Dangliang
 from dangliang.compensation import Period
@@ -94,7 +96,7 @@ def test_a_past_distribution_is_reproduced_after_later_changes(app: Dangliang, c
 
 
 def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
-    app: Dangliang, county: Any
+    app: Dangliang, county: Any, tmp_path: Path
 ) -> None:
     from datetime import date
 
@@ -125,6 +127,14 @@ def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
     # Payout runs of institution compensation are a separate ledger: no adjustments from these.
     payout = app.run_payout(Period(YEAR, 1), actor="maker", today=after)
     assert all(not r["adjustment_lines"] for r in payout.results["institutions"])
+    # Payslips for everyone and the institution's sheet, read back.
+    written = app.write_payslips(final.run_id, tmp_path)
+    slip = (tmp_path / "C01" / f"{staff[1]}.html").read_text(encoding="utf-8")
+    assert person["name"] in slip and final.run_id in slip
+    sheet = load_workbook(tmp_path / "C01.xlsx").worksheets[0]
+    ids_in_sheet = {row[0] for row in sheet.iter_rows(values_only=True)}
+    assert set(people) <= ids_in_sheet
+    assert len([p for p in written if p.suffix == ".html"]) == len(people)
     # A later coefficient change leaves every distribution run replaying exactly.
     year = app.log.repository.get(ids.staff_year_id(staff[2], YEAR))
     year.assess(coefficient=D("1.40"), reference="复核", actor="t")
