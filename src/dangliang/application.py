@@ -64,8 +64,10 @@ INPUT_LOADERS = {
     "pay-levels": inputs.load_pay_levels,
     "tasks": inputs.load_tasks,
     "force-majeure": inputs.load_force_majeure,
+    "staff-coefficients": inputs.load_staff_coefficients,
+    "outside-items": inputs.load_outside_items,
 }
-INPUT_KINDS = (*INPUT_LOADERS, "parameters")
+INPUT_KINDS = (*INPUT_LOADERS, "pools", "parameters")
 
 
 def default_actor() -> str:
@@ -190,10 +192,13 @@ class Dangliang:
         return reference.load_catalogue(self.log, self.registry(), Path(path), actor)
 
     def load_inputs(self, kind: str, path: Path, *, actor: str) -> reference.LoadResult:
-        """Load a file of compensation inputs (`INPUT_KINDS`): scores, income, pay levels,
-        directive tasks, force-majeure declarations, or parameter changes."""
+        """Load a file of inputs (`INPUT_KINDS`): scores, income, pay levels, directive tasks,
+        force-majeure declarations, parameter changes; performance-pay pools, staff
+        coefficients and items outside the total."""
         if kind == "parameters":
             return inputs.load_parameter_changes(self.log, self.policy().tree, path, actor)
+        if kind == "pools":  # the minimum reward share and surplus range are policy
+            return inputs.load_pools(self.log, self.registry(), self.policy().tree, path, actor)
         loader = INPUT_LOADERS.get(kind)
         if loader is None:
             raise DomainError(

@@ -251,7 +251,38 @@ def demo(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, yea
         )
     click.echo("   (* a centre with its village clinics)")
     _demo_settlement(app, actor, year, parents)
+    _demo_performance_pay(app, actor, year, county.files)
     click.echo(f"— done in {time.monotonic() - started:.0f}s")
+
+
+def _demo_performance_pay(app: Dangliang, actor: str, year: int, files: dict[str, Path]) -> None:
+    """Step 7 of the demo: pools and staff inputs, then each institution's distribution."""
+    from dangliang.compensation import Period
+
+    for kind, key in (
+        ("pools", "pools"),
+        ("staff-coefficients", "staff_coefficients"),
+        ("outside-items", "outside_items"),
+    ):
+        click.echo("7. " + app.load_inputs(kind, files[key], actor=actor).summary())
+    found = app.distribute(Period(year))
+    pools = sum((d.pool for d in found.distributions.values()), Decimal(0))
+    staff = sum(len(d.staff) for d in found.distributions.values())
+    paid = sum(
+        (s.performance_pay for d in found.distributions.values() for s in d.staff.values()),
+        Decimal(0),
+    )
+    surplus = sum((d.surplus_redistributed for d in found.distributions.values()), Decimal(0))
+    floors = sum(
+        (Decimal(d.totals()["floor_top_up_outside"]) for d in found.distributions.values()),
+        Decimal(0),
+    )
+    click.echo(
+        f"8. {year} 绩效工资分配 / performance pay: {len(found.distributions)} institutions, "
+        f"{staff} staff; pools {pools:,.2f} + surplus shared {surplus:,.2f} + floor top-ups "
+        f"paid on top {floors:,.2f} = {paid:,.2f}, to the fen; see `dangliang distribute "
+        f"--year {year} --institution C01`, `dangliang explain --staff ID --year {year}`"
+    )
 
 
 def _demo_settlement(app: Dangliang, actor: str, year: int, parents: dict[str, str]) -> None:

@@ -384,6 +384,9 @@ INPUT_COMMANDS = {
     "tasks": "指令性任务 directive tasks: amount and completion",
     "force-majeure": "不可抗力认定 force-majeure declarations: months and institutions",
     "parameters": "政策参数调整 dated parameter changes with reason and approver",
+    "pools": "绩效工资总量 performance-pay pools, reward share, surplus, director",
+    "staff-coefficients": "个人考核系数 personal assessment coefficients per staff-year",
+    "outside-items": "绩效总量外项目 amounts paid outside the pool per staff-year",
 }
 
 

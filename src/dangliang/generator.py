@@ -13,7 +13,8 @@ per-row work is a few `random()` calls and `bisect`s over pools prepared beforeh
 
 The compensation inputs (assessment scores, medical-service income, pay levels, directive
 tasks, a force-majeure declaration) come from a second generator seeded from the same seed,
-so they leave every other file exactly as it was.
+so they leave every other file exactly as it was; the performance-pay inputs (approved pools,
+personal coefficients, amounts outside the pool) from a third, for the same reason.
 """
 
 from __future__ import annotations
@@ -37,10 +38,13 @@ from dangliang.importers.formats import (
     HEADCOUNT,
     INCOME,
     INSTITUTIONS,
+    OUTSIDE_ITEMS,
     PAY_LEVELS,
+    POOLS,
     SCORES,
     SERVICES,
     STAFF,
+    STAFF_COEFFICIENTS,
     TASKS,
     FileFormat,
 )
@@ -293,6 +297,31 @@ FORCE_MAJEURE_REASON = (
 )
 FORCE_MAJEURE_REFERENCE = "县政府不可抗力认定 {year}-1（示例） / illustrative declaration"
 
+# --- performance-pay inputs (DOMAIN.md §5, all illustrative) -------------------------------
+
+PERFORMANCE_FILES = {  # format name → file name
+    "pools": "performance_pools.csv",
+    "staff_coefficients": "staff_coefficients.csv",
+    "outside_items": "outside_items.csv",
+}
+# Yearly pool per establishment head of a centre, and per village doctor of a clinic, yuan.
+POOL_PER_HEAD_CENTRE = (60_000, 90_000)
+POOL_PER_HEAD_CLINIC = (35_000, 60_000)
+REWARD_SHARE_PERCENT = (60, 70)  # never below performance_pay.min_reward_share (0.60)
+CENTRE_SURPLUS = (200_000, 1_200_000)
+SURPLUS_SHARE_PERCENT = (40, 45, 50, 55, 60)  # within surplus_share_min/_max (0.40–0.60)
+POOL_REFERENCE = "县人社局、财政局、卫健局 {year}年度绩效工资总量核定（示例） / illustrative"
+DIRECTOR_POSTS = ("clinical", "admin")
+COEFFICIENT_HUNDREDTHS = (80, 120)
+COEFFICIENT_REFERENCE = "{year}年度个人绩效考核结果（示例） / illustrative personal assessment"
+FAMILY_DOCTOR_FEE = (3_000, 15_000)  # yuan a year, by the hundred
+FAMILY_DOCTOR_CLINICAL_SHARE = 0.4  # of centre clinical staff who have signed families
+EPIDEMIC_ALLOWANCE = (2_000, 8_000)
+OUTSIDE_REFERENCE = {
+    "family_doctor_fee": "{year}年度家庭医生签约服务费结算（示例） / illustrative",
+    "epidemic_allowance": "{year}年度公卫医生防疫补贴（示例） / illustrative",
+}
+
 
 # --- public entry point -----------------------------------------------------------------
 
@@ -335,6 +364,7 @@ def generate(
         "catalogue": out_dir / "catalogue.csv",
         "services": out_dir / f"services.{_extension(services_format)}",
         **{name: out_dir / file for name, file in INPUT_FILES.items()},
+        **{name: out_dir / file for name, file in PERFORMANCE_FILES.items()},
     }
     _write_csv(files["institutions"], INSTITUTIONS, _institution_rows(institutions))
     _write_csv(files["headcount"], HEADCOUNT, headcount)
@@ -353,6 +383,16 @@ def generate(
         FORCE_MAJEURE,
         _force_majeure_rows(inputs_rng, centres, year, last_month),
     )
+    performance_rng = random.Random(f"dangliang-performance-{seed}")  # leaves the others be
+    _write_csv(
+        files["pools"], POOLS, _pool_rows(performance_rng, institutions, headcount, staff, year)
+    )
+    _write_csv(
+        files["staff_coefficients"],
+        STAFF_COEFFICIENTS,
+        _coefficient_rows(performance_rng, staff, year),
+    )
+    _write_csv(files["outside_items"], OUTSIDE_ITEMS, _outside_rows(performance_rng, staff, year))
     chunks = _service_chunks(rng, staff, days, records)
     _write_services(files["services"], services_format, chunks, progress)
 
@@ -609,6 +649,82 @@ def _force_majeure_rows(
             FORCE_MAJEURE_REFERENCE.format(year=year),
         ]
     ]
+
+
+# --- performance-pay inputs ------------------------------------------------------------
+
+
+def _pool_rows(
+    rng: random.Random,
+    institutions: Sequence[_Institution],
+    headcount: Sequence[Sequence[str]],
+    staff: Sequence[_Staff],
+    year: int,
+) -> list[list[str]]:
+    """绩效工资总量 of every centre and clinic: reward share 0.60–0.70; each centre also has a
+    surplus with a share of 0.40–0.60 and a director among its on-establishment staff who are
+    in post all year (clinical or admin when there is one)."""
+    heads = {row[0]: int(row[2]) for row in headcount if row[1] == str(year)}
+    doctors: dict[str, int] = {}
+    for s in staff:
+        doctors[s.institution_code] = doctors.get(s.institution_code, 0) + 1
+    new_year = date(year, 1, 1)
+    reference = POOL_REFERENCE.format(year=year)
+    rows: list[list[str]] = []
+    for inst in institutions:
+        centre = not inst.parent_code
+        low, high = POOL_PER_HEAD_CENTRE if centre else POOL_PER_HEAD_CLINIC
+        people = heads[inst.code] if centre else doctors.get(inst.code, 1)
+        pool = people * rng.randint(low // 100, high // 100) * 100
+        share = f"0.{rng.randint(*REWARD_SHARE_PERCENT)}"
+        surplus = surplus_share = director = ""
+        if centre:
+            surplus = str(rng.randint(CENTRE_SURPLUS[0] // 1000, CENTRE_SURPLUS[1] // 1000) * 1000)
+            surplus_share = f"0.{rng.choice(SURPLUS_SHARE_PERCENT)}"
+            on = [
+                s
+                for s in staff
+                if s.institution_code == inst.code
+                and s.establishment == "on"
+                and s.from_date <= new_year
+                and s.to_date is None
+            ]
+            preferred = [s for s in on if s.post in DIRECTOR_POSTS] or on
+            director = rng.choice(preferred).staff_id if preferred else ""
+        rows.append(
+            [inst.code, str(year), str(pool), share, surplus, surplus_share, director, reference]
+        )
+    return rows
+
+
+def _coefficient_rows(rng: random.Random, staff: Sequence[_Staff], year: int) -> list[list[str]]:
+    """个人考核系数 of every staff member, 0.80–1.20."""
+    reference = COEFFICIENT_REFERENCE.format(year=year)
+    rows: list[list[str]] = []
+    for s in staff:
+        hundredths = rng.randint(*COEFFICIENT_HUNDREDTHS)
+        coefficient = f"{hundredths // 100}.{hundredths % 100:02d}"
+        rows.append([s.staff_id, str(year), coefficient, reference])
+    return rows
+
+
+def _outside_rows(rng: random.Random, staff: Sequence[_Staff], year: int) -> list[list[str]]:
+    """Amounts outside the pool: a family-doctor fee for every village doctor and some
+    centre clinical staff, an epidemic allowance for public-health staff."""
+    rows: list[list[str]] = []
+    for s in staff:
+        kinds: list[tuple[str, tuple[int, int]]] = []
+        if s.post == "village_doctor" or (
+            s.post == "clinical" and rng.random() < FAMILY_DOCTOR_CLINICAL_SHARE
+        ):
+            kinds.append(("family_doctor_fee", FAMILY_DOCTOR_FEE))
+        if s.post == "public_health":
+            kinds.append(("epidemic_allowance", EPIDEMIC_ALLOWANCE))
+        for kind, (low, high) in kinds:
+            amount = rng.randint(low // 100, high // 100) * 100
+            reference = OUTSIDE_REFERENCE[kind].format(year=year)
+            rows.append([s.staff_id, str(year), kind, str(amount), reference])
+    return rows
 
 
 # --- service records --------------------------------------------------------------------

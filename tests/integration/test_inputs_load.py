@@ -1,5 +1,6 @@
 """Loading compensation inputs (scores, income, pay levels, directive tasks, force majeure,
-policy-parameter changes), on SQLite and on PostgreSQL.
+policy-parameter changes, performance-pay pools, personal coefficients, items outside the
+pool), on SQLite and on PostgreSQL.
 
 For each loader: the generated file loads and its facts are in the log (read back through the
 aggregates), loading it again records nothing, a file with several mistakes is refused with
@@ -17,17 +18,25 @@ from pathlib import Path
 import pytest
 
 from dangliang.application import Dangliang
-from dangliang.domain.ids import county_policy_id, force_majeure_id, institution_year_id
-from dangliang.domain.inputs import ForceMajeure, InstitutionYear
+from dangliang.domain.ids import (
+    county_policy_id,
+    force_majeure_id,
+    institution_year_id,
+    staff_year_id,
+)
+from dangliang.domain.inputs import OUTSIDE_KINDS, ForceMajeure, InstitutionYear, StaffYear
 from dangliang.domain.policy import CountyPolicy
 from dangliang.generator import GeneratedCounty
 from dangliang.importers import inputs
 from dangliang.importers.formats import (
     FORCE_MAJEURE,
     INCOME,
+    OUTSIDE_ITEMS,
     PARAMETER_CHANGES,
     PAY_LEVELS,
+    POOLS,
     SCORES,
+    STAFF_COEFFICIENTS,
     TASKS,
     FileFormat,
 )
@@ -617,3 +626,260 @@ def test_parameter_changes_bad_file_is_refused_whole(
     assert "must not be negative" in message(problems, 7, "value")
     assert "required" in message(problems, 8, "approver")
     assert "same as row 2" in message(problems, 9, "path")
+
+
+# ---- performance pay: pools, personal coefficients, items outside the pool ---------------
+
+
+def staff_year_of(app: Dangliang, staff_id: str, year: int = YEAR) -> StaffYear:
+    found: StaffYear = app.log.repository.get(staff_year_id(staff_id, year))
+    return found
+
+
+def load_pools(app: Dangliang, tree: ParameterTree, path: Path, actor: str = ACTOR) -> LoadResult:
+    return inputs.load_pools(app.log, app.registry(), tree, path, actor)
+
+
+def test_pools_load_and_reload(
+    loaded: Dangliang, county: GeneratedCounty, tree: ParameterTree
+) -> None:
+    app = loaded
+    adopt(app, tree)
+    path = county.files["pools"]
+    rows = read_rows(path)
+    centres = [r for r in rows if r["surplus"]]
+    directors = [r for r in rows if r["director_staff_id"]]
+    assert len(centres) == len(directors) == 12
+    head = app.log.head()
+    result = load_pools(app, tree, path)
+    assert (result.rows, result.changed) == (139, 139)
+    # each institution-year opened and its pool approved; centres: surplus and director too
+    assert result.events == 2 * 139 + len(centres) + len(directors)
+    assert app.log.head() == head + result.events
+    for r in [*rows[:3], *centres[:2]]:
+        inst = year_of(app, r["institution_code"])
+        assert inst.pool == (Decimal(r["pool"]), Decimal(r["reward_share"]), r["reference"])
+        if r["surplus"]:
+            assert inst.surplus == (Decimal(r["surplus"]), Decimal(r["surplus_share"]))
+            assert inst.director == r["director_staff_id"]
+        else:
+            assert (inst.surplus, inst.director) == (None, None)
+    head = app.log.head()
+    again = load_pools(app, tree, path, actor="someone else")
+    assert (again.rows, again.changed, again.events) == (139, 0, 0)
+    assert app.log.head() == head
+
+
+def test_pools_with_chinese_headers_and_percentages(
+    loaded: Dangliang, tree: ParameterTree, tmp_path: Path
+) -> None:
+    adopt(loaded, tree)
+    path = write_table(
+        tmp_path / "绩效工资总量.csv",
+        [
+            "机构编码",
+            "年度",
+            "核定绩效工资总量",
+            "奖励性绩效工资占比",
+            "收支结余",
+            "结余再分配比例",
+            "院长工号",
+            "核定依据",
+        ],
+        [
+            ["C01", "2024", "2400000", "65%", "500000", "50%", "S00001", "核定文件 1"],
+            ["C01V01", "2024", "45000.5", "0.6", "", "", "", "核定文件 1"],
+        ],
+    )
+    assert load_pools(loaded, tree, path).events == 2 + 4
+    c01, clinic = year_of(loaded, "C01"), year_of(loaded, "C01V01")
+    assert c01.pool == (Decimal("2400000"), Decimal("0.65"), "核定文件 1")
+    assert c01.surplus == (Decimal("500000"), Decimal("0.5"))
+    assert c01.director == "S00001"
+    assert clinic.pool == (Decimal("45000.50"), Decimal("0.6"), "核定文件 1")
+
+    # a new reward share is one event; the surplus and director stay
+    changed = write(
+        tmp_path / "pools.csv",
+        POOLS,
+        [["C01", "2024", "2400000", "0.7", "500000", "0.5", "S00001", "核定文件 1"]],
+    )
+    assert load_pools(loaded, tree, changed).events == 1
+    assert year_of(loaded, "C01").pool == (Decimal("2400000"), Decimal("0.7"), "核定文件 1")
+
+
+def test_pools_need_an_adopted_policy(
+    loaded: Dangliang, county: GeneratedCounty, tree: ParameterTree
+) -> None:
+    head = loaded.log.head()
+    with pytest.raises(ProblemsFound) as caught:
+        load_pools(loaded, tree, county.files["pools"])
+    [problem] = caught.value.problems
+    assert (problem.row, problem.column) == (None, None)
+    assert "adopt a policy bundle first" in problem.message_en
+    assert loaded.log.head() == head
+
+
+def test_pools_bad_file_is_refused_whole(
+    loaded: Dangliang, tree: ParameterTree, tmp_path: Path
+) -> None:
+    adopt(loaded, tree)
+    ok = ["C01", "2024", "2400000", "0.65", "500000", "0.5", "S00001", "核定文件"]
+    path = write(
+        tmp_path / "pools.csv",
+        POOLS,
+        [
+            ok,  # 2: good
+            ["C02", "2024", "2400000", "0.55", "", "", "", "核定文件"],  # 3: reward share low
+            ["C03", "2024", "2400000", "0.65", "500000", "0.7", "", "核定文件"],  # 4: too much
+            ["C04", "2024", "2400000", "0.65", "500000", "", "", "核定文件"],  # 5: no share
+            ["C05", "2024", "2400000", "0.65", "", "", "S99999", "核定文件"],  # 6: unknown
+            ["X9", "2024", "2400000", "0.65", "", "", "", "核定文件"],  # 7: unknown institution
+            ["C06", "2020", "2400000", "0.65", "", "", "", "核定文件"],  # 8: before the bundle
+            ["C01", "2024", "2500000", "0.65", "", "", "", "核定文件"],  # 9: same as row 2
+            ["C07", "2024", "2400000", "0.65", "", "0.5", "", "核定文件"],  # 10: share alone
+            ["C08", "2024", "-1", "0.65", "", "", "", ""],  # 11: negative pool; no reference
+        ],
+    )
+    problems = refused_with(loaded, lambda p: load_pools(loaded, tree, p), path)
+    assert cells(problems) == {
+        (3, "reward_share"),
+        (4, "surplus_share"),
+        (5, "surplus_share"),
+        (6, "director_staff_id"),
+        (7, "institution_code"),
+        (8, "year"),
+        (9, "institution_code"),
+        (10, "surplus"),
+        (11, "pool"),
+        (11, "reference"),
+    }
+    low = message(problems, 3, "reward_share")
+    assert "诸暨方案 二(四)2" in low and "「奖励性绩效工资占比绩效总额不低于60%」" in low
+    assert "below the minimum 0.60" in low
+    assert "outside 0.40–0.60" in message(problems, 4, "surplus_share")
+    assert "required when a surplus is given" in message(problems, 5, "surplus_share")
+    assert "unknown staff id 'S99999'" in message(problems, 6, "director_staff_id")
+    assert "must not be negative" in message(problems, 11, "pool")
+    assert "unknown institution code 'X9'" in message(problems, 7, "institution_code")
+    assert "no value in force on 2020-01-01" in message(problems, 8, "year")
+    assert "same as row 2" in message(problems, 9, "institution_code")
+
+
+def refused_with(app: Dangliang, loader: Callable[[Path], LoadResult], path: Path) -> list[Problem]:
+    head = app.log.head()
+    with pytest.raises(ProblemsFound) as caught:
+        loader(path)
+    assert app.log.head() == head
+    problems = caught.value.problems
+    assert all(p.file == str(path) for p in problems)
+    return problems
+
+
+def test_staff_coefficients_load_and_reload(loaded: Dangliang, county: GeneratedCounty) -> None:
+    app = loaded
+    path = county.files["staff_coefficients"]
+    rows = read_rows(path)
+    result = load(app, inputs.load_staff_coefficients, path)
+    assert (result.rows, result.changed, result.events) == (len(rows), len(rows), 2 * len(rows))
+    for r in rows[:3]:
+        person = staff_year_of(app, r["staff_id"])
+        assert (person.staff_id, person.year) == (r["staff_id"], YEAR)
+        assert person.coefficient == (Decimal(r["coefficient"]), r["reference"])
+    reloads_nothing(app, inputs.load_staff_coefficients, path)
+
+    fixed = write_table(
+        Path(path).with_name("个人考核系数.csv"),
+        ["工号", "年度", "个人考核系数", "考核依据"],
+        [[rows[0]["staff_id"], str(YEAR), "1.3", rows[0]["reference"]]],
+    )
+    assert load(app, inputs.load_staff_coefficients, fixed).events == 1
+    assert staff_year_of(app, rows[0]["staff_id"]).coefficient == (
+        Decimal("1.3"),
+        rows[0]["reference"],
+    )
+
+
+def test_staff_coefficients_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "coefficients.csv",
+        STAFF_COEFFICIENTS,
+        [
+            ["S00001", "2024", "1.05", "考核"],  # 2: good
+            ["S99999", "2024", "1.05", "考核"],  # 3: unknown staff
+            ["S00002", "2024", "5.5", "考核"],  # 4: above 5
+            ["S00003", "2024", "abc", ""],  # 5: not a number; no reference
+            ["S00001", "2024", "0.9", "考核"],  # 6: same as row 2
+            ["S00004", "24", "1", "考核"],  # 7: not a year
+        ],
+    )
+    problems = refused(loaded, inputs.load_staff_coefficients, path)
+    assert cells(problems) == {
+        (3, "staff_id"),
+        (4, "coefficient"),
+        (5, "coefficient"),
+        (5, "reference"),
+        (6, "staff_id"),
+        (7, "year"),
+    }
+    assert "unknown staff id 'S99999'" in message(problems, 3, "staff_id")
+    assert "between 0 and 5" in message(problems, 4, "coefficient")
+    assert "not a valid number" in message(problems, 5, "coefficient")
+
+
+def test_outside_items_load_and_reload(loaded: Dangliang, county: GeneratedCounty) -> None:
+    app = loaded
+    path = county.files["outside_items"]
+    rows = read_rows(path)
+    people = {r["staff_id"] for r in rows}
+    result = load(app, inputs.load_outside_items, path)
+    assert (result.rows, result.changed) == (len(rows), len(rows))
+    assert result.events == len(people) + len(rows)  # each staff-year opened once
+    assert {r["kind"] for r in rows} == set(OUTSIDE_KINDS)
+    for r in rows[:5]:
+        person = staff_year_of(app, r["staff_id"])
+        assert person.outside[r["kind"]] == (Decimal(r["amount"]), r["reference"])
+    reloads_nothing(app, inputs.load_outside_items, path)
+
+
+def test_outside_items_with_chinese_headers_and_labels(loaded: Dangliang, tmp_path: Path) -> None:
+    path = write_table(
+        tmp_path / "总量外项目.csv",
+        ["工号", "年度", "项目", "金额", "依据"],
+        [
+            ["S00001", "2024", "家庭医生签约服务费", "8000", "签约结算"],
+            ["S00001", "2024", "Epidemic_Allowance", "3200.5", "防疫补贴"],
+        ],
+    )
+    assert load(loaded, inputs.load_outside_items, path).events == 3
+    assert staff_year_of(loaded, "S00001").outside == {
+        "family_doctor_fee": (Decimal("8000"), "签约结算"),
+        "epidemic_allowance": (Decimal("3200.50"), "防疫补贴"),
+    }
+
+
+def test_outside_items_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "outside.csv",
+        OUTSIDE_ITEMS,
+        [
+            ["S00001", "2024", "family_doctor_fee", "8000", "签约"],  # 2: good
+            ["S00002", "2024", "overtime", "500", "加班"],  # 3: unknown kind
+            ["S00003", "2024", "epidemic_allowance", "12.345", "补贴"],  # 4: three places
+            ["S00004", "2024", "epidemic_allowance", "-5", "补贴"],  # 5: negative
+            ["S99999", "2024", "epidemic_allowance", "500", "补贴"],  # 6: unknown staff
+            ["S00001", "2024", "家庭医生签约服务费", "9000", "签约"],  # 7: same as row 2
+        ],
+    )
+    problems = refused(loaded, inputs.load_outside_items, path)
+    assert cells(problems) == {
+        (3, "kind"),
+        (4, "amount"),
+        (5, "amount"),
+        (6, "staff_id"),
+        (7, "staff_id"),
+    }
+    assert "family_doctor_fee, epidemic_allowance" in message(problems, 3, "kind")
+    assert "at most 2 decimal places" in message(problems, 4, "amount")
+    assert "must not be negative" in message(problems, 5, "amount")
+    assert "same as row 2" in message(problems, 7, "staff_id")

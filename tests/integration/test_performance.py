@@ -142,3 +142,34 @@ def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
     for run_id in [*months, final.run_id]:
         replay = app.replay_payout(run_id)
         assert replay["identical"], replay["differences"][:3]
+
+
+def test_on_generated_data_every_pool_is_distributed_to_the_fen(
+    app: Dangliang, county: Any, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    prepared(app, county)
+    for kind, key in (
+        ("pools", "pools"),
+        ("staff-coefficients", "staff_coefficients"),
+        ("outside-items", "outside_items"),
+    ):
+        app.load_inputs(kind, county.files[key], actor="t")
+    found = app.distribute(Period(YEAR))
+    assert len(found.distributions) == 139 and not found.warnings
+    for code, d in found.distributions.items():
+        totals = d.totals()
+        assert totals["base"] == d.base_pool and d.base_pool + d.reward_pool == d.pool, code
+        paid = sum(s.performance_pay for s in d.staff.values())
+        assert paid == d.pool + d.surplus_redistributed + totals["floor_top_up_outside"], code
+        for s in d.staff.values():
+            if s.floor is not None and not s.director:
+                assert s.performance_pay >= s.floor, (code, s.staff_id)
+    run = app.run_distribution(Period(YEAR), actor="maker", today=date(YEAR + 1, 1, 10))
+    app.approve_payout(run.run_id, reference="审批", actor="checker")
+    written = app.write_payslips(run.run_id, tmp_path)
+    assert len([p for p in written if p.suffix == ".html"]) == sum(
+        len(d.staff) for d in found.distributions.values()
+    )
+    assert app.replay_payout(run.run_id)["identical"]

@@ -482,7 +482,23 @@ def test_every_problem_is_refused_at_once() -> None:
     with pytest.raises(InvalidValue, match="floor_funding"):
         DistributionRules(floor_funding="somewhere")  # type: ignore[arg-type]
     with pytest.raises(InvalidValue, match="every weight is 0"):
-        distribute(pool("100.00"), [person("A", equivalents=D("0"))], period="2024")
+        distribute(
+            pool("100.00"), [person("A", equivalents=D("0"), base_pay=D("0"))], period="2024"
+        )
+
+
+def test_without_any_equivalents_the_reward_part_is_shared_like_the_base_part() -> None:
+    """Nobody recorded work this period: reward 60.00 of 100.00 is shared by base pay
+    (10,000 : 30,000 → 15.00 : 45.00), not left undistributed."""
+    staff = [
+        person("A", equivalents=D("0")),
+        person("B", equivalents=D("0"), base_pay=D("30000")),
+    ]
+    d = distribute(pool("100.00"), staff, period="2024")
+    assert (d.staff["A"].reward, d.staff["B"].reward) == (D("15.00"), D("45.00"))
+    assert (d.staff["A"].base, d.staff["B"].base) == (D("10.00"), D("30.00"))
+    step = next(s for s in d.steps if s.rule.name == "reward_part")
+    assert any("nobody has equivalents" in note for note in step.notes)
 
 
 # ------------------------------------------------------------------------ distribute: properties

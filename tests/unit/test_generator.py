@@ -21,8 +21,11 @@ from dangliang.importers.fields import validate_chunk
 from dangliang.importers.inputs import (
     ForceMajeureRow,
     IncomeRow,
+    OutsideItemRow,
     PayLevelRow,
+    PoolRow,
     ScoreRow,
+    StaffCoefficientRow,
     TaskRow,
 )
 from dangliang.importers.readers import open_table
@@ -30,6 +33,7 @@ from dangliang.importers.readers import open_table
 YEAR = 2024
 RECORDS = 20_000
 INPUTS = ("scores", "income", "pay_levels", "tasks", "force_majeure")
+PERFORMANCE = ("pools", "staff_coefficients", "outside_items")
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[list[str]]]:
@@ -111,6 +115,9 @@ def test_files_have_canonical_headers_in_format_order(county: GeneratedCounty) -
         "pay_levels": formats.PAY_LEVELS,
         "tasks": formats.TASKS,
         "force_majeure": formats.FORCE_MAJEURE,
+        "pools": formats.POOLS,
+        "staff_coefficients": formats.STAFF_COEFFICIENTS,
+        "outside_items": formats.OUTSIDE_ITEMS,
     }
     assert set(county.files) == set(expected)
     for name, fmt in expected.items():
@@ -126,6 +133,11 @@ def test_files_have_canonical_headers_in_format_order(county: GeneratedCounty) -
         "pay_levels": "pay_levels.csv",
         "tasks": "directive_tasks.csv",
         "force_majeure": "force_majeure.csv",
+    }
+    assert {name: county.files[name].name for name in PERFORMANCE} == {
+        "pools": "performance_pools.csv",
+        "staff_coefficients": "staff_coefficients.csv",
+        "outside_items": "outside_items.csv",
     }
 
 
@@ -260,6 +272,103 @@ def test_input_files_are_deterministic_and_seeded(tmp_path: Path) -> None:
     for name in INPUTS:
         assert first.files[name].read_bytes() == second.files[name].read_bytes(), name
     assert any(first.files[n].read_bytes() != other.files[n].read_bytes() for n in INPUTS)
+
+
+# --- performance-pay inputs -------------------------------------------------------------
+
+PERFORMANCE_ROWS: dict[str, type] = {
+    "pools": PoolRow,
+    "staff_coefficients": StaffCoefficientRow,
+    "outside_items": OutsideItemRow,
+}
+
+
+@pytest.mark.parametrize("name", PERFORMANCE)
+def test_performance_files_pass_their_loaders_validation(
+    county: GeneratedCounty, name: str
+) -> None:
+    """Every performance-pay file validates with its loader's row type, has no duplicate key,
+    and names only known institutions and staff."""
+    institutions = {r["code"] for r in read_dicts(county.files["institutions"])}
+    staff = {r["staff_id"] for r in read_dicts(county.files["staff"])}
+    fmt = formats.FORMATS[name]
+    reader = open_table(county.files[name], fmt)
+    rows = list(reader)
+    assert reader.problems == []
+    assert reader.ignored_columns == []
+    good, problems = validate_chunk(TypeAdapter(list[PERFORMANCE_ROWS[name]]), name, rows)
+    assert problems == []
+    assert len(good) == len(rows) > 0
+    keys = [tuple(row[k] for k in fmt.key) for _, row in good]
+    assert len(set(keys)) == len(keys)
+    for _, row in good:
+        assert row["year"] == YEAR
+        assert row.get("institution_code", "C01") in institutions
+        assert row.get("staff_id", "S00001") in staff
+        assert (row.get("director_staff_id") or "S00001") in staff
+
+
+def test_performance_files_are_deterministic_and_seeded(tmp_path: Path) -> None:
+    first = generate(tmp_path / "a", 10, seed=4)
+    second = generate(tmp_path / "b", 10_000, seed=4)  # services do not change them
+    other = generate(tmp_path / "c", 10, seed=5)
+    for name in PERFORMANCE:
+        assert first.files[name].read_bytes() == second.files[name].read_bytes(), name
+        assert first.files[name].read_bytes() != other.files[name].read_bytes(), name
+
+
+def test_performance_pools(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["pools"])
+    institutions = {r["code"]: r for r in read_dicts(county.files["institutions"])}
+    heads = {
+        r["institution_code"]: int(r["establishment_headcount"])
+        for r in read_dicts(county.files["headcount"])
+        if r["year"] == str(YEAR)
+    }
+    staff = {r["staff_id"]: r for r in read_dicts(county.files["staff"])}
+    doctors = Counter(r["institution_code"] for r in staff.values())
+    assert [r["institution_code"] for r in rows] == list(institutions)  # every one, once
+    for r in rows:
+        centre = not institutions[r["institution_code"]]["parent_code"]
+        pool, share = Decimal(r["pool"]), Decimal(r["reward_share"])
+        assert Decimal("0.60") <= share <= Decimal("0.70")
+        if centre:
+            assert 60_000 <= pool / heads[r["institution_code"]] <= 90_000
+            assert Decimal(r["surplus"]) > 0
+            assert Decimal("0.40") <= Decimal(r["surplus_share"]) <= Decimal("0.60")
+            director = staff[r["director_staff_id"]]
+            assert director["institution_code"] == r["institution_code"]
+            assert director["establishment"] == "on"
+            assert director["from_date"] <= f"{YEAR}-01-01" and not director["to_date"]
+        else:
+            assert 35_000 <= pool / doctors[r["institution_code"]] <= 60_000
+            assert r["surplus"] == r["surplus_share"] == r["director_staff_id"] == ""
+        assert "示例" in r["reference"]
+
+
+def test_staff_coefficients_cover_every_staff_member(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["staff_coefficients"])
+    staff = [r["staff_id"] for r in read_dicts(county.files["staff"])]
+    assert [r["staff_id"] for r in rows] == staff
+    coefficients = [Decimal(r["coefficient"]) for r in rows]
+    assert all(Decimal("0.80") <= c <= Decimal("1.20") for c in coefficients)
+    assert len(set(coefficients)) > 10
+
+
+def test_outside_items(county: GeneratedCounty) -> None:
+    rows = read_dicts(county.files["outside_items"])
+    staff = {r["staff_id"]: r for r in read_dicts(county.files["staff"])}
+    by_kind: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        by_kind[r["kind"]].add(staff[r["staff_id"]]["post"])
+        assert Decimal(r["amount"]) > 0
+    village_doctors = {s for s, r in staff.items() if r["post"] == "village_doctor"}
+    public_health = {s for s, r in staff.items() if r["post"] == "public_health"}
+    fees = {r["staff_id"] for r in rows if r["kind"] == "family_doctor_fee"}
+    allowances = {r["staff_id"] for r in rows if r["kind"] == "epidemic_allowance"}
+    assert village_doctors <= fees
+    assert by_kind["family_doctor_fee"] == {"village_doctor", "clinical"}
+    assert allowances == public_health
 
 
 def test_assessment_scores(county: GeneratedCounty) -> None:

@@ -23,6 +23,7 @@ from dangliang.importers.formats import (
     ESTABLISHMENT,
     FALSE_WORDS,
     INSTITUTION_KINDS,
+    OUTSIDE_ITEM_KINDS,
     POSTS,
     TRUE_WORDS,
     vocabulary_lookup,
@@ -251,6 +252,20 @@ Ratio = Annotated[
     ),
 ]
 """A share 0–1 with at most 4 decimal places; `80%` is accepted and means 0.8."""
+Coefficient = Annotated[
+    Decimal,
+    BeforeValidator(
+        _bounded_decimal(
+            places=4, high=Decimal(5), what_zh="个人考核系数", what_en="personal coefficient"
+        )
+    ),
+]
+"""A personal assessment coefficient (个人考核系数): 0–5, at most 4 decimal places."""
+OutsideKind = Annotated[
+    str,
+    BeforeValidator(_vocabulary(OUTSIDE_ITEM_KINDS, "总量外项目", "item outside the total")),
+]
+"""family_doctor_fee (家庭医生签约服务费) or epidemic_allowance (公卫医生防疫补贴)."""
 CodeList = Annotated[list[Code], BeforeValidator(_code_list)]
 """Codes in one cell, separated by `;` `；` `,` `，` or `、`."""
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dangliang.domain.inputs import OUTSIDE_KINDS
+
 
 @dataclass(frozen=True)
 class Column:
@@ -211,6 +213,49 @@ PARAMETER_CHANGES = FileFormat(
     ),
 )
 
+# --- performance pay inside an institution (机构内部绩效分配, DOMAIN.md §5) ----------------------
+
+POOLS = FileFormat(
+    name="pools",
+    label_zh="绩效工资总量",
+    key=("institution_code", "year"),
+    columns=(
+        Column("institution_code", "机构编码"),
+        Column("year", "年度"),
+        Column("pool", "绩效工资总量", aliases=("核定绩效工资总量",)),
+        Column("reward_share", "奖励性绩效占比", aliases=("奖励性绩效工资占比",)),
+        Column("surplus", "收支结余", required=False, aliases=("收支结余（不含财政专项补助）",)),
+        Column("surplus_share", "结余再分配比例", required=False),
+        Column("director_staff_id", "院长工号", required=False, aliases=("院长人员编号",)),
+        Column("reference", "核定依据"),
+    ),
+)
+
+STAFF_COEFFICIENTS = FileFormat(
+    name="staff_coefficients",
+    label_zh="个人考核系数",
+    key=("staff_id", "year"),
+    columns=(
+        Column("staff_id", "人员编号", aliases=("工号",)),
+        Column("year", "年度"),
+        Column("coefficient", "个人考核系数"),
+        Column("reference", "考核依据"),
+    ),
+)
+
+OUTSIDE_ITEMS = FileFormat(
+    name="outside_items",
+    label_zh="绩效总量外项目",
+    key=("staff_id", "year", "kind"),
+    columns=(
+        Column("staff_id", "人员编号", aliases=("工号",)),
+        Column("year", "年度"),
+        Column("kind", "项目", aliases=("项目类型",)),
+        Column("amount", "金额"),
+        Column("reference", "依据"),
+    ),
+)
+
 FORMATS = {
     f.name: f
     for f in (
@@ -226,6 +271,9 @@ FORMATS = {
         TASKS,
         FORCE_MAJEURE,
         PARAMETER_CHANGES,
+        POOLS,
+        STAFF_COEFFICIENTS,
+        OUTSIDE_ITEMS,
     )
 }
 
@@ -251,6 +299,8 @@ POSTS = {
 }
 ESTABLISHMENT = {"on": ("在编",), "off": ("编外",)}
 CORRECTION_ACTIONS = {"void": ("作废",), "correct": ("更正",)}
+# Amounts paid outside the performance-pay total; the domain (domain/inputs.py) owns the list.
+OUTSIDE_ITEM_KINDS = {code: (label,) for code, label in OUTSIDE_KINDS.items()}
 TRUE_WORDS = ("true", "yes", "y", "1", "是", "达标")
 FALSE_WORDS = ("false", "no", "n", "0", "否", "不达标")
 

@@ -552,10 +552,13 @@ def distribute(
     members = [s for s in staff if s.staff_id != institution.director_id]
     lines = _weights(trace.step("weights"), institution, members, rules)
     _base_part(trace.step("base_part"), base_pool, members, lines)
-    lines.reward = _by_weight(trace.step("reward_part"), reward_pool, lines.weight, "reward")
+    by_base = {s.staff_id: Fraction(s.base_pay) * lines.share[s.staff_id] for s in members}
+    lines.reward = _by_weight(
+        trace.step("reward_part"), reward_pool, lines.weight, "reward", by_base
+    )
     surplus_weights = _surplus_weights(members, lines, rules)
     lines.surplus = _by_weight(
-        trace.step("surplus_part"), redistributed, surplus_weights, "surplus"
+        trace.step("surplus_part"), redistributed, surplus_weights, "surplus", by_base
     )
     _floors(trace.step("floors"), institution, members, lines, rules)
     outside = _outside_total(trace.step("outside_total"), institution, staff)
@@ -732,10 +735,23 @@ def _base_part(
 
 
 def _by_weight(
-    r: StepRecorder, amount: Decimal, weights: Mapping[str, Fraction], line: str
+    r: StepRecorder,
+    amount: Decimal,
+    weights: Mapping[str, Fraction],
+    line: str,
+    fallback: Mapping[str, Fraction] | None = None,
 ) -> dict[str, Decimal]:
-    """Largest-remainder split of `amount` by `weights` (exact fractions)."""
+    """Largest-remainder split of `amount` by `weights` (exact fractions). When nobody has
+    any weight (no equivalents recorded in the period) and a `fallback` is given, the amount
+    is shared by it instead, with a note: a pool is never left undistributed for want of
+    records (a configurable reading; DOMAIN.md §5 is silent)."""
     what = {"reward": ("奖励性绩效", "reward pool"), "surplus": ("结余再分配额", "surplus")}[line]
+    if fallback is not None and amount and not any(weights.values()) and any(fallback.values()):
+        r.note(
+            "本期无人有工作当量，按基础性绩效权重（岗位标准 × 在岗月数）分配 / nobody has "
+            "equivalents in the period: shared like the base part (post base pay × months)"
+        )
+        weights = fallback
     r.inputs(amount=amount, weight_sum=_shown(sum(weights.values(), Fraction(0))))
     parts = _allocate(amount, weights, FEN, what)
     r.outputs(by_staff={k: {"weight": _shown(w), line: parts[k]} for k, w in weights.items()})
