@@ -1,0 +1,55 @@
+"""Performance pay through the console script, on the demo county: distribute, explain a
+person, record a distribution run, approve it (maker-checker), payslips, replay."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from openpyxl import load_workbook
+
+from tests.e2e.test_equivalents_cli import run
+
+
+def test_distribution_from_the_demo_county(db_url: str, tmp_path: Path) -> None:
+    demo = run("demo", "--records", "3000", "--out", str(tmp_path / "demo"), db=db_url)
+    assert demo.returncode == 0, demo.stderr
+    assert "绩效工资分配 / performance pay: 139 institutions" in demo.stdout
+
+    shares = run("distribute", "--year", "2024", "--institution", "C01", "--json", db=db_url)
+    assert shares.returncode == 0, shares.stderr
+    c01 = json.loads(shares.stdout)["institutions"][0]
+    totals = c01["totals"]
+    assert Decimal(totals["base"]) + Decimal(totals["reward"]) - Decimal(
+        totals["floor_contribution"]
+    ) + Decimal(totals["floor_top_up"]) - Decimal(totals["floor_top_up_outside"]) == Decimal(
+        totals["pool"]
+    )
+    person = next(p for p in c01["staff"] if not p["director"] and p["performance_pay"] != "0.00")
+
+    explained = run("explain", "--staff", person["staff_id"], "--year", "2024", db=db_url)
+    assert explained.returncode == 0, explained.stderr
+    assert "reward_part" in explained.stdout and "当量明细" in explained.stdout
+
+    recorded = run("distribution", "run", "--year", "2024", "--json", db=db_url)
+    assert recorded.returncode == 0, recorded.stderr
+    run_id = json.loads(recorded.stdout)["run_id"]
+    assert run_id == "perf-2024#1"
+    same = run("payout", "approve", run_id, "--reference", "审批", db=db_url)
+    assert same.returncode == 1 and "maker-checker" in same.stderr
+    approved = run(
+        "payout", "approve", run_id, "--reference", "审批", "--actor", "checker", db=db_url
+    )
+    assert approved.returncode == 0, approved.stderr
+
+    out = tmp_path / "slips"
+    slips = run("distribution", "payslips", run_id, "--out", str(out), db=db_url)
+    assert slips.returncode == 0, slips.stderr
+    html = (out / "C01" / f"{person['staff_id']}.html").read_text(encoding="utf-8")
+    assert person["name"] in html and run_id in html
+    sheet = load_workbook(out / "C01.xlsx").worksheets[0]
+    assert person["staff_id"] in {row[0] for row in sheet.iter_rows(values_only=True)}
+
+    replay = run("audit", "replay", run_id, db=db_url)
+    assert replay.returncode == 0 and "identical" in replay.stdout
