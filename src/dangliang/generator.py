@@ -317,9 +317,11 @@ COEFFICIENT_REFERENCE = "{year}年度个人绩效考核结果（示例） / illu
 FAMILY_DOCTOR_FEE = (3_000, 15_000)  # yuan a year, by the hundred
 FAMILY_DOCTOR_CLINICAL_SHARE = 0.4  # of centre clinical staff who have signed families
 EPIDEMIC_ALLOWANCE = (2_000, 8_000)
+DIRECTOR_SALARY = (180_000, 260_000)  # 院长年薪, yuan a year, by the hundred
 OUTSIDE_REFERENCE = {
     "family_doctor_fee": "{year}年度家庭医生签约服务费结算（示例） / illustrative",
     "epidemic_allowance": "{year}年度公卫医生防疫补贴（示例） / illustrative",
+    "director_salary": "{year}年度院长年薪核定（示例） / illustrative",
 }
 
 
@@ -384,15 +386,19 @@ def generate(
         _force_majeure_rows(inputs_rng, centres, year, last_month),
     )
     performance_rng = random.Random(f"dangliang-performance-{seed}")  # leaves the others be
-    _write_csv(
-        files["pools"], POOLS, _pool_rows(performance_rng, institutions, headcount, staff, year)
-    )
+    pools = _pool_rows(performance_rng, institutions, headcount, staff, year)
+    _write_csv(files["pools"], POOLS, pools)
     _write_csv(
         files["staff_coefficients"],
         STAFF_COEFFICIENTS,
         _coefficient_rows(performance_rng, staff, year),
     )
-    _write_csv(files["outside_items"], OUTSIDE_ITEMS, _outside_rows(performance_rng, staff, year))
+    directors = {row[6] for row in pools if row[6]}
+    _write_csv(
+        files["outside_items"],
+        OUTSIDE_ITEMS,
+        _outside_rows(performance_rng, staff, year, directors),
+    )
     chunks = _service_chunks(rng, staff, days, records)
     _write_services(files["services"], services_format, chunks, progress)
 
@@ -708,12 +714,17 @@ def _coefficient_rows(rng: random.Random, staff: Sequence[_Staff], year: int) ->
     return rows
 
 
-def _outside_rows(rng: random.Random, staff: Sequence[_Staff], year: int) -> list[list[str]]:
+def _outside_rows(
+    rng: random.Random, staff: Sequence[_Staff], year: int, directors: set[str]
+) -> list[list[str]]:
     """Amounts outside the pool: a family-doctor fee for every village doctor and some
-    centre clinical staff, an epidemic allowance for public-health staff."""
+    centre clinical staff, an epidemic allowance for public-health staff, each director's
+    annual salary."""
     rows: list[list[str]] = []
     for s in staff:
         kinds: list[tuple[str, tuple[int, int]]] = []
+        if s.staff_id in directors:
+            kinds.append(("director_salary", DIRECTOR_SALARY))
         if s.post == "village_doctor" or (
             s.post == "clinical" and rng.random() < FAMILY_DOCTOR_CLINICAL_SHARE
         ):

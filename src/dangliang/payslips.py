@@ -52,6 +52,7 @@ OUTSIDE_ZH = {
     FAMILY_DOCTOR_FEES: "家庭医生签约服务费",
     "family_doctor_fee": "家庭医生签约服务费",  # the short key some callers use
     EPIDEMIC_ALLOWANCE: "公卫医生防疫补贴",
+    "director_salary": "院长（主任）年薪",
 }
 """Outside-total kinds (总量外项目); other kinds are shown under their own key."""
 OUTSIDE_COLUMNS = ("家庭医生签约服务费", "公卫医生防疫补贴")

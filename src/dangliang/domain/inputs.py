@@ -229,9 +229,14 @@ class InstitutionYear(Aggregate):
 
 
 OUTSIDE_KINDS: Final = MappingProxyType(
-    {"family_doctor_fee": "家庭医生签约服务费", "epidemic_allowance": "公卫医生防疫补贴"}
+    {
+        "family_doctor_fee": "家庭医生签约服务费",
+        "epidemic_allowance": "公卫医生防疫补贴",
+        "director_salary": "院长（主任）年薪",
+    }
 )
-"""Amounts paid outside the performance-pay total (诸暨方案 二(四)2:「不纳入绩效工资总量」)."""
+"""Amounts paid outside the performance-pay total (诸暨方案 二(四)2: fees and allowances
+「不纳入绩效工资总量」; 「院长（主任）年薪在单位绩效工资总量外单列核定」)."""
 
 
 class StaffYear(Aggregate):
