@@ -163,6 +163,21 @@ class Dangliang:
         old.drop(self.write_engine)
         return head
 
+    def _upgrade_inputs(self) -> None:
+        """A database written by a version whose inputs projection recorded fewer kinds of
+        facts is replayed once into the current one, so an upgrade needs no manual step."""
+        with self.engine.connect() as conn:
+            stored = eq.stored_version(conn, self.inputs_projection.name)
+            started = position(conn, self.inputs_projection.name) > 0
+        if stored == self.inputs_projection.version:
+            return
+        if started:
+            self._rebuild_small(self.inputs_projection, inp.metadata)
+        with self.write_engine.begin() as conn:
+            eq.set_active_suffix(
+                conn, self.inputs_projection.version, name=self.inputs_projection.name
+            )
+
     def _rebuild_small(
         self, p: reg.RegistryProjection | inp.InputsProjection, metadata: MetaData
     ) -> None:
@@ -765,6 +780,7 @@ def bootstrap(settings: Settings) -> Dangliang:
         app = Dangliang(database, log, engine, write_engine)
         app.equivalents_projection().create(write_engine)
         app.chain_projection.create(write_engine)
+        app._upgrade_inputs()
     return app
 
 

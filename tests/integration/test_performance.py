@@ -173,3 +173,33 @@ def test_on_generated_data_every_pool_is_distributed_to_the_fen(
         len(d.staff) for d in found.distributions.values()
     )
     assert app.replay_payout(run.run_id)["identical"]
+
+
+def test_a_database_from_an_older_version_gets_its_inputs_replayed_once(
+    db_url: str, county: Any
+) -> None:
+    from sqlalchemy import delete
+
+    from dangliang.application import bootstrap
+    from dangliang.projections import equivalents as eq
+    from dangliang.projections import inputs as inp
+    from dangliang.settings import Settings
+
+    app = bootstrap(Settings(db_url))
+    try:
+        prepared(app, county)
+        record_pool(app)
+        before = app.distribute(Period(YEAR), institution="C01").as_json()
+        with app.write_engine.begin() as conn:  # what an older version had recorded
+            conn.execute(delete(inp.facts).where(inp.facts.c.kind.in_(inp.STAFF_KINDS)))
+            conn.execute(
+                delete(eq.projection_versions).where(eq.projection_versions.c.name == "inputs")
+            )
+        assert not app.distribute(Period(YEAR), institution="C01").distributions
+    finally:
+        app.close()
+    upgraded = bootstrap(Settings(db_url))
+    try:
+        assert upgraded.distribute(Period(YEAR), institution="C01").as_json() == before
+    finally:
+        upgraded.close()

@@ -501,10 +501,16 @@ def recorded_at(log: EventLog, notification: Notification) -> datetime:
 
 
 def active_suffix(conn: Connection, name: str = "equivalents") -> str:
+    return stored_version(conn, name) or "a"
+
+
+def stored_version(conn: Connection, name: str) -> str | None:
+    """The active version recorded for a projection (the equivalents cube's suffix, the
+    inputs projection's format version), or None."""
     found = conn.execute(
         select(projection_versions.c.active).where(projection_versions.c.name == name)
     ).scalar_one_or_none()
-    return found or "a"
+    return str(found) if found is not None else None
 
 
 def set_active_suffix(conn: Connection, suffix: str, name: str = "equivalents") -> None:

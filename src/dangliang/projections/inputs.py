@@ -117,6 +117,7 @@ class InputsProjection:
     """Append-only facts; small, so a rebuild simply deletes and replays them."""
 
     name = "inputs"
+    version = "2"  # bump when a new kind of fact is recorded: old databases are replayed once
     batch_size = 1_000_000
     topics: tuple[str, ...] = tuple(topic_of(c) for c in _EVENTS)
 
