@@ -18,7 +18,7 @@ import click
 from dangliang.application import Dangliang
 from dangliang.compensation import EXPLAINABLE, PERIOD, Period, load_scenario, scenario_from_sets
 from dangliang.policy.compensation import COMPONENTS, COMPONENTS_ZH
-from dangliang.policy.parameters import show_value
+from dangliang.policy.parameters import show_value, value_from_canonical
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -439,13 +439,6 @@ def _period(month: str | None, year: int | None) -> Period:
     return Period.parse(year=year, month=month)
 
 
-def _show_json(value: object) -> str:
-    """A parameter value as JSON shows it (true, null, bands as rows)."""
-    if isinstance(value, list):
-        return "; ".join(", ".join(f"{k} {v}" for k, v in row.items()) for row in value)
-    return value if isinstance(value, str) else json.dumps(value)
-
-
 def _money(text: str) -> str:
     return f"{Decimal(text):,.2f}"
 
@@ -556,8 +549,9 @@ def _print_explanation(found: dict[str, Any]) -> None:
             f"{step['clause']} ({step['period']})"
         )
         for param in step["parameters"]:
+            value = show_value(value_from_canonical(param["value"], param["unit"]))
             click.echo(
-                f"    参数 {param['path']} = {_show_json(param['value'])} {param['unit']} "
+                f"    参数 {param['path']} = {value} {param['unit']} "
                 f"(from {param['effective_from']}; {param['reference']})"
             )
         if step["inputs"]:

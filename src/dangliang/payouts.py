@@ -30,7 +30,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, and_, func, or_, select
 
 from dangliang import compensation as comp
-from dangliang.policy.compensation import COMPONENTS, ZERO, InstitutionInputs, yuan
+from dangliang.domain.values import first_of_next_month
+from dangliang.policy.compensation import COMPONENTS, ZERO, yuan
 from dangliang.policy.parameters import BUILTIN_BUNDLES
 from dangliang.projections import inputs as inp
 from dangliang.projections import registry as reg
@@ -58,8 +59,7 @@ def period_end(period: comp.Period) -> date:
     """The period's last day."""
     if period.month is None:
         return date(period.year, 12, 31)
-    following = date(period.year + (period.month == 12), period.month % 12 + 1, 1)
-    return following - timedelta(days=1)
+    return first_of_next_month(period.year, period.month) - timedelta(days=1)
 
 
 def _months(period: comp.Period) -> list[str]:
@@ -81,17 +81,7 @@ def compute_run(
 ) -> dict[str, Any]:
     """The results a run of `period` at `position` records (deterministic, JSON-ready)."""
     runs = compensation_runs(conn, position)
-    policy, county = comp.gather(conn, t, period, position)
-    if period.month is None:
-        paid = advances_paid(runs, period.year)
-        county = comp.CountyInputs(
-            county.year,
-            {
-                code: _with_advances(inst, paid.get(code, ZERO))
-                for code, inst in county.institutions.items()
-            },
-        )
-    computation = comp.run(period, position, policy, county)
+    computation = comp.run(period, position, *_gather(conn, t, period, position, runs))
     out = computation.as_json()
     lines = adjustment_lines(conn, t, period, position, runs)
     totals: dict[str, Decimal] = defaultdict(Decimal)
@@ -111,8 +101,25 @@ def compute_run(
     return out
 
 
-def _with_advances(inst: InstitutionInputs, paid: Decimal) -> InstitutionInputs:
-    return replace(inst, advances_paid=paid)
+def _gather(
+    conn: Connection,
+    t: EquivalentsTables,
+    period: comp.Period,
+    position: int,
+    runs: Mapping[str, inp.RunRecord],
+) -> tuple[inp.PolicyInForce, comp.CountyInputs]:
+    """The period's inputs; a settlement takes as advances what the year's runs paid."""
+    policy, county = comp.gather(conn, t, period, position)
+    if period.month is not None:
+        return policy, county
+    paid = advances_paid(runs, period.year)
+    return policy, comp.CountyInputs(
+        county.year,
+        {
+            code: replace(inst, advances_paid=paid.get(code, ZERO))
+            for code, inst in county.institutions.items()
+        },
+    )
 
 
 def results_digest(results: Mapping[str, Any]) -> str:
@@ -206,14 +213,7 @@ def adjustment_lines(
         since = q.run.position
         if not changed_since(conn, t, q.period, since, position):
             continue
-        policy, county = comp.gather(conn, t, q.period, position)
-        if q.period.month is None:
-            paid = advances_paid(runs, q.period.year)
-            county = comp.CountyInputs(
-                county.year,
-                {c: _with_advances(i, paid.get(c, ZERO)) for c, i in county.institutions.items()},
-            )
-        new = comp.run(q.period, position, policy, county).as_json()
+        new = comp.run(q.period, position, *_gather(conn, t, q.period, position, runs)).as_json()
         new_rows = {r["code"]: r for r in new["institutions"]}
         for old in q.run.results["institutions"]:
             code = old["code"]

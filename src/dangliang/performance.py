@@ -25,6 +25,7 @@ from sqlalchemy import Connection, select
 
 from dangliang.compensation import Period
 from dangliang.domain.errors import DomainError
+from dangliang.domain.values import first_of_next_month
 from dangliang.policy.compensation import yuan
 from dangliang.policy.distribution import (
     Distribution,
@@ -204,7 +205,7 @@ def _members(
 def _posted(person: inp.StaffFacts, code: str, year: int, month: int) -> bool:
     """Whether a posting at `code` covers at least one day of the month."""
     first = date(year, month, 1)
-    last = date(year + (month == 12), month % 12 + 1, 1)
+    last = first_of_next_month(year, month)
     for p in person.postings:
         start = date.fromisoformat(p["from_date"])
         end = date.fromisoformat(p["to_date"]) if p["to_date"] else None
@@ -218,7 +219,7 @@ def _latest_posting(person: inp.StaffFacts, code: str, year: int, month: int) ->
         p
         for p in person.postings
         if p["institution_code"] == code
-        and date.fromisoformat(p["from_date"]) < date(year + (month == 12), month % 12 + 1, 1)
+        and date.fromisoformat(p["from_date"]) < first_of_next_month(year, month)
     ]
     if not candidates:
         raise DomainError(

@@ -87,3 +87,8 @@ def require_text(text: str, what_zh: str, what_en: str) -> str:
     if not text or not text.strip():
         raise InvalidValue(f"必须写明{what_zh}", f"{what_en} is required")
     return text.strip()
+
+
+def first_of_next_month(year: int, month: int) -> date:
+    """The 1st of the month after `year`-`month`: the exclusive end of that month."""
+    return date(year + (month == 12), month % 12 + 1, 1)
