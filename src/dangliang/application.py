@@ -24,7 +24,7 @@ from dangliang import __version__, payouts, performance
 from dangliang import compensation as comp
 from dangliang.bulk import bulk_writer
 from dangliang.domain import ids
-from dangliang.domain.errors import DomainError
+from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.imports import DataImport
 from dangliang.domain.payout import PERFORMANCE, PayoutPeriod, PayoutRefused, period_of_run
 from dangliang.domain.policy import CountyPolicy
@@ -54,6 +54,7 @@ from dangliang.projections.base import (
 from dangliang.projections.chain import ChainProjection, chain_head, format_head
 from dangliang.projections.chain import verify as chain_verify
 from dangliang.settings import Database, Settings, SettingsError
+from dangliang.users import Users
 
 Progress = Callable[[str, int, int], Any]
 
@@ -98,6 +99,7 @@ class Dangliang:
         self.registry_projection = reg.RegistryProjection()
         self.inputs_projection = inp.InputsProjection()
         self.chain_projection = ChainProjection()
+        self.users = Users(log, self.registry)
 
     # ---- projections --------------------------------------------------------------------
 
@@ -117,13 +119,20 @@ class Dangliang:
     def catch_up(self, progress: Progress | None = None) -> int:
         """Read-your-writes: bring every read model up to the log's head; return the head."""
         head = self.log.head()
-        for p in self.projections():
+        for p in self._behind(self.projections(), head):
             report = functools.partial(progress, p.name) if progress else None
             catch_up(self.write_engine, self.log, p, until=head, progress=report)
         return head
 
+    def _behind(self, projections: list[Projection], head: int) -> list[Projection]:
+        """The projections not yet at `head`, read without taking the write lock: most calls
+        (every API read) find none, and concurrent readers then never queue for it."""
+        with self.engine.connect() as conn:
+            return [p for p in projections if position(conn, p.name) < head]
+
     def registry(self) -> reg.Registry:
-        catch_up(self.write_engine, self.log, self.registry_projection)
+        for p in self._behind([self.registry_projection], self.log.head()):
+            catch_up(self.write_engine, self.log, p)
         with self.engine.connect() as conn:
             return reg.Registry.load(conn)
 
@@ -485,7 +494,7 @@ class Dangliang:
                 if staff_id in d.staff
             ]
         if not parts:
-            raise DomainError(
+            raise NotFound(
                 f"{period.label} 的绩效分配中没有职工 {staff_id}",
                 f"staff {staff_id} is in no distribution of {period.label}",
             )
@@ -577,7 +586,7 @@ class Dangliang:
     def _act(self, run_id: str, command: Callable[[PayoutPeriod], None]) -> inp.RunRecord:
         found = self._payout_period(period_of_run(run_id))
         if found is None:
-            raise PayoutRefused(f"没有批次 {run_id}", f"no run {run_id}")
+            raise NotFound(f"没有批次 {run_id}", f"no run {run_id}")
         command(found)
         self.log.save(found)
         return self.payout_run(run_id)
@@ -604,7 +613,7 @@ class Dangliang:
         found = self.payout_runs().get(run_id)
         if found is None:
             period_of_run(run_id)  # a malformed id gets its own message
-            raise PayoutRefused(f"没有批次 {run_id}", f"no run {run_id}")
+            raise NotFound(f"没有批次 {run_id}", f"no run {run_id}")
         return found
 
     def write_payslips(self, run_id: str, folder: Path) -> list[Path]:
@@ -613,31 +622,44 @@ class Dangliang:
         from dangliang import payslips
 
         run = self.payout_run(run_id)
-        if run.ledger != "performance":
-            raise PayoutRefused(
-                f"{run_id} 不是绩效分配批次（支付单请用 payout statement）",
-                f"{run_id} is not a distribution run (use payout statement for payouts)",
+        written: list[Path] = []
+        for institution in self.distribution_results(run)["institutions"]:
+            code = institution["code"]
+            doc = self.distribution_doc(run, code)
+            written.extend(payslips.write_payslips(doc, folder / code))
+            written.append(payslips.write_distribution_sheet(doc, folder / f"{code}.xlsx"))
+        return written
+
+    def distribution_doc(self, run: inp.RunRecord, code: str) -> dict[str, Any]:
+        """What a distribution run recorded for one institution, with the run's header and
+        each person's equivalents by item: the document payslips and sheets are made from."""
+        found = [i for i in self.distribution_results(run)["institutions"] if i["code"] == code]
+        if not found:
+            raise NotFound(
+                f"批次 {run.run_id} 中没有机构 {code}",
+                f"run {run.run_id} has no institution {code}",
             )
         period = payouts.period_of(run.period.removeprefix(PERFORMANCE))
-        names = self._institution_names()
-        header = payouts.run_header(run)
-        written: list[Path] = []
-        t = self.equivalents_projection().t
         with self.engine.connect() as conn:
-            for institution in run.results["institutions"]:
-                code = institution["code"]
-                doc = {
-                    **header,
-                    "period": period.label,
-                    "institution": {"code": code, "name": names.get(code, "")},
-                    "distribution": institution,
-                    "equivalents": performance.staff_equivalents(
-                        conn, t, code, period, run.position
-                    ),
-                }
-                written.extend(payslips.write_payslips(doc, folder / code))
-                written.append(payslips.write_distribution_sheet(doc, folder / f"{code}.xlsx"))
-        return written
+            equivalents = performance.staff_equivalents(
+                conn, self.equivalents_projection().t, code, period, run.position
+            )
+        return {
+            **payouts.run_header(run),
+            "period": period.label,
+            "institution": {"code": code, "name": self._institution_names().get(code, "")},
+            "distribution": found[0],
+            "equivalents": equivalents,
+        }
+
+    @staticmethod
+    def distribution_results(run: inp.RunRecord) -> dict[str, Any]:
+        if run.ledger != "performance":
+            raise PayoutRefused(
+                f"{run.run_id} 不是绩效分配批次（支付单请用 payout statement）",
+                f"{run.run_id} is not a distribution run (use payout statement for payouts)",
+            )
+        return run.results
 
     def _institution_names(self) -> dict[str, str]:
         with self.engine.connect() as conn:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ import click
 
 from dangliang.application import Dangliang
 from dangliang.compensation import EXPLAINABLE, PERIOD, Period, load_scenario, scenario_from_sets
+from dangliang.domain.values import utc
 from dangliang.policy.compensation import COMPONENTS, COMPONENTS_ZH
 from dangliang.policy.parameters import show_value, value_from_canonical
 
@@ -40,12 +41,6 @@ def as_of_options(func: F) -> F:
         default=None,
         help="As the log stood at this moment (UTC unless an offset is given).",
     )(func)
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def period_options(func: F) -> F:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from dangliang.domain.errors import DomainError
+from dangliang.domain.errors import DomainError, NotFound
 from dangliang.policy.compensation import (
     CATEGORIES,
     COMPONENTS,
@@ -59,7 +59,7 @@ _COMPONENT_RULES: Mapping[str, tuple[str, ...]] = {
 EXPLAINABLE = tuple(_COMPONENT_RULES)
 
 
-class UnknownInstitution(DomainError):
+class UnknownInstitution(NotFound):
     """An institution code that is not registered."""
 
 

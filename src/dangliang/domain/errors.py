@@ -22,3 +22,7 @@ class NothingToCorrect(DomainError):
 
 class InvalidValue(DomainError):
     """A value outside what the domain allows (e.g. a non-positive quantity)."""
+
+
+class NotFound(DomainError):
+    """What was asked for does not exist (a run, an institution, a person in a distribution)."""

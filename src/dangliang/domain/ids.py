@@ -62,3 +62,7 @@ def payout_period_id(period: str) -> UUID:
 
 def staff_year_id(staff_id: str, year: int) -> UUID:
     return uuid5(NAMESPACE, f"staff-year|{staff_id}|{year}")
+
+
+def api_user_id(name: str) -> UUID:
+    return uuid5(NAMESPACE, f"api-user|{name.strip()}")

@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from dangliang.domain import ids
-from dangliang.domain.errors import DomainError
+from dangliang.domain.errors import DomainError, InvalidValue
 from dangliang.domain.values import require_text
 
 KINDS = ("monthly_advance", "annual_settlement", "performance_pay")
@@ -40,6 +40,10 @@ STATES_ZH = {
 
 class PayoutRefused(DomainError):
     """A payout command the rules do not allow (maker-checker, state, one approved run)."""
+
+
+class MalformedRunId(PayoutRefused, InvalidValue):
+    """A run id that is not `PERIOD#N`."""
 
 
 class PayoutPeriod(Aggregate):
@@ -228,7 +232,7 @@ def period_of_run(run_id: str) -> str:
     """`2024-03#2` → `2024-03`."""
     period, sep, number = run_id.partition("#")
     if not sep or not number.isdigit() or len(period.removeprefix(PERFORMANCE)) not in (4, 7):
-        raise PayoutRefused(
+        raise MalformedRunId(
             f"批次编号格式应为 期间#序号（如 2024-03#1、perf-2024#1）：{run_id!r}",
             f"a run id looks like PERIOD#N (e.g. 2024-03#1, perf-2024#1): {run_id!r}",
         )

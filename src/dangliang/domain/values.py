@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from dangliang.domain.errors import InvalidValue
@@ -92,3 +92,10 @@ def require_text(text: str, what_zh: str, what_en: str) -> str:
 def first_of_next_month(year: int, month: int) -> date:
     """The 1st of the month after `year`-`month`: the exclusive end of that month."""
     return date(year + (month == 12), month % 12 + 1, 1)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """A moment without an offset is read as UTC (the log's transaction times are UTC)."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment

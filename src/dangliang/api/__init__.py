@@ -1,0 +1,73 @@
+"""The HTTP API (`dangliang serve`): the application's commands and queries over HTTP, with
+API tokens and roles. OpenAPI docs at `/docs`; every route under `/api/v1`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from dangliang import __version__
+from dangliang.api import errors, routes_compensation, routes_data, routes_runs
+from dangliang.application import Dangliang, bootstrap
+from dangliang.settings import Settings
+
+PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+工作当量补偿引擎 — the workload-equivalent compensation engine of a county's primary health care.
+
+Authenticate with `Authorization: Bearer TOKEN`; tokens come from
+`dangliang users add NAME --role admin|auditor|clerk [--institution CODE]`.
+
+- **admin** (县卫健局管理员): everything;
+- **auditor** (财政审计员): read everything, approve or reject payout runs, verify the log;
+- **clerk** (机构填报员): import service records and corrections of, and read, only their
+  institution and its village clinics.
+
+Money and equivalents are decimal strings. A refusal is `application/problem+json` with every
+problem found (file, row, column, reason): 401 no/bad token, 403 role or institution not
+allowed, 404 not found, 409 the state does not allow it, 422 invalid input. Nothing is written
+by a refused request. Every write records the calling user as the event's actor.
+"""
+
+
+def create_app(service: Dangliang | None = None, settings: Settings | None = None) -> FastAPI:
+    """The FastAPI app over `service` (kept open by the caller) or over a service it
+    bootstraps from `settings` (or the environment) at start-up and closes at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        owned = service is None
+        api.state.dangliang = service or bootstrap(settings or Settings.from_env(None))
+        try:
+            yield
+        finally:
+            if owned:
+                api.state.dangliang.close()
+
+    api = FastAPI(
+        title="dangliang 当量",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url=f"{PREFIX}/openapi.json",
+    )
+    if service is not None:  # usable at once, also without running the lifespan
+        api.state.dangliang = service
+    errors.install(api)
+    root = APIRouter(prefix=PREFIX, responses=errors.ERROR_RESPONSES)
+    for module in (routes_data, routes_compensation, routes_runs):
+        root.include_router(module.router)
+    api.include_router(root)
+    return api
+
+
+__all__ = ["PREFIX", "Depends", "create_app"]
+
+
+def app_from_env() -> FastAPI:
+    """For `uvicorn --factory` (and `dangliang serve`): the database from `DANGLIANG_DB`."""
+    return create_app()
