@@ -296,6 +296,8 @@ class Dangliang:
         """Equivalents for a month (`2024-03`) or year (`2024`), now or as the log stood at
         a moment (transaction time) or a log position."""
         head = self.catch_up()
+        if position is not None:
+            self.resolve_position(as_of=None, position=position)  # within the log
         projection = self.equivalents_projection()
         with self.engine.connect() as conn:
             if as_of is not None:
