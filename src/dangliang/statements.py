@@ -473,10 +473,16 @@ def _write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _plain(value: Cell) -> str:
-    """Text as is; money as a plain decimal with at least the 2 places of the fen ("0" → "0.00")."""
+    """Text as is, except that text a spreadsheet would run as a formula (`=…`, `+…`, `-…`,
+    `@…`) gets a leading `'` (OWASP's CSV-injection advice); money as a plain decimal with at
+    least the 2 places of the fen ("0" → "0.00")."""
     if not isinstance(value, Decimal):
-        return str(value)
+        text = str(value)
+        return "'" + text if text.startswith(FORMULA_START) else text
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
         value = value.quantize(Decimal("0.01"))  # only adds zeros: exact

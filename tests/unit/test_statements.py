@@ -364,7 +364,8 @@ def test_csv_is_the_table_with_bom_and_bilingual_headers(monthly: dict, tmp_path
     keys = [h.split(" ")[1] for h in header[2:]]
     assert len(rows) == 3
     for row, inst in zip(rows[:-1], monthly["institutions"], strict=True):
-        assert row[:2] == [inst["code"], inst["name"]]
+        name = inst["name"]  # one starts with "=": written so that it is not a formula
+        assert row[:2] == [inst["code"], "'" + name if name.startswith("=") else name]
         assert row[2:] == [inst["components"].get(k) or inst[k] for k in keys]  # exact text
     assert rows[-1] == ["合计", "", *(monthly["totals"][k] for k in keys)]
 
@@ -387,6 +388,18 @@ def test_csv_money_has_at_least_two_places_and_is_never_rounded(
         header, _, second, _ = list(csv.reader(f))
     assert second[header.index("以前期间调整 adjustments")] == "0.00"
     assert second[header.index("指令性任务 directive_tasks")] == "12.345"
+
+
+def test_csv_text_is_never_a_formula_but_negative_money_stays_a_number(
+    annual: dict, tmp_path: Path
+) -> None:
+    annual["institutions"][0]["name"] = '=HYPERLINK("http://x","点击")'
+    annual["institutions"][1]["name"] = "-1+2"
+    path = write_statement(annual, tmp_path / "run.csv")
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        header, first, second, *_ = list(csv.reader(f))
+    assert first[1] == '\'=HYPERLINK("http://x","点击")' and second[1] == "'-1+2"
+    assert first[header.index("清算差额 settlement")] == "-52643.10"
 
 
 # ---------------------------------------------------------------- JSON
