@@ -193,10 +193,15 @@ def _members(
                 ),
                 personal_coefficient=person.coefficient if person.coefficient is not None else ONE,
                 months_in_post=len(in_post),
-                base_pay=tree.get(f"performance_pay.base_pay.{post}", jan1).as_decimal()
-                * Decimal(len(months))
-                / Decimal(12),
-                floor=floor * Decimal(len(months)) / Decimal(12) if floor is not None else None,
+                # A month's (or the year's) share of an annual amount, to the fen.
+                base_pay=yuan(
+                    tree.get(f"performance_pay.base_pay.{post}", jan1).as_decimal()
+                    * Decimal(len(months))
+                    / Decimal(12)
+                ),
+                floor=yuan(floor * Decimal(len(months)) / Decimal(12))
+                if floor is not None
+                else None,
             )
         )
     return out

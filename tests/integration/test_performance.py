@@ -203,3 +203,20 @@ def test_a_database_from_an_older_version_gets_its_inputs_replayed_once(
         assert upgraded.distribute(Period(YEAR), institution="C01").as_json() == before
     finally:
         upgraded.close()
+
+
+def test_a_month_of_the_county_with_village_doctor_floors(app: Dangliang, county: Any) -> None:
+    """A month's base pay and floor are 1/12 of the annual amounts, rounded to the fen (the
+    zhuji floor of 32,000 a year is 2,666.67 a month, not 2,666.666…)."""
+    prepared(app, county)
+    for kind in ("pools", "staff-coefficients", "outside-items"):
+        app.load_inputs(kind, county.files[kind.replace("-", "_")], actor="tester")
+    month = app.distribute(Period(YEAR, 3)).as_json()
+    floors = [
+        Decimal(s["floor"])
+        for i in month["institutions"]
+        for s in i["staff"]
+        if s.get("floor") is not None
+    ]
+    assert floors and all(f == f.quantize(Decimal("0.01")) for f in floors)
+    assert Decimal(32_000) / 12 != floors[0] == Decimal("2666.67")
