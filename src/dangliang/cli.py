@@ -10,16 +10,14 @@ import functools
 import json
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from dangliang import cli_compensation, cli_payout
+from dangliang import cli_api, cli_compensation, cli_payout
 from dangliang.application import Dangliang, bootstrap, default_actor
 from dangliang.cli_compensation import as_of_options, utc
 from dangliang.compensation import PERIOD
@@ -181,148 +179,32 @@ def generate(out_dir: Path, records: int, seed: int, year: int, services_format:
 )
 @click.option("--records", default=1_000_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=2024, show_default=True, type=int)
-@click.option("--year", default=2024, show_default=True, type=int)
+@click.option(
+    "--year",
+    default=2024,
+    show_default=True,
+    type=int,
+    callback=lambda _ctx, _param, year: _ended_year(year),
+    help="A year that has ended: the demo pays it in full.",
+)
 @with_app
 def demo(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year: int) -> None:
-    """The demo county end to end: generate, load, import, and show the year's equivalents."""
-    from dangliang.generator import generate as run
+    """The main job on a synthetic county, end to end: generate, load, import; twelve monthly
+    advance runs, the year-end settlement and the staff distribution, each approved and paid;
+    a summary per centre; statements and payslips in --out. Re-runnable: periods already
+    paid are skipped."""
+    from dangliang import demo as job  # imports this module: imported when the demo runs
 
-    started = time.monotonic()
-    click.echo(f"数据库 / database: {app.database.describe()}")
-    progress = ProgressLine("rows")
-    done = 0
+    job.run(app, actor, out_dir, records, seed, year)
 
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("generate", done, records)
 
-    county = run(out_dir, records=records, seed=seed, year=year, progress=tick)
-    progress.finish()
-    click.echo(
-        f"1. 生成示例县 / generated a synthetic county in {out_dir}: "
-        f"{county.institutions - county.village_clinics} centres, "
-        f"{county.village_clinics} village clinics, {county.staff} staff, "
-        f"{county.items} items (illustrative values), {county.records:,} records"
-    )
-    for load, kind in (
-        (app.load_institutions, "institutions"),
-        (app.load_headcount, "headcount"),
-        (app.load_staff, "staff"),
-        (app.load_catalogue, "catalogue"),
-    ):
-        click.echo("2. " + load(county.files[kind], actor=actor).summary())
-    for kind in ("scores", "income", "pay-levels", "tasks", "force-majeure"):
-        click.echo(
-            "2. "
-            + app.load_inputs(kind, county.files[kind.replace("-", "_")], actor=actor).summary()
+def _ended_year(year: int) -> int:
+    if date.today() <= date(year, 12, 31):
+        raise click.BadParameter(
+            f"{year} 年尚未结束，演示支付全年 / {year} has not ended and the demo pays a whole "
+            f"year: use {date.today().year - 1} or earlier"
         )
-    progress = ProgressLine("rows")
-    try:
-        result = app.import_services(
-            county.files["services"], actor=actor, today=date.today(), progress=progress
-        )
-    finally:
-        progress.finish()
-    click.echo("3. " + result.summary())
-    progress = ProgressLine("events")
-    try:
-        app.catch_up(progress=progress)
-    finally:
-        progress.finish()
-    summary = app.equivalents(str(year))
-    click.echo(f"4. {year} 年工作当量 / equivalents (log position {summary['position']:,}):")
-    click.echo(
-        f"   {'机构':<8}{'基本医疗 medical':>20}{'基本公卫 public health':>24}{'记录 records':>14}"
-    )
-    # A centre's line includes its village clinics (乡村一体化管理).
-    parents = {code: parent or code for code, (_, parent) in app.registry().institutions.items()}
-    medical: dict[str, Decimal] = defaultdict(Decimal)
-    public_health: dict[str, Decimal] = defaultdict(Decimal)
-    counts: dict[str, int] = defaultdict(int)
-    for inst in summary["institutions"]:
-        centre = parents.get(inst["code"], inst["code"])
-        medical[centre] += Decimal(inst["basic_medical"])
-        public_health[centre] += Decimal(inst["basic_public_health"])
-        counts[centre] += inst["records"]
-    for code in sorted(counts):
-        click.echo(
-            f"   {code + '*':<8}{medical[code]:>20}{public_health[code]:>24}{counts[code]:>14,}"
-        )
-    click.echo("   (* a centre with its village clinics)")
-    _demo_settlement(app, actor, year, parents)
-    _demo_performance_pay(app, actor, year, county.files)
-    click.echo(f"— done in {time.monotonic() - started:.0f}s")
-
-
-def _demo_performance_pay(app: Dangliang, actor: str, year: int, files: dict[str, Path]) -> None:
-    """Step 7 of the demo: pools and staff inputs, then each institution's distribution."""
-    from dangliang.compensation import Period
-
-    for kind, key in (
-        ("pools", "pools"),
-        ("staff-coefficients", "staff_coefficients"),
-        ("outside-items", "outside_items"),
-    ):
-        click.echo("7. " + app.load_inputs(kind, files[key], actor=actor).summary())
-    found = app.distribute(Period(year))
-    pools = sum((d.pool for d in found.distributions.values()), Decimal(0))
-    staff = sum(len(d.staff) for d in found.distributions.values())
-    paid = sum(
-        (s.performance_pay for d in found.distributions.values() for s in d.staff.values()),
-        Decimal(0),
-    )
-    surplus = sum((d.surplus_redistributed for d in found.distributions.values()), Decimal(0))
-    floors = sum(
-        (Decimal(d.totals()["floor_top_up_outside"]) for d in found.distributions.values()),
-        Decimal(0),
-    )
-    click.echo(
-        f"8. {year} 绩效工资分配 / performance pay: {len(found.distributions)} institutions, "
-        f"{staff} staff; pools {pools:,.2f} + surplus shared {surplus:,.2f} + floor top-ups "
-        f"paid on top {floors:,.2f} = {paid:,.2f}, to the fen; see `dangliang distribute "
-        f"--year {year} --institution C01`, `dangliang explain --staff ID --year {year}`"
-    )
-
-
-def _demo_settlement(app: Dangliang, actor: str, year: int, parents: dict[str, str]) -> None:
-    """Steps 5–6 of the demo: adopt the illustrative Zhuji policy, settle the year."""
-    from dangliang.compensation import Period
-    from dangliang.policy.compensation import COMPONENTS
-
-    changed, tree = app.adopt_policy(
-        "zhuji", reference="演示：诸暨方案示例参数 / demo: illustrative Zhuji bundle", actor=actor
-    )
-    state = "adopted" if changed else "already in force"
-    click.echo(f"5. 政策 / policy {tree.source} {state} (示例数值，非官方 / illustrative values)")
-    computed = app.compute(Period(year))
-    totals: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
-    for code, r in computed.result.institutions.items():
-        row = totals[parents.get(code, code)]
-        for c in COMPONENTS:
-            row[c] += r.components[c]
-        row["total"] += r.total
-        row["advances"] += r.advances
-        row["settlement"] += r.settlement
-    click.echo(f"6. {year} 年终清算 / annual settlement (元, log position {computed.position:,}):")
-    click.echo(
-        f"   {'机构':<8}{'基本医疗':>14}{'基本公卫':>14}{'指令任务':>14}{'边缘调节':>14}"
-        f"{'年终奖':>12}{'合计 total':>16}{'已预拨':>16}{'清算 settlement':>17}"
-    )
-    for code in sorted(totals):
-        t = totals[code]
-        click.echo(
-            f"   {code + '*':<8}{t['basic_medical']:>14,.2f}{t['basic_public_health']:>14,.2f}"
-            f"{t['directive_tasks']:>14,.2f}{t['remote_adjustment']:>14,.2f}"
-            f"{t['year_end_bonus']:>12,.2f}{t['total']:>16,.2f}{t['advances']:>16,.2f}"
-            f"{t['settlement']:>17,.2f}"
-        )
-    county = computed.result
-    click.echo(
-        f"   全县 / county: total {county.total:,.2f}; "
-        f"see `dangliang compute --year {year}` (per institution), "
-        f"`dangliang explain --institution C07 --year {year}` (why)"
-    )
+    return year
 
 
 @main.group()
@@ -544,3 +426,4 @@ if __name__ == "__main__":  # pragma: no cover
 # Policy, compensation, payout and audit commands live in their own modules (kept apart for size).
 cli_compensation.register(main, with_app)
 cli_payout.register(main, with_app)
+cli_api.register(main, with_app)

@@ -8,6 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from openpyxl import load_workbook
+
 from dangliang.application import bootstrap
 from dangliang.settings import Settings
 from tests.conftest import load_reference
@@ -154,19 +156,77 @@ def test_a_bad_policy_file_is_refused_with_file_line_and_key(db_url: str, tmp_pa
     assert "nothing was written" in out.stderr
 
 
-def test_demo_loads_inputs_adopts_the_policy_and_settles_the_year(
+def test_demo_pays_the_year_writes_statements_and_payslips_and_runs_again(
     db_url: str, tmp_path: Path
 ) -> None:
-    out = run("demo", "--records", "3000", "--out", str(tmp_path / "demo"), db=db_url)
+    out_dir = tmp_path / "demo"
+    out = run("demo", "--records", "3000", "--out", str(out_dir), db=db_url)
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for kind in ("assessment_scores.csv", "medical_income.csv", "pay_levels.csv"):
         assert kind in text
-    assert "zhuji.yaml adopted" in text and "annual settlement" in text
-    settled = json.loads(run("compute", "--year", "2024", "--json", db=db_url).stdout)
+    assert "zhuji.yaml adopted" in text and "year-end settlement" in text
+    assert "approved by e2e-checker" in text and "共 / total" in text
+
+    # 12 monthly advances, the settlement and the staff distribution: approved by a second
+    # person, paid.
+    listed = run("payout", "list", "--json", db=db_url)
+    assert listed.returncode == 0, listed.stderr
+    runs = {r["run_id"]: r for r in json.loads(listed.stdout)}
+    months = [f"2024-{m:02d}#1" for m in range(1, 13)]
+    assert set(runs) == {*months, "2024#1", "perf-2024#1"}
+    assert all(r["state"] == "paid" and r["approved_by"] == "e2e-checker" for r in runs.values())
+    assert all(r["computed_by"] == "e2e" for r in runs.values())
+    app = bootstrap(Settings(db_url))
+    try:
+        settled = app.payout_run("2024#1").results
+        distributed = app.payout_run("perf-2024#1").results
+    finally:
+        app.close()
     rows = {r["code"]: r for r in settled["institutions"]}
     assert Decimal(rows["C12"]["components"]["remote_adjustment"]) > 0  # generated pay level
     assert any(Decimal(r["components"]["directive_tasks"]) > 0 for r in rows.values())
     assert all(r["score"] is not None for r in rows.values())  # every score was loaded
-    again = run("inputs", "scores", str(tmp_path / "demo" / "assessment_scores.csv"), db=db_url)
-    assert again.returncode == 0 and "0 changed" in again.stdout
+
+    # The summary's county line is the recorded settlement, to the fen, and so is the
+    # statement's totals row; the settlement takes the advances actually paid.
+    county = next(line for line in text.splitlines() if line.strip().startswith("全县 "))
+    total, advances, settlement = [Decimal(x.replace(",", "")) for x in county.split()[-3:]]
+    assert Decimal(settled["totals"]["total"]) == total
+    assert Decimal(settled["totals"]["settlement"]) == settlement == total - advances
+    paid = sum(Decimal(runs[m]["totals"]["payable"]) for m in months)
+    assert Decimal(settled["totals"]["advances"]) == advances == paid
+    statements = out_dir / "statements"
+    assert sorted(p.name for p in statements.iterdir()) == sorted(
+        [f"2024-{m:02d}.xlsx" for m in range(1, 13)] + ["2024.xlsx"]
+    )
+    table = list(load_workbook(statements / "2024.xlsx").worksheets[0].iter_rows(values_only=True))
+    header = next(r for r in table if r[0] == "机构编码")
+    totals_row = next(r for r in table if r[0] == "合计")
+    assert Decimal(str(totals_row[header.index("合计")])) == total
+    assert Decimal(str(totals_row[header.index("已预拨")])) == advances
+
+    # A payslip per person of the distribution run, and a sheet per institution.
+    institutions = distributed["institutions"]
+    people = {(i["code"], p["staff_id"]) for i in institutions for p in i["staff"]}
+    payslips = out_dir / "payslips"
+    assert {(p.parent.name, p.stem) for p in payslips.glob("*/*.html")} == people
+    assert len(list(payslips.glob("*.xlsx"))) == len(institutions) == 139
+    assert f"{len(people)} HTML" in text
+
+    # Again on the same database: every period is reported as paid and nothing is recorded.
+    again = run("demo", "--records", "3000", "--out", str(out_dir), db=db_url)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already paid, skipped") == 14
+    assert "0 new, 3000 already present" in again.stdout and "already in force" in again.stdout
+    assert county in again.stdout.splitlines()
+    relisted = json.loads(run("payout", "list", "--json", db=db_url).stdout)
+    assert {r["run_id"]: r["state"] for r in relisted} == {k: "paid" for k in runs}
+
+
+def test_demo_refuses_a_year_that_has_not_ended(db_url: str, tmp_path: Path) -> None:
+    year = str(date.today().year)
+    folder = tmp_path / "demo"
+    out = run("demo", "--records", "10", "--year", year, "--out", str(folder), db=db_url)
+    assert out.returncode == 2 and "has not ended" in out.stderr
+    assert not folder.exists()  # nothing generated

@@ -1,5 +1,6 @@
 """Performance pay through the console script, on the demo county: distribute, explain a
-person, record a distribution run, approve it (maker-checker), payslips, replay."""
+person, the year's distribution run the demo recorded (maker-checker, paid, closed), its
+payslips read back, replay."""
 
 from __future__ import annotations
 
@@ -32,16 +33,16 @@ def test_distribution_from_the_demo_county(db_url: str, tmp_path: Path) -> None:
     assert explained.returncode == 0, explained.stderr
     assert "reward_part" in explained.stdout and "当量明细" in explained.stdout
 
-    recorded = run("distribution", "run", "--year", "2024", "--json", db=db_url)
-    assert recorded.returncode == 0, recorded.stderr
-    run_id = json.loads(recorded.stdout)["run_id"]
-    assert run_id == "perf-2024#1"
-    same = run("payout", "approve", run_id, "--reference", "审批", db=db_url)
-    assert same.returncode == 1 and "maker-checker" in same.stderr
-    approved = run(
-        "payout", "approve", run_id, "--reference", "审批", "--actor", "checker", db=db_url
-    )
-    assert approved.returncode == 0, approved.stderr
+    # The demo recorded the year's run; a second person approved it (maker-checker), it was
+    # paid, and the year is closed.
+    run_id = "perf-2024#1"
+    shown = json.loads(run("payout", "show", run_id, "--json", db=db_url).stdout)
+    assert shown["state"] == "paid" and shown["approved_by"] == "e2e-checker"
+    assert shown["computed_by"] == "e2e"
+    closed = run("distribution", "run", "--year", "2024", db=db_url)
+    assert closed.returncode == 1 and run_id in closed.stderr
+    again = run("payout", "approve", run_id, "--reference", "审批", "--actor", "x", db=db_url)
+    assert again.returncode == 1 and "is paid" in again.stderr
 
     out = tmp_path / "slips"
     slips = run("distribution", "payslips", run_id, "--out", str(out), db=db_url)
