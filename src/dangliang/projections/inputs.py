@@ -12,6 +12,7 @@ These facts are few (hundreds a year), so they are decoded in Python, not in SQL
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from collections.abc import Iterable
@@ -518,7 +519,7 @@ class RunRecord:
     chain_head: str
     policy_bundle: str
     parameters_digest: str
-    results: dict[str, Any]
+    results_json: str  # as recorded; decoded on first use (listing runs never decodes them)
     results_digest: str
     supersedes: str | None
     software: str
@@ -527,6 +528,11 @@ class RunRecord:
     recorded_at_position: int  # notification id of the run's own event
     state: str = "draft"
     history: list[dict[str, Any]] = field(default_factory=list)
+
+    @functools.cached_property
+    def results(self) -> dict[str, Any]:
+        found: dict[str, Any] = json.loads(self.results_json)
+        return found
 
     @property
     def closes_period(self) -> bool:
@@ -560,7 +566,7 @@ def runs_at(conn: Connection, position: int | None = None) -> dict[str, RunRecor
                 chain_head=body["chain_head"],
                 policy_bundle=body["policy_bundle"],
                 parameters_digest=body["parameters_digest"],
-                results=json.loads(body["results_json"]),
+                results_json=body["results_json"],
                 results_digest=body["results_digest"],
                 supersedes=superseded,
                 software=body["software"],
