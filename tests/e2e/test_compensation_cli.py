@@ -13,6 +13,7 @@ from openpyxl import load_workbook
 from dangliang.application import bootstrap
 from dangliang.settings import Settings
 from tests.conftest import load_reference
+from tests.e2e.conftest import Demo
 from tests.e2e.test_equivalents_cli import run
 
 
@@ -156,11 +157,8 @@ def test_a_bad_policy_file_is_refused_with_file_line_and_key(db_url: str, tmp_pa
     assert "nothing was written" in out.stderr
 
 
-def test_demo_pays_the_year_writes_statements_and_payslips_and_runs_again(
-    db_url: str, tmp_path: Path
-) -> None:
-    out_dir = tmp_path / "demo"
-    out = run("demo", "--records", "3000", "--out", str(out_dir), db=db_url)
+def test_demo_pays_the_year_writes_statements_and_payslips_and_runs_again(demo: Demo) -> None:
+    db_url, out_dir, out = demo.db_url, demo.out_dir, demo.first
     assert out.returncode == 0, out.stderr
     text = out.stdout
     for kind in ("assessment_scores.csv", "medical_income.csv", "pay_levels.csv"):

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+from tests.e2e.conftest import Demo
 from tests.e2e.test_equivalents_cli import run
 
 
-def test_distribution_from_the_demo_county(db_url: str, tmp_path: Path) -> None:
-    demo = run("demo", "--records", "3000", "--out", str(tmp_path / "demo"), db=db_url)
-    assert demo.returncode == 0, demo.stderr
-    assert "绩效工资分配 / performance pay: 139 institutions" in demo.stdout
+def test_distribution_from_the_demo_county(demo: Demo, tmp_path: Path) -> None:
+    db_url = demo.db_url
+    assert demo.first.returncode == 0, demo.first.stderr
+    assert "绩效工资分配 / performance pay: 139 institutions" in demo.first.stdout
 
     shares = run("distribute", "--year", "2024", "--institution", "C01", "--json", db=db_url)
     assert shares.returncode == 0, shares.stderr
