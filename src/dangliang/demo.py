@@ -257,7 +257,11 @@ def _pay(
 def _describe(run: RunRecord) -> str:
     totals = run.results["totals"]
     if run.ledger == "performance":
-        amount = f"total {Decimal(totals['total']):,.2f}"
+        amount = (  # the same parts as the payslips: what is paid beside the pool is named
+            f"绩效 performance pay {Decimal(totals['performance_pay']):,.2f} + 总量外 outside "
+            f"{Decimal(totals['outside_total']):,.2f} + 年终奖 bonus "
+            f"{Decimal(totals['year_end_bonus']):,.2f} = {Decimal(totals['total']):,.2f}"
+        )
     else:
         amount = f"payable {Decimal(totals['payable']):,.2f}"
     return f"{KINDS[run.results['kind']]} {run.run_id} {amount}"
