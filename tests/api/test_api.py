@@ -392,6 +392,8 @@ def test_distribution_run_payslips_and_sheets(world: World) -> None:
     assert sheet.status_code == 200 and sheet.content[:2] == b"PK"
     assert world.get(f"{path}/sheets/C01", "clerk2").status_code == 403
     assert world.get(f"{path}/statement", "admin").status_code == 409  # payslips, not a statement
+    diff = world.get("/payout-runs/diff", "auditor", a=run["run_id"], b=run["run_id"])
+    assert diff.status_code == 409 and "only payout runs" in diff.json()["message_en"]
 
     why = world.get(f"/explain/staff/{person['staff_id']}", "clerk", period="2024")
     assert why.status_code == 200 and why.json()["institutions"][0]["institution"] == "C01"

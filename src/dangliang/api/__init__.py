@@ -27,9 +27,10 @@ Authenticate with `Authorization: Bearer TOKEN`; tokens come from
   institution and its village clinics.
 
 Money and equivalents are decimal strings. A refusal is `application/problem+json` with every
-problem found (file, row, column, reason): 401 no/bad token, 403 role or institution not
-allowed, 404 not found, 409 the state does not allow it, 422 invalid input. Nothing is written
-by a refused request. Every write records the calling user as the event's actor.
+problem found (file, row, column, reason): 400 a body that cannot be parsed, 401 no/bad token,
+403 role or institution not allowed, 404 not found, 409 the state does not allow it, 422
+invalid input. Nothing is written by a refused request. Every write records the calling user
+as the event's actor.
 """
 
 
@@ -62,6 +63,7 @@ def create_app(service: Dangliang | None = None, settings: Settings | None = Non
     for module in (routes_data, routes_compensation, routes_runs):
         root.include_router(module.router)
     api.include_router(root)
+    api.openapi = lambda: errors.document_problem_json(FastAPI.openapi(api))  # type: ignore[method-assign]
     return api
 
 

@@ -3,7 +3,8 @@
 Every refusal has the same shape: a status, a bilingual message and, for a refused file or
 request, every problem found (file, row, column, reason). Bad input is 422, a state that does
 not allow the command 409, something missing 404, a role not allowed 403, no or a bad token
-401. Only a bug gives 500.
+401, a body that cannot be parsed at all (not JSON, broken multipart) 400. Only a bug gives
+500.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ TITLES = {
     413: "文件过大 / file too large",
     422: "输入有误 / invalid input",
 }
+PROBLEM_JSON = "application/problem+json"
 
 
 class ProblemItem(BaseModel):
@@ -91,7 +93,7 @@ def problem_response(
         body.model_dump(),
         status_code=status,
         headers=headers,
-        media_type="application/problem+json",
+        media_type=PROBLEM_JSON,
     )
 
 
@@ -157,5 +159,16 @@ def _validation_item(err: dict[str, Any]) -> ProblemItem:
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemDetail, "description": TITLES[status]}
-    for status in (401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 422)
 }
+
+
+def document_problem_json(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with every refusal under `application/problem+json`, as sent
+    (FastAPI documents all of a route's responses under the route's own media type)."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400 and response.get("content"):
+                    response["content"] = {PROBLEM_JSON: next(iter(response["content"].values()))}
+    return schema

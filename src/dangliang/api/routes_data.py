@@ -135,11 +135,9 @@ def _import(app: Dangliang, kind: str, path: Path, actor: str) -> dict[str, Any]
 def _result(
     kind: str, file: str, rows: int, accepted: int, unchanged: int, summary: str
 ) -> dict[str, Any]:
-    file = Path(file).name
-    summary = re.sub(r"^\S*dangliang-upload-[^/\s]*/", "", summary)
     return {
         "kind": kind,
-        "file": file,
+        "file": Path(file).name,
         "rows": rows,
         "accepted": accepted,
         "unchanged": unchanged,
@@ -200,7 +198,9 @@ def equivalents(
     """Workload equivalents (工作当量) per institution for a month or year, now or as the log
     stood at a moment or position."""
     parse_period(period)  # the range check
-    found = app.equivalents(period, as_of=moment(as_of), position=position)
+    if institution is not None:
+        require_institution(principal, institution)
+    found = app.equivalents(period, as_of=moment(as_of), position=position, institution=institution)
     return scoped(found, principal, institution)
 
 

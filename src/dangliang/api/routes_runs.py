@@ -100,7 +100,7 @@ def diff_runs(
     a: Annotated[str, Query(max_length=32, examples=["2024-03#1"])],
     b: Annotated[str, Query(max_length=32, examples=["2024-03#2"])],
 ) -> dict[str, Any]:
-    """Two runs side by side: every changed amount, and why (the records, inputs and
+    """Two payout runs side by side: every changed amount, and why (the records, inputs and
     parameters that changed between their log positions)."""
     return app.diff_payouts(a, b)
 
