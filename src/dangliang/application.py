@@ -695,6 +695,12 @@ class Dangliang:
 
     def diff_payouts(self, run_a: str, run_b: str) -> dict[str, Any]:
         a, b = self.payout_run(run_a), self.payout_run(run_b)
+        for run in (a, b):
+            if run.ledger == "performance":
+                raise PayoutRefused(
+                    f"{run.run_id} 是绩效分配批次：只能比较支付批次",
+                    f"{run.run_id} is a distribution run: only payout runs can be compared",
+                )
         with self.engine.connect() as conn:
             return payouts.diff_runs(conn, self.equivalents_projection().t, a, b)
 
