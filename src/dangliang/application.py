@@ -37,6 +37,7 @@ from dangliang.policy.parameters import (
     load_builtin_bundle,
     load_bundle,
     parse_value_text,
+    show_value,
     value_to_canonical,
 )
 from dangliang.projections import equivalents as eq
@@ -369,6 +370,31 @@ class Dangliang:
         self.catch_up()
         with self.engine.connect() as conn:
             return inp.policy_at(conn, position)
+
+    def parameters_in_force(self, *, on: date | None, position: int) -> dict[str, Any]:
+        """The policy at a log position as rows: every dated value of every parameter (or
+        the one in force `on` a day), with its unit and reference."""
+        found = self.policy(position=position)
+        rows = []
+        for path in found.tree:
+            param = found.tree.parameter(path)
+            for v in param.values:
+                if on is None or param.in_force(on) == v:
+                    rows.append(
+                        {
+                            "path": path,
+                            "unit": param.unit,
+                            "effective_from": v.start.isoformat(),
+                            "value": show_value(v.value),
+                            "reference": v.reference,
+                        }
+                    )
+        return {
+            "bundle": found.bundle_name,
+            "digest": found.tree.digest(),
+            "position": position,
+            "parameters": rows,
+        }
 
     def resolve_position(self, *, as_of: datetime | None, position: int | None) -> int:
         """Catch up, then the log position to compute at: now, at a moment, or given."""

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,6 +24,9 @@ from dangliang.compensation import PERIOD
 from dangliang.domain.errors import DomainError
 from dangliang.importers.problems import ProblemsFound
 from dangliang.settings import ENV_DB, Settings, SettingsError
+
+if TYPE_CHECKING:
+    from dangliang.generator import GeneratedCounty
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +73,24 @@ class ProgressLine:
     def finish(self) -> None:
         if self._shown:
             click.echo("", err=True)
+
+
+def generate_with_progress(out_dir: Path, *, records: int, **options: Any) -> GeneratedCounty:
+    """`generator.generate` with its progress on the terminal (generate and demo)."""
+    from dangliang.generator import generate
+
+    progress = ProgressLine("rows")
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("generate", done, records)
+
+    try:
+        return generate(out_dir, records=records, progress=tick, **options)
+    finally:
+        progress.finish()
 
 
 def with_app(func: F) -> F:
@@ -140,25 +161,9 @@ def main(db_url: str | None, actor: str | None) -> None:
 )
 def generate(out_dir: Path, records: int, seed: int, year: int, services_format: str) -> None:
     """Write a synthetic county (institutions, staff, catalogue, service records)."""
-    from dangliang.generator import generate as run
-
-    progress = ProgressLine("rows")
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("generate", done, records)
-
-    county = run(
-        out_dir,
-        records=records,
-        seed=seed,
-        year=year,
-        services_format=services_format,
-        progress=tick,
+    county = generate_with_progress(
+        out_dir, records=records, seed=seed, year=year, services_format=services_format
     )
-    progress.finish()
     click.echo(
         f"已生成 / generated in {county.out_dir}: "
         f"{county.institutions - county.village_clinics} centres, "

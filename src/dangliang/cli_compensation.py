@@ -136,42 +136,16 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
     ) -> None:
         """The parameters in force (adopted bundle plus recorded changes), with references."""
         at = app.resolve_position(as_of=utc(as_of), position=position)
-        found = app.policy(position=at)
-        rows = []
-        for path in found.tree:
-            param = found.tree.parameter(path)
-            for v in param.values:
-                if on is not None and param.in_force(on.date()) != v:
-                    continue
-                rows.append(
-                    {
-                        "path": path,
-                        "unit": param.unit,
-                        "from": v.start.isoformat(),
-                        "value": show_value(v.value),
-                        "reference": v.reference,
-                    }
-                )
+        found = app.parameters_in_force(on=on.date() if on else None, position=at)
         if as_json:
-            click.echo(
-                json.dumps(
-                    {
-                        "bundle": found.bundle_name,
-                        "digest": found.tree.digest(),
-                        "position": at,
-                        "parameters": rows,
-                    },
-                    ensure_ascii=False,
-                    indent=2,
-                )
-            )
+            click.echo(json.dumps(found, ensure_ascii=False, indent=2))
             return
         click.echo(
-            f"{found.bundle_name} (log position {at}; parameters digest {found.tree.digest()[:16]})"
+            f"{found['bundle']} (log position {at}; parameters digest {found['digest'][:16]})"
         )
-        for r in rows:
+        for r in found["parameters"]:
             click.echo(
-                f"  {r['path']:<40} {r['value']:>14} {r['unit']:<14} from {r['from']}  "
+                f"  {r['path']:<40} {r['value']:>14} {r['unit']:<14} from {r['effective_from']}  "
                 f"{r['reference']}"
             )
 

@@ -29,7 +29,7 @@ import click
 
 from dangliang import payouts
 from dangliang.application import Dangliang
-from dangliang.cli import ProgressLine
+from dangliang.cli import ProgressLine, generate_with_progress
 from dangliang.compensation import Period
 from dangliang.domain.payout import PERFORMANCE, STATES_ZH
 from dangliang.policy.compensation import COMPONENTS
@@ -120,20 +120,7 @@ def run(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year
 
 
 def _generate(out_dir: Path, records: int, seed: int, year: int, clock: Clock) -> dict[str, Path]:
-    from dangliang.generator import generate
-
-    progress = ProgressLine("rows")
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("generate", done, records)
-
-    try:
-        county = generate(out_dir, records=records, seed=seed, year=year, progress=tick)
-    finally:
-        progress.finish()
+    county = generate_with_progress(out_dir, records=records, seed=seed, year=year)
     click.echo(
         f"1. 生成示例县 / generated a synthetic county in {out_dir}: "
         f"{county.institutions - county.village_clinics} centres, "

@@ -21,7 +21,6 @@ from dangliang.domain.users import ROLES
 from dangliang.importers.formats import CORRECTIONS, SERVICES
 from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.readers import open_table
-from dangliang.policy.parameters import show_value
 from dangliang.users import Principal
 
 router = APIRouter()
@@ -230,27 +229,7 @@ def policy(
 ) -> dict[str, Any]:
     """The parameters in force: the adopted bundle plus recorded changes, with references."""
     at = app.resolve_position(as_of=moment(as_of), position=position)
-    found = app.policy(position=at)
-    rows = []
-    for path in found.tree:
-        param = found.tree.parameter(path)
-        for v in param.values:
-            if on is None or param.in_force(on) == v:
-                rows.append(
-                    {
-                        "path": path,
-                        "unit": param.unit,
-                        "effective_from": v.start.isoformat(),
-                        "value": show_value(v.value),
-                        "reference": v.reference,
-                    }
-                )
-    return {
-        "bundle": found.bundle_name,
-        "digest": found.tree.digest(),
-        "position": at,
-        "parameters": rows,
-    }
+    return app.parameters_in_force(on=on, position=at)
 
 
 @router.post("/policy/changes", response_model=models.ParameterChange, tags=["policy"])
