@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 
 from dangliang import __version__
 from dangliang.api import errors, routes_compensation, routes_data, routes_runs
@@ -67,9 +67,9 @@ def create_app(service: Dangliang | None = None, settings: Settings | None = Non
     return api
 
 
-__all__ = ["PREFIX", "Depends", "create_app"]
-
-
 def app_from_env() -> FastAPI:
     """For `uvicorn --factory` (and `dangliang serve`): the database from `DANGLIANG_DB`."""
     return create_app()
+
+
+__all__ = ["PREFIX", "app_from_env", "create_app"]
