@@ -101,9 +101,12 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
             f"数据库 / database: {settings.database.describe()}\n"
             f"接口文档 / API docs: http://{host}:{port}/docs  (tokens: `dangliang users add`)"
         )
+        from dangliang.api.server import NoDelayH11Protocol
+
         uvicorn.run(
             "dangliang.api:app_from_env",
             factory=True,
+            http=NoDelayH11Protocol,
             host=host,
             port=port,
             workers=workers,
