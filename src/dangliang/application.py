@@ -100,7 +100,7 @@ class Dangliang:
         self.registry_projection = reg.RegistryProjection()
         self.inputs_projection = inp.InputsProjection()
         self.chain_projection = ChainProjection()
-        self.users = Users(log, self.registry)
+        self.users = Users(log, self.institutions)
 
     # ---- projections --------------------------------------------------------------------
 
@@ -132,10 +132,19 @@ class Dangliang:
             return [p for p in projections if position(conn, p.name) < head]
 
     def registry(self) -> reg.Registry:
-        for p in self._behind([self.registry_projection], self.log.head()):
-            catch_up(self.write_engine, self.log, p)
+        self._catch_up_registry()
         with self.engine.connect() as conn:
             return reg.Registry.load(conn)
+
+    def institutions(self) -> dict[str, tuple[str, str | None]]:
+        """Registered institutions: code → (kind, parent code)."""
+        self._catch_up_registry()
+        with self.engine.connect() as conn:
+            return reg.load_institutions(conn)
+
+    def _catch_up_registry(self) -> None:
+        for p in self._behind([self.registry_projection], self.log.head()):
+            catch_up(self.write_engine, self.log, p)
 
     def rebuild(self, *, blue_green: bool = False, progress: Progress | None = None) -> int:
         """Drop every read model and rebuild it from the log; return the position reached.
@@ -298,7 +307,7 @@ class Dangliang:
         a moment (transaction time) or a log position."""
         head = self.catch_up()
         if position is not None:
-            self.resolve_position(as_of=None, position=position)  # within the log
+            _require_within(position, head)
         projection = self.equivalents_projection()
         with self.engine.connect() as conn:
             if as_of is not None:
@@ -403,11 +412,7 @@ class Dangliang:
             return eq.position_at(self.log, as_of)
         if position is None:
             return head
-        if not 0 <= position <= head:
-            raise DomainError(
-                f"位置 {position} 超出日志范围（0–{head}）",
-                f"position {position} is outside the log (0–{head})",
-            )
+        _require_within(position, head)
         return position
 
     def compute(
@@ -675,7 +680,7 @@ class Dangliang:
         return {
             **payouts.run_header(run),
             "period": period.label,
-            "institution": {"code": code, "name": self._institution_names().get(code, "")},
+            "institution": {"code": code, "name": self._institution_name(code)},
             "distribution": found[0],
             "equivalents": equivalents,
         }
@@ -689,10 +694,10 @@ class Dangliang:
             )
         return run.results
 
-    def _institution_names(self) -> dict[str, str]:
+    def _institution_name(self, code: str) -> str:
         with self.engine.connect() as conn:
-            query = select(reg.institutions.c.code, reg.institutions.c.name)
-            return {code: name for code, name in conn.execute(query)}
+            query = select(reg.institutions.c.name).where(reg.institutions.c.code == code)
+            return conn.execute(query).scalar_one_or_none() or ""
 
     def replay_payout(self, run_id: str) -> dict[str, Any]:
         """Recompute a run from the log as it stood at the run's position and compare it with
@@ -816,6 +821,14 @@ class Dangliang:
         self.log.close()
         self.engine.dispose()
         self.write_engine.dispose()
+
+
+def _require_within(position: int, head: int) -> None:
+    if not 0 <= position <= head:
+        raise DomainError(
+            f"位置 {position} 超出日志范围（0–{head}）",
+            f"position {position} is outside the log (0–{head})",
+        )
 
 
 def bootstrap(settings: Settings) -> Dangliang:

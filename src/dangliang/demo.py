@@ -164,7 +164,7 @@ def _equivalents(app: Dangliang, year: int, clock: Clock) -> dict[str, str]:
     """Step 4: the year's equivalents per centre; returns each institution's centre."""
     summary = app.equivalents(str(year))
     # A centre's line includes its village clinics (乡村一体化管理).
-    parents = {code: parent or code for code, (_, parent) in app.registry().institutions.items()}
+    parents = {code: parent or code for code, (_, parent) in app.institutions().items()}
     medical: dict[str, Decimal] = defaultdict(Decimal)
     public_health: dict[str, Decimal] = defaultdict(Decimal)
     counts: dict[str, int] = defaultdict(int)

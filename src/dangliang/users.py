@@ -16,7 +16,8 @@ from dangliang.domain.errors import NotFound
 from dangliang.domain.users import ApiUser, UserRefused, new_token, user_id_of_token
 from dangliang.eventlog import EventLog
 from dangliang.projections.base import notifications_in, topic_of
-from dangliang.projections.registry import Registry
+
+Institutions = dict[str, tuple[str, str | None]]  # code → (kind, parent code)
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,9 @@ class Principal:
 
 
 class Users:
-    def __init__(self, log: EventLog, registry: Callable[[], Registry]):
+    def __init__(self, log: EventLog, institutions: Callable[[], Institutions]):
         self.log = log
-        self.registry = registry
+        self.institutions = institutions  # code → (kind, parent code), caught up
 
     def add(self, name: str, *, role: str, institution: str | None, actor: str) -> str:
         """Record a new user; return their token (shown once, only its digest is kept)."""
@@ -44,7 +45,7 @@ class Users:
                 f"已有用户 {name.strip()}（换发令牌用 users token）",
                 f"user {name.strip()} exists (use `users token` for a new token)",
             )
-        if institution is not None and institution not in self.registry().institutions:
+        if institution is not None and institution not in self.institutions():
             raise NotFound(f"未登记的机构：{institution}", f"unknown institution: {institution}")
         token = new_token(ids.api_user_id(name))
         self.log.save(
@@ -87,7 +88,7 @@ class Users:
         """A clerk sees their institution and its village clinics (乡村一体化管理)."""
         if user.institution is None:
             return None
-        institutions = self.registry().institutions
+        institutions = self.institutions()
         return frozenset(
             {user.institution}
             | {code for code, (_, parent) in institutions.items() if parent == user.institution}

@@ -67,7 +67,7 @@ def institutions(app: Service, principal: Reader) -> list[dict[str, Any]]:
     """Registered institutions (a clerk sees theirs and its village clinics)."""
     return [
         {"code": code, "kind": kind, "parent_code": parent}
-        for code, (kind, parent) in sorted(app.registry().institutions.items())
+        for code, (kind, parent) in sorted(app.institutions().items())
         if principal.may_see(code)
     ]
 

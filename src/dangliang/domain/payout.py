@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from dangliang.domain import ids
-from dangliang.domain.errors import DomainError, InvalidValue
+from dangliang.domain.errors import DomainError, InvalidValue, NotFound
 from dangliang.domain.values import require_text
 
 KINDS = ("monthly_advance", "annual_settlement", "performance_pay")
@@ -220,7 +220,7 @@ class PayoutPeriod(Aggregate):
     def _require_state(self, run_id: str, wanted: str, verb_zh: str, verb_en: str) -> None:
         state = self.states.get(run_id)
         if state is None:
-            raise PayoutRefused(f"没有批次 {run_id}", f"no run {run_id}")
+            raise NotFound(f"没有批次 {run_id}", f"no run {run_id}")
         if state != wanted:
             raise PayoutRefused(
                 f"批次 {run_id} 状态为{STATES_ZH[state]}，不能{verb_zh}",

@@ -240,11 +240,7 @@ class Registry:
 
     @classmethod
     def load(cls, conn: Connection) -> Registry:
-        reg = cls()
-        for code, kind, parent in conn.execute(
-            select(institutions.c.code, institutions.c.kind, institutions.c.parent_code)
-        ):
-            reg.institutions[code] = (kind, parent)
+        reg = cls(institutions=load_institutions(conn))
         for sid, name in conn.execute(select(staff.c.staff_id, staff.c.name)):
             reg.staff_names[sid] = name
         for sid, from_date, to_date, inst in conn.execute(
@@ -279,3 +275,10 @@ class Registry:
     def has_value_on(self, item_code: str, day: date) -> bool:
         starts = self.item_value_starts.get(item_code, [])
         return bisect_right(starts, day) > 0
+
+
+def load_institutions(conn: Connection) -> dict[str, tuple[str, str | None]]:
+    """code → (kind, parent code): what the API checks on every request, without the staff
+    postings and catalogue values a whole `Registry` loads."""
+    query = select(institutions.c.code, institutions.c.kind, institutions.c.parent_code)
+    return {code: (kind, parent) for code, kind, parent in conn.execute(query)}
