@@ -79,12 +79,12 @@ from common import (
     render_table,
 )
 
-from dangliang import payouts
 from dangliang.application import Dangliang, bootstrap
-from dangliang.compensation import Period
-from dangliang.generator import INPUT_FILES, PERFORMANCE_FILES, generate
+from dangliang.demo.generator import INPUT_FILES, PERFORMANCE_FILES, generate
+from dangliang.domain.periods import Period
+from dangliang.payouts import runs as payouts
+from dangliang.payouts.statements import write_statement
 from dangliang.settings import Settings, parse_db_url
-from dangliang.statements import write_statement
 
 SEED = 42
 YEAR = 2024

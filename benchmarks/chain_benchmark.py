@@ -49,7 +49,7 @@ from common import (
 
 from dangliang.application import Dangliang, bootstrap
 from dangliang.projections import chain
-from dangliang.projections.base import catch_up
+from dangliang.projections.tracking import catch_up
 from dangliang.settings import Settings
 
 SEED = 42

@@ -89,7 +89,7 @@ def dangliang_command() -> list[str]:
     found = shutil.which("dangliang")
     if found:
         return [found]
-    return [sys.executable, "-m", "dangliang.cli"]
+    return [sys.executable, "-m", "dangliang"]
 
 
 def machine_info(extra: dict[str, str] | None = None) -> dict[str, str]:

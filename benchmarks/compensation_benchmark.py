@@ -56,9 +56,11 @@ from common import (
 )
 from sqlalchemy import text
 
-from dangliang import compensation as comp
 from dangliang.application import Dangliang, bootstrap
+from dangliang.calculation import compensation as comp
+from dangliang.domain.periods import Period
 from dangliang.policy import load_builtin_bundle
+from dangliang.policy.reform import Scenario
 from dangliang.settings import Settings
 
 SEED = 42
@@ -172,7 +174,7 @@ def measure(args: argparse.Namespace, backend: str) -> list[list[str]]:
     url, setup_times, cleanup = setup(args, backend)
     app = bootstrap(Settings(url))
     point_value = load_builtin_bundle("point_value")
-    scenario = comp.Scenario(
+    scenario = Scenario(
         "基本医疗单价 13 元 / basic-medical price 13 from July",
         (comp.Change("unit_price.basic_medical", Decimal("13.00"), date(YEAR, 7, 1)),),
     )
@@ -195,26 +197,26 @@ def measure(args: argparse.Namespace, backend: str) -> list[list[str]]:
         head = app.catch_up()
         for i in range(args.repeat):
             figures["raw read (baseline)"].append(timed(lambda: raw_read(app))[0])
-            s, baseline = timed(lambda: app.compute(comp.Period(YEAR)))  # at `head`
+            s, baseline = timed(lambda: app.compute(Period(YEAR)))  # at `head`
             figures["annual settlement, zhuji"].append(s)
             figures["annual settlement, point value"].append(
-                timed(lambda: app.compute(comp.Period(YEAR), tree=point_value))[0]
+                timed(lambda: app.compute(Period(YEAR), tree=point_value))[0]
             )
-            s, diff = timed(lambda: app.what_if(comp.Period(YEAR), scenario))
+            s, diff = timed(lambda: app.what_if(Period(YEAR), scenario))
             figures["what-if price change"].append(s)
             figures["monthly advances (March)"].append(
-                timed(lambda: app.compute(comp.Period(YEAR, 3)))[0]
+                timed(lambda: app.compute(Period(YEAR, 3)))[0]
             )
             t = app.equivalents_projection().t
             with app.engine.connect() as conn:
                 started = time.perf_counter()
-                policy, county = comp.gather(conn, t, comp.Period(YEAR), head)
+                policy, county = comp.gather(conn, t, Period(YEAR), head)
                 figures["  gather inputs"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            comp.run(comp.Period(YEAR), head, policy, county)
+            comp.run(Period(YEAR), head, policy, county)
             figures["  rule steps"].append(time.perf_counter() - started)
             if i == 0:
-                reform = app.compute(comp.Period(YEAR), tree=scenario.apply(baseline.tree))
+                reform = app.compute(Period(YEAR), tree=scenario.apply(baseline.tree))
                 ok = all(
                     Decimal(r["difference"])
                     == reform.result.institutions[r["code"]].total
@@ -241,10 +243,10 @@ def measure(args: argparse.Namespace, backend: str) -> list[list[str]]:
         app.catch_up()
         mid = head - args.records // 2
         for _ in range(args.repeat):
-            s, replay = timed(lambda: app.compute(comp.Period(YEAR), position=head))
+            s, replay = timed(lambda: app.compute(Period(YEAR), position=head))
             figures["audit replay: position before 3 later events"].append(s)
             figures["audit replay: position mid-import (N/2 deltas since)"].append(
-                timed(lambda: app.compute(comp.Period(YEAR), position=mid))[0]
+                timed(lambda: app.compute(Period(YEAR), position=mid))[0]
             )
         if replay.as_json() != baseline.as_json():
             check += " / replay MISMATCH"

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from dangliang.application import Dangliang, bootstrap
-from dangliang.generator import GeneratedCounty, generate
+from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.settings import Settings
 
 # The console script of the environment running the tests (works without an activated venv).

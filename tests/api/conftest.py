@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from dangliang.api import create_app
 from dangliang.application import Dangliang, bootstrap
-from dangliang.generator import GeneratedCounty
+from dangliang.demo.generator import GeneratedCounty
 from dangliang.settings import Settings
 from tests.conftest import PG_BASE_URL, drop_schema, load_reference, require_postgres
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from dangliang import payouts
 from dangliang.api import PREFIX
 from dangliang.domain.imports import DataImport
-from dangliang.statements import write_statement
+from dangliang.payouts import runs as payouts
+from dangliang.payouts.statements import write_statement
 from tests.api.conftest import World, upload
 
 

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import text
 
 from dangliang.application import Dangliang, bootstrap
-from dangliang.generator import GeneratedCounty
+from dangliang.demo.generator import GeneratedCounty
 from dangliang.projections import chain as ch
-from dangliang.projections.base import catch_up
 from dangliang.projections.chain import ChainProjection, chain_head, verify
+from dangliang.projections.tracking import catch_up
 from dangliang.settings import Settings
 from tests.conftest import load_reference
 

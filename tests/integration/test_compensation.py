@@ -14,15 +14,16 @@ import pytest
 from freezegun import freeze_time
 
 from dangliang.application import Dangliang
-from dangliang.compensation import Change, Period, Scenario, scenario_from_sets
 from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.inputs import ForceMajeure, InstitutionYear
+from dangliang.domain.periods import Period
 from dangliang.domain.service import ServiceRecord
 from dangliang.policy import PolicyError
-from dangliang.policy.compensation import COMPONENTS
 from dangliang.policy.parameters import ParameterLookupError
-from dangliang.projections.inputs import NoPolicyAdopted
+from dangliang.policy.reform import Change, Scenario, scenario_from_sets
+from dangliang.policy.subsidy import COMPONENTS
+from dangliang.projections.facts import NoPolicyAdopted
 from tests.conftest import load_reference
 from tests.integration.test_equivalents import allow_frozen_time
 

@@ -24,9 +24,9 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from dangliang.application import Dangliang, bootstrap
+from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.domain.ids import service_record_id
 from dangliang.domain.service import ServiceRecord
-from dangliang.generator import GeneratedCounty, generate
 from dangliang.importers.formats import SERVICES
 from dangliang.settings import Settings
 from tests.conftest import DANGLIANG_CLI, load_reference

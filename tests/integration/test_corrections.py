@@ -16,11 +16,11 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from dangliang.application import Dangliang
+from dangliang.demo.generator import GeneratedCounty
 from dangliang.domain.ids import service_record_id
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
-from dangliang.generator import GeneratedCounty
 from dangliang.importers.formats import CORRECTIONS
-from dangliang.importers.problems import Problem, ProblemsFound
 from tests.conftest import DANGLIANG_CLI, load_reference
 
 TODAY = date(2025, 1, 31)

@@ -348,7 +348,7 @@ def allow_frozen_time(app: Dangliang) -> None:
     from eventsourcing.persistence import DatetimeAsISO
     from freezegun.api import FakeDate, FakeDatetime
 
-    from dangliang.eventlog import DateAsISO
+    from dangliang.ledger.eventlog import DateAsISO
 
     types = app.log.mapper.transcoder.types  # type: ignore[attr-defined]
     types[FakeDatetime] = DatetimeAsISO()

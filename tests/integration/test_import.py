@@ -19,13 +19,13 @@ import pytest
 from eventsourcing.utils import get_topic
 
 from dangliang.application import Dangliang
+from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.domain.catalogue import CatalogueItem
 from dangliang.domain.ids import catalogue_item_id, service_record_id
 from dangliang.domain.imports import DataImport
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
-from dangliang.generator import GeneratedCounty, generate
 from dangliang.importers.formats import CATALOGUE, SERVICES
-from dangliang.importers.problems import Problem, ProblemsFound
 from tests.conftest import load_reference
 
 TODAY = date(2025, 1, 31)  # after every generated service date (the county is 2024)

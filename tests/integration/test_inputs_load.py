@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from dangliang.application import Dangliang
+from dangliang.demo.generator import GeneratedCounty
 from dangliang.domain.ids import (
     county_policy_id,
     force_majeure_id,
@@ -26,8 +27,8 @@ from dangliang.domain.ids import (
 )
 from dangliang.domain.inputs import OUTSIDE_KINDS, ForceMajeure, InstitutionYear, StaffYear
 from dangliang.domain.policy import CountyPolicy
-from dangliang.generator import GeneratedCounty
-from dangliang.importers import inputs
+from dangliang.domain.problems import Problem, ProblemsFound
+from dangliang.importers import input_files as inputs
 from dangliang.importers.formats import (
     FORCE_MAJEURE,
     INCOME,
@@ -40,7 +41,6 @@ from dangliang.importers.formats import (
     TASKS,
     FileFormat,
 )
-from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.reference import LoadResult
 from dangliang.policy import ParameterTree, load_builtin_bundle
 from tests.conftest import load_reference

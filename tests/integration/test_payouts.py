@@ -13,10 +13,10 @@ import pytest
 from freezegun import freeze_time
 
 from dangliang.application import Dangliang
-from dangliang.compensation import Period
 from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.payout import PayoutRefused
+from dangliang.domain.periods import Period
 from dangliang.domain.service import ServiceRecord
 from tests.integration.test_compensation import YEAR, prepared, record_inputs
 from tests.integration.test_equivalents import allow_frozen_time
@@ -198,7 +198,7 @@ def test_a_replay_names_every_difference(app: Dangliang, county: Any) -> None:
     run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
     replay = app.replay_payout(run.run_id)
     assert replay["identical"] and replay["differences"] == []
-    from dangliang import payouts
+    from dangliang.payouts import runs as payouts
 
     tampered = dict(run.results)
     tampered["totals"] = {**run.results["totals"], "payable": "0.00"}

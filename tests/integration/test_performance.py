@@ -12,10 +12,10 @@ import pytest
 from openpyxl import load_workbook
 
 from dangliang.application import Dangliang
-from dangliang.compensation import Period
 from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.inputs import InstitutionYear, StaffYear
+from dangliang.domain.periods import Period
 from tests.integration.test_compensation import YEAR, prepared
 
 D = Decimal
@@ -182,7 +182,7 @@ def test_a_database_from_an_older_version_gets_its_inputs_replayed_once(
 
     from dangliang.application import bootstrap
     from dangliang.projections import equivalents as eq
-    from dangliang.projections import inputs as inp
+    from dangliang.projections import facts as inp
     from dangliang.settings import Settings
 
     app = bootstrap(Settings(db_url))

@@ -143,7 +143,7 @@ def test_values_typed_by_people() -> None:
 
 
 def test_the_pipeline_refuses_an_unknown_or_mid_year_pricing_mode() -> None:
-    from dangliang.policy.compensation import CountyInputs, InstitutionInputs, compute_year
+    from dangliang.policy.subsidy import CountyInputs, InstitutionInputs, compute_year
 
     county = CountyInputs(2024, {"C01": InstitutionInputs("C01")})
     tree = load_builtin_bundle("zhuji")

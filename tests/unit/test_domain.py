@@ -26,7 +26,7 @@ from dangliang.domain.institution import Institution
 from dangliang.domain.service import ServiceRecord
 from dangliang.domain.staff import Staff
 from dangliang.domain.values import canonical_decimal, equivalent_value, positive_quantity
-from dangliang.eventlog import DateAsISO
+from dangliang.ledger.eventlog import DateAsISO
 
 # ------------------------------------------------------------------------------- helpers
 

@@ -14,6 +14,7 @@ import pytest
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.fields import (
     Action,
     Category,
@@ -23,7 +24,6 @@ from dangliang.importers.fields import (
     Post,
     validate_chunk,
 )
-from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.services import ServiceRow
 
 ROWS: TypeAdapter[list[ServiceRow]] = TypeAdapter(list[ServiceRow])

@@ -15,10 +15,10 @@ import pytest
 from freezegun import freeze_time
 from pydantic import TypeAdapter
 
-from dangliang.generator import PAY_BENCHMARK, SERVICES_FORMATS, GeneratedCounty, generate
+from dangliang.demo.generator import PAY_BENCHMARK, SERVICES_FORMATS, GeneratedCounty, generate
 from dangliang.importers import formats
 from dangliang.importers.fields import validate_chunk
-from dangliang.importers.inputs import (
+from dangliang.importers.input_files import (
     ForceMajeureRow,
     IncomeRow,
     OutsideItemRow,

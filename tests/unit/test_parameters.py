@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from dangliang.importers.problems import ProblemsFound
+from dangliang.domain.problems import ProblemsFound
 from dangliang.policy import (
     BUILTIN_BUNDLES,
     Band,

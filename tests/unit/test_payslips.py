@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from dangliang.domain.errors import InvalidValue
-from dangliang.payslips import (
+from dangliang.payouts.payslips import (
     MONEY_FORMAT,
     SHEET,
     equivalent_total_text,

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from dangliang.policy import ParameterTree, load_builtin_bundle, unit_kind
-from dangliang.policy.compensation import (
+from dangliang.policy.subsidy import (
     CATEGORIES,
     CountyInputs,
     CountyResult,

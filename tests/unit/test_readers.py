@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from dangliang.domain.problems import Problem
 from dangliang.importers.formats import CATALOGUE, SERVICES, FileFormat
-from dangliang.importers.problems import Problem
 from dangliang.importers.readers import TableReader, open_table
 
 EN_HEADER = (

@@ -21,7 +21,7 @@ from dangliang.importers.services import _recorded_tail, recorded_body
 def library_mapper():  # type: ignore[no-untyped-def]
     from eventsourcing.application import Application
 
-    from dangliang.eventlog import DateAsISO
+    from dangliang.ledger.eventlog import DateAsISO
 
     class Log(Application):  # type: ignore[type-arg]
         def register_transcodings(self, transcoder):  # type: ignore[no-untyped-def]

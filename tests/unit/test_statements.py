@@ -14,7 +14,7 @@ import pytest
 from freezegun import freeze_time
 
 from dangliang.domain.errors import DomainError, InvalidValue
-from dangliang.statements import write_statement
+from dangliang.payouts.statements import write_statement
 
 CHAIN_HEAD = "9f2c" + "0" * 60
 COMPONENTS = (

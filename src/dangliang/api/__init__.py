@@ -9,7 +9,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from dangliang import __version__
-from dangliang.api import errors, routes_compensation, routes_data, routes_runs
+from dangliang.api import refusals as errors
+from dangliang.api import routes_compensation, routes_data, routes_runs
 from dangliang.application import Dangliang, bootstrap
 from dangliang.settings import Settings
 

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from dangliang.api.errors import ApiError
+from dangliang.api.refusals import ApiError
 from dangliang.application import Dangliang
-from dangliang.users import Principal
+from dangliang.application.accounts import Principal
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import Query
 
-from dangliang.api.errors import ApiError
 from dangliang.api.models import PERIOD_PATTERN
-from dangliang.compensation import Period
+from dangliang.api.refusals import ApiError
+from dangliang.domain.periods import Period
 from dangliang.domain.values import utc
 
 MAX_POSITION = 2**62  # notification ids are 64-bit; beyond this is never a position

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query
 from dangliang.api import models
 from dangliang.api.access import Auditor, Reader, Service, require_institution, scoped
 from dangliang.api.params import AsOf, InstitutionQuery, PeriodQuery, Position, moment, parse_period
-from dangliang.compensation import EXPLAINABLE, Change, Scenario
-from dangliang.importers.problems import Problem
+from dangliang.calculation.compensation import EXPLAINABLE
+from dangliang.domain.problems import Problem
 from dangliang.policy.parameters import ParameterLookupError, PolicyError, parse_value_text
+from dangliang.policy.reform import Change, Scenario
 
 router = APIRouter()
 

@@ -14,14 +14,14 @@ from fastapi import APIRouter, File, Query, UploadFile
 from dangliang import __version__
 from dangliang.api import models
 from dangliang.api.access import Admin, Importer, Reader, Service, require_institution, scoped
-from dangliang.api.errors import ApiError, ProblemItem
 from dangliang.api.params import AsOf, InstitutionQuery, PeriodQuery, Position, moment, parse_period
+from dangliang.api.refusals import ApiError, ProblemItem
 from dangliang.application import INPUT_KINDS, Dangliang
+from dangliang.application.accounts import Principal
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.users import ROLES
 from dangliang.importers.formats import CORRECTIONS, SERVICES
-from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.readers import open_table
-from dangliang.users import Principal
 
 router = APIRouter()
 

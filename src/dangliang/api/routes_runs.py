@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, Response
 
-from dangliang import payouts
 from dangliang.api import models
 from dangliang.api.access import (
     Admin,
@@ -23,11 +22,12 @@ from dangliang.api.access import (
     require_institution,
     scoped,
 )
-from dangliang.api.errors import ApiError
 from dangliang.api.params import parse_period
+from dangliang.api.refusals import ApiError
+from dangliang.payouts import runs as payouts
+from dangliang.payouts.statements import write_statement
 from dangliang.projections.chain import parse_head
-from dangliang.projections.inputs import RunRecord
-from dangliang.statements import write_statement
+from dangliang.projections.facts import RunRecord
 
 router = APIRouter()
 
@@ -192,7 +192,7 @@ def payslip(
     ] = None,
 ) -> HTMLResponse:
     """One person's payslip from a distribution run (a clerk: their institutions' staff)."""
-    from dangliang.payslips import payslip_html
+    from dangliang.payouts.payslips import payslip_html
 
     run = app.payout_run(run_id)
     codes = [
@@ -224,7 +224,7 @@ def distribution_sheet(
     principal: Reader,
 ) -> Response:
     """An institution's distribution sheet (XLSX) from a distribution run."""
-    from dangliang.payslips import write_distribution_sheet
+    from dangliang.payouts.payslips import write_distribution_sheet
 
     require_institution(principal, institution)
     doc = app.distribution_doc(app.payout_run(run_id), institution)

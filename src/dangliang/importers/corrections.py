@@ -19,8 +19,8 @@ from typing_extensions import TypedDict
 
 from dangliang.domain.errors import DomainError
 from dangliang.domain.ids import service_record_id
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
-from dangliang.eventlog import EventLog
 from dangliang.importers.fields import (
     Action,
     Code,
@@ -32,8 +32,8 @@ from dangliang.importers.fields import (
     validate_chunk,
 )
 from dangliang.importers.formats import CORRECTIONS
-from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.readers import open_table
+from dangliang.ledger.eventlog import EventLog
 from dangliang.projections.registry import Registry
 
 

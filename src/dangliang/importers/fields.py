@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 from pydantic_core import PydanticCustomError
 
+from dangliang.domain.problems import Problem
 from dangliang.domain.values import LARGEST, canonical_decimal, decimal_places
 from dangliang.importers.formats import (
     CATEGORIES,
@@ -28,7 +29,6 @@ from dangliang.importers.formats import (
     TRUE_WORDS,
     vocabulary_lookup,
 )
-from dangliang.importers.problems import Problem
 
 _TRUE = frozenset(TRUE_WORDS)
 _FALSE = frozenset(FALSE_WORDS)

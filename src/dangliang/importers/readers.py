@@ -38,8 +38,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from dangliang.domain.problems import Problem
 from dangliang.importers.formats import FileFormat, normalise_header
-from dangliang.importers.problems import Problem
 
 __all__ = ["CSV_SUFFIXES", "JSONL_SUFFIXES", "XLSX_SUFFIXES", "TableReader", "open_table"]
 

@@ -25,8 +25,8 @@ from dangliang.domain import ids
 from dangliang.domain.catalogue import CatalogueItem
 from dangliang.domain.errors import DomainError
 from dangliang.domain.institution import Institution
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.staff import Staff
-from dangliang.eventlog import EventLog
 from dangliang.importers.fields import (
     Category,
     Code,
@@ -40,8 +40,8 @@ from dangliang.importers.fields import (
     validate_chunk,
 )
 from dangliang.importers.formats import CATALOGUE, HEADCOUNT, INSTITUTIONS, STAFF, FileFormat
-from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.readers import open_table
+from dangliang.ledger.eventlog import EventLog
 from dangliang.projections.registry import Registry
 
 

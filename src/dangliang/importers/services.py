@@ -30,8 +30,8 @@ from typing import Any
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
-from dangliang.bulk import NEW, STORED, BulkWriter, Staging
 from dangliang.domain.ids import service_record_id_hex
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
 from dangliang.domain.values import canonical_decimal
 from dangliang.importers.fields import (
@@ -43,10 +43,10 @@ from dangliang.importers.fields import (
     validate_chunk,
 )
 from dangliang.importers.formats import SERVICES
-from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.readers import open_table
-from dangliang.projections.base import topic_of
+from dangliang.ledger.bulk import NEW, STORED, BulkWriter, Staging
 from dangliang.projections.registry import Registry
+from dangliang.projections.tracking import topic_of
 
 Progress = Callable[[str, int, int], Any]
 

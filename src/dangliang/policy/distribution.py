@@ -59,8 +59,8 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from dangliang.domain.errors import InvalidValue
-from dangliang.policy.compensation import FEN, ONE, yuan
 from dangliang.policy.parameters import ParameterTree
+from dangliang.policy.subsidy import FEN, ONE, yuan
 from dangliang.policy.trace import Rule, Step, StepRecorder, to_json
 
 ZHUJI = "诸暨方案 二(四)2"

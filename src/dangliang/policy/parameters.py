@@ -33,8 +33,8 @@ from typing import Any, Final, Literal, TypeAlias
 import yaml
 
 from dangliang.domain.errors import DomainError
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.values import canonical_decimal
-from dangliang.importers.problems import Problem, ProblemsFound
 
 # ---------------------------------------------------------------------------------------------
 # Units (单位)

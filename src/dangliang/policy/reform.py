@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from dangliang.importers.problems import Problem
+from dangliang.domain.problems import Problem
 from dangliang.policy.parameters import (
     ParameterLookupError,
     ParameterTree,

@@ -69,8 +69,8 @@ from sqlalchemy import (
     text,
 )
 
-from dangliang.eventlog import EventLog
-from dangliang.projections.base import Progress, forget_tracking
+from dangliang.ledger.eventlog import EventLog
+from dangliang.projections.tracking import Progress, forget_tracking
 
 GENESIS = bytes(32)
 GENESIS_HEX = "0" * 64

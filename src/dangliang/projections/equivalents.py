@@ -55,10 +55,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dangliang.domain.service import ServiceRecord
 from dangliang.domain.values import month_of
-from dangliang.eventlog import EventLog
+from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import registry as reg
-from dangliang.projections.base import forget_tracking, notifications_in, topic_of
-from dangliang.projections.base import position as base_position
+from dangliang.projections.tracking import forget_tracking, notifications_in, topic_of
+from dangliang.projections.tracking import position as base_position
 
 SCALE = 10_000  # quantities and values are stored × 10^4
 EU_QUANTUM = Decimal("0.0001")

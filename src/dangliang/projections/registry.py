@@ -31,8 +31,8 @@ from sqlalchemy import (
 from dangliang.domain.catalogue import CatalogueItem
 from dangliang.domain.institution import Institution
 from dangliang.domain.staff import Staff
-from dangliang.eventlog import EventLog
-from dangliang.projections.base import empty_tables, notifications_in, topic_of
+from dangliang.ledger.eventlog import EventLog
+from dangliang.projections.tracking import empty_tables, notifications_in, topic_of
 
 E4 = Decimal(10_000)
 

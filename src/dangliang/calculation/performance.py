@@ -23,10 +23,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from dangliang.compensation import Period
 from dangliang.domain.errors import DomainError
+from dangliang.domain.periods import Period
 from dangliang.domain.values import first_of_next_month
-from dangliang.policy.compensation import yuan
 from dangliang.policy.distribution import (
     Distribution,
     DistributionRules,
@@ -35,7 +34,8 @@ from dangliang.policy.distribution import (
     distribute,
 )
 from dangliang.policy.parameters import ParameterTree
-from dangliang.projections import inputs as inp
+from dangliang.policy.subsidy import yuan
+from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
 from dangliang.projections.equivalents import EquivalentsTables, cells
 

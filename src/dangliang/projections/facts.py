@@ -41,14 +41,14 @@ from dangliang.domain.institution import Institution
 from dangliang.domain.payout import PERFORMANCE, PayoutPeriod
 from dangliang.domain.policy import CountyPolicy
 from dangliang.domain.staff import Staff
-from dangliang.eventlog import EventLog
-from dangliang.policy.compensation import DirectiveTask
+from dangliang.ledger.eventlog import EventLog
 from dangliang.policy.parameters import (
     ParameterTree,
     tree_from_canonical_json,
     value_from_canonical,
 )
-from dangliang.projections.base import empty_tables, notifications_in, topic_of
+from dangliang.policy.subsidy import DirectiveTask
+from dangliang.projections.tracking import empty_tables, notifications_in, topic_of
 
 metadata = MetaData()
 

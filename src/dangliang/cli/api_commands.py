@@ -1,19 +1,17 @@
 """`dangliang users …` (API tokens and roles) and `dangliang serve` (the HTTP API).
-Registered on the main group by `dangliang.cli`."""
+Registered on the main group by `dangliang.cli.main`."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from typing import Any
 
 import click
 
 from dangliang.application import Dangliang, bootstrap
+from dangliang.cli.common import with_app
 from dangliang.domain.users import ROLES
 from dangliang.settings import ENV_DB, Settings, SettingsError
 
 
-def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -> None:
+def register(main: click.Group) -> None:
     @main.group()
     def users() -> None:
         """API users (接口用户): tokens and roles — admin, auditor, clerk."""

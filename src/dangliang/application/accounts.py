@@ -14,8 +14,8 @@ from eventsourcing.application import AggregateNotFoundError
 from dangliang.domain import ids
 from dangliang.domain.errors import NotFound
 from dangliang.domain.users import ApiUser, UserRefused, new_token, user_id_of_token
-from dangliang.eventlog import EventLog
-from dangliang.projections.base import notifications_in, topic_of
+from dangliang.ledger.eventlog import EventLog
+from dangliang.projections.tracking import notifications_in, topic_of
 
 Institutions = dict[str, tuple[str, str | None]]  # code → (kind, parent code)
 

@@ -1,28 +1,26 @@
 """`dangliang payout …` and `dangliang audit …`: payout runs, their approval, statements,
-exact replay and the log's hash chain. Registered on the main group by `dangliang.cli`."""
+exact replay and the log's hash chain. Registered on the main group by `dangliang.cli.main`."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import click
 
-from dangliang import payouts
 from dangliang.application import Dangliang
-from dangliang.cli_compensation import period_options
-from dangliang.compensation import Period
+from dangliang.cli.common import ProgressLine, period_options, with_app
 from dangliang.domain.payout import STATES_ZH
+from dangliang.domain.periods import Period
+from dangliang.payouts import runs as payouts
 from dangliang.projections.chain import parse_head
-from dangliang.projections.inputs import RunRecord
+from dangliang.projections.facts import RunRecord
 
 
-def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -> None:
+def register(main: click.Group) -> None:
     @main.group()
     def payout() -> None:
         """Payout runs (支付批次): compute, approve (maker-checker), pay, statements."""
@@ -131,7 +129,7 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
     @with_app
     def payout_statement(app: Dangliang, actor: str, run_id: str, out: Path) -> None:
         """Export a run's statement (支付单): XLSX with Chinese headers, CSV, or JSON."""
-        from dangliang.statements import write_statement
+        from dangliang.payouts.statements import write_statement
 
         written = write_statement(payouts.run_json(app.payout_run(run_id)), out)
         click.echo(f"{run_id}: {written}")
@@ -221,8 +219,6 @@ def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -
             expected = parse_head(expect) if expect else None
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--expect") from e
-        from dangliang.cli import ProgressLine  # here: dangliang.cli imports this module
-
         line = ProgressLine("events")
         try:
             found = app.verify_log(

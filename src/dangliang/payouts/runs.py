@@ -29,11 +29,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, func, or_, select
 
-from dangliang import compensation as comp
+from dangliang.calculation import compensation as comp
+from dangliang.domain.periods import Period
 from dangliang.domain.values import first_of_next_month
-from dangliang.policy.compensation import COMPONENTS, ZERO, yuan
 from dangliang.policy.parameters import BUILTIN_BUNDLES
-from dangliang.projections import inputs as inp
+from dangliang.policy.subsidy import COMPONENTS, ZERO, yuan
+from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
 from dangliang.projections.equivalents import EquivalentsTables
 
@@ -43,7 +44,7 @@ FIGURES = ("coefficient", "total", "advances", "settlement")
 
 @dataclass(frozen=True)
 class ClosedPeriod:
-    period: comp.Period
+    period: Period
     run: inp.RunRecord
 
     @property
@@ -51,18 +52,18 @@ class ClosedPeriod:
         return self.period.label
 
 
-def period_of(label: str) -> comp.Period:
-    return comp.Period(int(label[:4]), int(label[5:7]) if len(label) == 7 else None)
+def period_of(label: str) -> Period:
+    return Period(int(label[:4]), int(label[5:7]) if len(label) == 7 else None)
 
 
-def period_end(period: comp.Period) -> date:
+def period_end(period: Period) -> date:
     """The period's last day."""
     if period.month is None:
         return date(period.year, 12, 31)
     return first_of_next_month(period.year, period.month) - timedelta(days=1)
 
 
-def _months(period: comp.Period) -> list[str]:
+def _months(period: Period) -> list[str]:
     if period.month is None:
         return [f"{period.year}-{m:02d}" for m in range(1, 13)]
     return [period.label]
@@ -77,7 +78,7 @@ def compensation_runs(conn: Connection, position: int | None) -> dict[str, inp.R
 
 
 def compute_run(
-    conn: Connection, t: EquivalentsTables, period: comp.Period, position: int
+    conn: Connection, t: EquivalentsTables, period: Period, position: int
 ) -> dict[str, Any]:
     """The results a run of `period` at `position` records (deterministic, JSON-ready)."""
     runs = compensation_runs(conn, position)
@@ -104,7 +105,7 @@ def compute_run(
 def _gather(
     conn: Connection,
     t: EquivalentsTables,
-    period: comp.Period,
+    period: Period,
     position: int,
     runs: Mapping[str, inp.RunRecord],
 ) -> tuple[inp.PolicyInForce, comp.CountyInputs]:
@@ -172,7 +173,7 @@ def advances_paid(runs: Mapping[str, inp.RunRecord], year: int) -> dict[str, Dec
     return dict(paid)
 
 
-def _amount(row: Mapping[str, Any], period: comp.Period) -> Decimal:
+def _amount(row: Mapping[str, Any], period: Period) -> Decimal:
     """What a period's run decides for an institution: a month's advance, a year's total."""
     return Decimal(row["advances"] if period.month else row["total"])
 
@@ -180,9 +181,7 @@ def _amount(row: Mapping[str, Any], period: comp.Period) -> Decimal:
 # ---- adjustments ------------------------------------------------------------------------------
 
 
-def adjustment_candidates(
-    period: comp.Period, runs: Mapping[str, inp.RunRecord]
-) -> list[ClosedPeriod]:
+def adjustment_candidates(period: Period, runs: Mapping[str, inp.RunRecord]) -> list[ClosedPeriod]:
     """Closed periods a run of `period` must re-check: earlier months not covered by a settled
     year (a settlement covers its own months), and earlier settled years."""
     closed = closed_periods(runs)
@@ -203,7 +202,7 @@ def adjustment_candidates(
 def adjustment_lines(
     conn: Connection,
     t: EquivalentsTables,
-    period: comp.Period,
+    period: Period,
     position: int,
     runs: Mapping[str, inp.RunRecord],
 ) -> dict[str, list[dict[str, Any]]]:
@@ -238,7 +237,7 @@ def adjustment_lines(
 
 
 def changed_since(
-    conn: Connection, t: EquivalentsTables, period: comp.Period, since: int, until: int
+    conn: Connection, t: EquivalentsTables, period: Period, since: int, until: int
 ) -> bool:
     """Whether any event in (since, until] can change `period`'s amounts."""
     months = _months(period)
@@ -274,7 +273,7 @@ def causes(
     conn: Connection,
     t: EquivalentsTables,
     code: str,
-    period: comp.Period,
+    period: Period,
     since: int,
     until: int,
     old: Mapping[str, Any],
@@ -310,7 +309,7 @@ def service_events(
     conn: Connection,
     t: EquivalentsTables,
     code: str,
-    period: comp.Period,
+    period: Period,
     since: int,
     until: int,
 ) -> list[str]:
@@ -341,7 +340,7 @@ def service_events(
     return [f"服务记录 / service records: {'; '.join(parts)}"]
 
 
-def value_changes(conn: Connection, period: comp.Period, since: int, until: int) -> list[str]:
+def value_changes(conn: Connection, period: Period, since: int, until: int) -> list[str]:
     v = reg.item_values
     rows = conn.execute(
         select(v.c.notification_id, v.c.item_code, v.c.effective_from, v.c.value_e4, v.c.reference)
@@ -359,9 +358,7 @@ def value_changes(conn: Connection, period: comp.Period, since: int, until: int)
     ]
 
 
-def input_changes(
-    conn: Connection, code: str, period: comp.Period, since: int, until: int
-) -> list[str]:
+def input_changes(conn: Connection, code: str, period: Period, since: int, until: int) -> list[str]:
     f = inp.facts
     rows = conn.execute(
         select(f.c.notification_id, f.c.kind, f.c.key, f.c.payload)

@@ -19,21 +19,21 @@ from __future__ import annotations
 import time
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
-from dangliang import payouts
 from dangliang.application import Dangliang
-from dangliang.cli import ProgressLine, generate_with_progress
-from dangliang.compensation import Period
+from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.domain.payout import PERFORMANCE, STATES_ZH
-from dangliang.policy.compensation import COMPONENTS
-from dangliang.projections.inputs import RunRecord
+from dangliang.domain.periods import Period
+from dangliang.payouts import runs as payouts
+from dangliang.policy.subsidy import COMPONENTS
+from dangliang.projections.facts import RunRecord
 
 APPROVAL_REFERENCE = "演示审批 demo approval"
 PAID_REFERENCE = "演示 demo"
@@ -71,6 +71,34 @@ SUMMARY_COLUMNS = (  # (key, header, width)
 )
 
 
+class ProgressDisplay(Protocol):
+    """Where long steps report progress (the command line passes a terminal line)."""
+
+    def __call__(self, phase: str, done: int, total: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+ProgressLineFactory = Callable[[str], ProgressDisplay]  # the unit counted ("rows") → a display
+
+
+def generate_with_progress(
+    out_dir: Path, progress: ProgressDisplay, *, records: int, **options: Any
+) -> GeneratedCounty:
+    """`generate` reporting each row written to `progress` (`dangliang generate`, the demo)."""
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("generate", done, records)
+
+    try:
+        return generate(out_dir, records=records, progress=tick, **options)
+    finally:
+        progress.finish()
+
+
 def checker(actor: str) -> str:
     """The demo's second person: whoever approves must not be whoever computed the run."""
     return f"{actor}-checker"
@@ -96,13 +124,22 @@ class Clock:
         return f"— 用时 / time: {parts}; 共 / total {time.monotonic() - self.started:.1f}s"
 
 
-def run(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year: int) -> None:
+def run(
+    app: Dangliang,
+    actor: str,
+    out_dir: Path,
+    records: int,
+    seed: int,
+    year: int,
+    *,
+    progress_line: ProgressLineFactory,
+) -> None:
     """The demo: every step prints one line or more, with the time it took."""
     clock = Clock()
     click.echo(f"数据库 / database: {app.database.describe()}")
-    files = _generate(out_dir, records, seed, year, clock)
+    files = _generate(out_dir, records, seed, year, clock, progress_line)
     _load_reference(app, actor, files, clock)
-    _import(app, actor, files, clock)
+    _import(app, actor, files, clock, progress_line)
     parents = _equivalents(app, year, clock)
     _adopt_policy(app, actor, clock)
     _load_performance_inputs(app, actor, files, clock)
@@ -119,8 +156,17 @@ def run(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year
 # ---- steps 1–6: the county and its inputs ----------------------------------------------------
 
 
-def _generate(out_dir: Path, records: int, seed: int, year: int, clock: Clock) -> dict[str, Path]:
-    county = generate_with_progress(out_dir, records=records, seed=seed, year=year)
+def _generate(
+    out_dir: Path,
+    records: int,
+    seed: int,
+    year: int,
+    clock: Clock,
+    progress_line: ProgressLineFactory,
+) -> dict[str, Path]:
+    county = generate_with_progress(
+        out_dir, progress_line("rows"), records=records, seed=seed, year=year
+    )
     click.echo(
         f"1. 生成示例县 / generated a synthetic county in {out_dir}: "
         f"{county.institutions - county.village_clinics} centres, "
@@ -143,8 +189,14 @@ def _load_reference(app: Dangliang, actor: str, files: dict[str, Path], clock: C
         click.echo(f"2. {found.summary()} {clock.lap(2)}")
 
 
-def _import(app: Dangliang, actor: str, files: dict[str, Path], clock: Clock) -> None:
-    progress = ProgressLine("rows")
+def _import(
+    app: Dangliang,
+    actor: str,
+    files: dict[str, Path],
+    clock: Clock,
+    progress_line: ProgressLineFactory,
+) -> None:
+    progress = progress_line("rows")
     try:
         result = app.import_services(
             files["services"], actor=actor, today=date.today(), progress=progress
@@ -152,7 +204,7 @@ def _import(app: Dangliang, actor: str, files: dict[str, Path], clock: Clock) ->
     finally:
         progress.finish()
     click.echo(f"3. {result.summary()} {clock.lap(3)}")
-    progress = ProgressLine("events")
+    progress = progress_line("events")
     try:
         position = app.catch_up(progress=progress)
     finally:
@@ -331,7 +383,7 @@ def _write_documents(
 ) -> None:
     """Step 11: every payout run's statement (XLSX, one per period) and the distribution
     run's payslips (HTML, one per person and institution) and distribution sheets (XLSX)."""
-    from dangliang.statements import write_statement
+    from dangliang.payouts.statements import write_statement
 
     folder = out_dir / STATEMENTS
     folder.mkdir(parents=True, exist_ok=True)

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 from dangliang.domain.errors import InvalidValue
 from dangliang.domain.payout import STATES_ZH
 from dangliang.domain.staff import POSTS_ZH
-from dangliang.policy.distribution import EPIDEMIC_ALLOWANCE, FAMILY_DOCTOR_FEES
-from dangliang.statements import (
+from dangliang.payouts.statements import (
     DASH,
     ILLUSTRATIVE_NOTE,
     MONEY_FORMAT,
@@ -42,6 +41,7 @@ from dangliang.statements import (
     _timestamp,
     _write_atomically,
 )
+from dangliang.policy.distribution import EPIDEMIC_ALLOWANCE, FAMILY_DOCTOR_FEES
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet

@@ -28,7 +28,7 @@ from typing_extensions import TypedDict
 from dangliang.domain import ids
 from dangliang.domain.inputs import ForceMajeure, InstitutionYear, StaffYear
 from dangliang.domain.policy import CountyPolicy
-from dangliang.eventlog import EventLog
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.fields import (
     Code,
     CodeList,
@@ -53,7 +53,6 @@ from dangliang.importers.formats import (
     STAFF_COEFFICIENTS,
     TASKS,
 )
-from dangliang.importers.problems import Problem, ProblemsFound
 from dangliang.importers.reference import (
     LoadResult,
     _apply,
@@ -61,6 +60,7 @@ from dangliang.importers.reference import (
     _Session,
     _unknown_institutions,
 )
+from dangliang.ledger.eventlog import EventLog
 from dangliang.policy.parameters import (
     ParameterLookupError,
     ParameterTree,

@@ -1,6 +1,6 @@
 """`dangliang policy …`, `compute`, `explain`: policy adoption and institution compensation.
 
-Registered on the main command group by `dangliang.cli`; same conventions (exit 1 when input
+Registered on the main command group by `dangliang.cli.main`; same conventions (exit 1 when input
 is refused, 2 on usage errors, `--json` for scripts and the API).
 """
 
@@ -11,51 +11,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from dangliang.application import Dangliang
-from dangliang.compensation import EXPLAINABLE, PERIOD, Period, load_scenario, scenario_from_sets
+from dangliang.calculation.compensation import EXPLAINABLE
+from dangliang.cli.common import as_of_options, period_options, with_app
+from dangliang.domain.periods import PERIOD, Period
 from dangliang.domain.values import utc
-from dangliang.policy.compensation import COMPONENTS, COMPONENTS_ZH
 from dangliang.policy.parameters import show_value, value_from_canonical
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def as_of_options(func: F) -> F:
-    """`--as-of MOMENT` / `--position N`: compute as the log stood then."""
-    func = click.option(
-        "--position",
-        type=click.IntRange(min=0),
-        default=None,
-        help="As the log stood at this notification id (exact; what a payout run records).",
-    )(func)
-    return click.option(
-        "--as-of",
-        "as_of",
-        type=click.DateTime(
-            formats=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]
-        ),
-        default=None,
-        help="As the log stood at this moment (UTC unless an offset is given).",
-    )(func)
+from dangliang.policy.reform import load_scenario, scenario_from_sets
+from dangliang.policy.subsidy import COMPONENTS, COMPONENTS_ZH
 
 
-def period_options(func: F) -> F:
-    func = click.option(
-        "--year",
-        type=click.IntRange(1949, 2200),
-        default=None,
-        help="A year: annual settlement (年终清算).",
-    )(func)
-    return click.option(
-        "--month", default=None, metavar="YYYY-MM", help="A month: advances (按月预拨)."
-    )(func)
-
-
-def register(main: click.Group, with_app: Callable[[Callable[..., Any]], Any]) -> None:
+def register(main: click.Group) -> None:
     """Add the commands of this module to the `dangliang` group."""
 
     @main.group()

@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dangliang.domain.errors import DomainError, InvalidValue, NotFound
 from dangliang.domain.payout import PayoutRefused
+from dangliang.domain.problems import ProblemsFound
 from dangliang.domain.users import UserRefused
-from dangliang.importers.problems import ProblemsFound
 from dangliang.settings import SettingsError
 
 TITLES = {

@@ -6,132 +6,23 @@ Exit codes: 0 done; 1 the input was refused (every problem is listed, nothing wa
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 import time
-from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import click
 
-from dangliang import cli_api, cli_compensation, cli_payout
-from dangliang.application import Dangliang, bootstrap, default_actor
-from dangliang.cli_compensation import as_of_options, utc
-from dangliang.compensation import PERIOD
-from dangliang.domain.errors import DomainError
-from dangliang.importers.problems import ProblemsFound
-from dangliang.settings import ENV_DB, Settings, SettingsError
-
-if TYPE_CHECKING:
-    from dangliang.generator import GeneratedCounty
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-PHASES_ZH = {
-    "validate": "校验",
-    "write": "写入",
-    "generate": "生成",
-    "registry": "参考数据",
-    "equivalents_a": "当量",
-    "equivalents_b": "当量",
-    "chain": "哈希链",
-    "verify": "核验",
-}
-
-
-class ProgressLine:
-    """A one-line progress display on a terminal (stderr); silent when not a terminal."""
-
-    def __init__(self, unit: str = "") -> None:
-        self.enabled = sys.stderr.isatty()
-        self.unit = unit
-        self.started = time.monotonic()
-        self._last = 0.0
-        self._shown = False
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if now - self._last < 0.2 and done < total:
-            return
-        self._last = now
-        pct = f"{100 * done / total:5.1f}%" if total else "     "
-        label = PHASES_ZH.get(phase, phase)
-        click.echo(
-            f"\r{label} {phase:<9} {pct} {done:>12,}/{total:,} {self.unit} "
-            f"{now - self.started:6.1f}s",
-            nl=False,
-            err=True,
-        )
-        self._shown = True
-
-    def finish(self) -> None:
-        if self._shown:
-            click.echo("", err=True)
-
-
-def generate_with_progress(out_dir: Path, *, records: int, **options: Any) -> GeneratedCounty:
-    """`generator.generate` with its progress on the terminal (generate and demo)."""
-    from dangliang.generator import generate
-
-    progress = ProgressLine("rows")
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("generate", done, records)
-
-    try:
-        return generate(out_dir, records=records, progress=tick, **options)
-    finally:
-        progress.finish()
-
-
-def with_app(func: F) -> F:
-    """Add `--db` and `--actor` to a command and hand it a bootstrapped application."""
-
-    @click.option(
-        "--db",
-        "db_url",
-        default=None,
-        metavar="URL",
-        help=f"Database URL (default: ${ENV_DB} or sqlite:///dangliang.db).",
-    )
-    @click.option(
-        "--actor", default=None, help="Who is acting (default: $DANGLIANG_ACTOR or OS user)."
-    )
-    @click.pass_context
-    @functools.wraps(func)
-    def wrapper(ctx: click.Context, db_url: str | None, actor: str | None, **kwargs: Any) -> Any:
-        root = ctx.find_root().params
-        try:
-            settings = Settings.from_env(db_url or root.get("db_url"))
-            app = bootstrap(settings)
-        except SettingsError as e:
-            raise click.UsageError(str(e)) from e
-        try:
-            return func(app, actor or root.get("actor") or default_actor(), **kwargs)
-        except ProblemsFound as e:
-            click.echo(e.report(), err=True)
-            click.echo(
-                f"已拒收：共 {len(e.problems)} 个问题，未写入任何数据 / refused: "
-                f"{len(e.problems)} problem(s); nothing was written",
-                err=True,
-            )
-            sys.exit(1)
-        except DomainError as e:
-            click.echo(f"错误 / error: {e}", err=True)
-            sys.exit(1)
-        finally:
-            app.close()
-
-    return wrapper  # type: ignore[return-value]
+from dangliang.application import Dangliang
+from dangliang.cli import api_commands, compensation_commands, payout_commands
+from dangliang.cli.common import ProgressLine, as_of_options, with_app
+from dangliang.demo import county_year
+from dangliang.demo.county_year import generate_with_progress
+from dangliang.domain.periods import PERIOD
+from dangliang.domain.problems import ProblemsFound
+from dangliang.domain.values import utc
+from dangliang.settings import ENV_DB
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -162,7 +53,12 @@ def main(db_url: str | None, actor: str | None) -> None:
 def generate(out_dir: Path, records: int, seed: int, year: int, services_format: str) -> None:
     """Write a synthetic county (institutions, staff, catalogue, service records)."""
     county = generate_with_progress(
-        out_dir, records=records, seed=seed, year=year, services_format=services_format
+        out_dir,
+        ProgressLine("rows"),
+        records=records,
+        seed=seed,
+        year=year,
+        services_format=services_format,
     )
     click.echo(
         f"已生成 / generated in {county.out_dir}: "
@@ -198,9 +94,7 @@ def demo(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, yea
     advance runs, the year-end settlement and the staff distribution, each approved and paid;
     a summary per centre; statements and payslips in --out. Re-runnable: periods already
     paid are skipped."""
-    from dangliang import demo as job  # imports this module: imported when the demo runs
-
-    job.run(app, actor, out_dir, records, seed, year)
+    county_year.run(app, actor, out_dir, records, seed, year, progress_line=ProgressLine)
 
 
 def _ended_year(year: int) -> int:
@@ -429,6 +323,6 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # Policy, compensation, payout and audit commands live in their own modules (kept apart for size).
-cli_compensation.register(main, with_app)
-cli_payout.register(main, with_app)
-cli_api.register(main, with_app)
+compensation_commands.register(main)
+payout_commands.register(main)
+api_commands.register(main)

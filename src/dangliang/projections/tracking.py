@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from dangliang.eventlog import EventLog
+from dangliang.ledger.eventlog import EventLog
 
 tracking_metadata = MetaData()
 

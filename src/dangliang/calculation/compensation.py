@@ -1,6 +1,6 @@
 """Compute, explain and what-if for institution compensation, on the log as it stands at a
 position: gathers the inputs from the read models and runs the rule steps of
-`dangliang.policy.compensation` (which know nothing about storage).
+`dangliang.policy.subsidy` (which know nothing about storage).
 
 - `compute`: a month's advances or a year's settlement, with the policy that was used (bundle,
   digest of the parameters in force, changes since adoption) and the log position, so that the
@@ -13,18 +13,19 @@ position: gathers the inputs from the read models and runs the rule steps of
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Connection
 
 from dangliang.domain.errors import DomainError, NotFound
-from dangliang.policy.compensation import (
+from dangliang.domain.periods import Period
+from dangliang.policy.parameters import ParameterTree, value_to_canonical
+from dangliang.policy.reform import Change, Scenario, load_scenario, scenario_from_sets
+from dangliang.policy.subsidy import (
     CATEGORIES,
     COMPONENTS,
     EU_QUANTUM,
@@ -34,13 +35,10 @@ from dangliang.policy.compensation import (
     compute_month,
     compute_year,
 )
-from dangliang.policy.parameters import ParameterTree, value_to_canonical
-from dangliang.policy.reform import Change, Scenario, load_scenario, scenario_from_sets
-from dangliang.projections import inputs as inp
+from dangliang.projections import facts as inp
 from dangliang.projections.equivalents import EquivalentsTables, cells
 
 E8 = Decimal(10**8)
-PERIOD = re.compile(r"\d{4}(-(0[1-9]|1[0-2]))?")  # a year (2024) or a month (2024-03)
 
 # Which rule steps explain which component (and the county-wide pricing steps with them).
 _COMPONENT_RULES: Mapping[str, tuple[str, ...]] = {
@@ -61,35 +59,6 @@ EXPLAINABLE = tuple(_COMPONENT_RULES)
 
 class UnknownInstitution(NotFound):
     """An institution code that is not registered."""
-
-
-@dataclass(frozen=True)
-class Period:
-    year: int
-    month: int | None = None
-
-    @classmethod
-    def parse(cls, *, year: int | None, month: str | None) -> Period:
-        if (year is None) == (month is None):
-            raise DomainError("请给出 --year 或 --month 之一", "give one of --year or --month")
-        if month is not None:
-            try:
-                first = date.fromisoformat(f"{month}-01")
-            except ValueError as e:
-                raise DomainError(
-                    f"月份格式应为 YYYY-MM：{month!r}", f"month must be YYYY-MM: {month!r}"
-                ) from e
-            return cls(first.year, first.month)
-        assert year is not None
-        return cls(year)
-
-    @property
-    def label(self) -> str:
-        return f"{self.year}" if self.month is None else f"{self.year}-{self.month:02d}"
-
-    @property
-    def first_day(self) -> date:
-        return date(self.year, self.month or 1, 1)
 
 
 @dataclass

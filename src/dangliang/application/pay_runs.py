@@ -1,0 +1,160 @@
+"""Payout runs (支付批次): a month's advances, a year's settlement and the staff distribution,
+computed and recorded as drafts, approved by a second person, marked paid; and the documents
+made from what a run recorded (payslips, distribution sheets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from dangliang import __version__
+from dangliang.application.core import Core
+from dangliang.calculation import performance
+from dangliang.domain import ids
+from dangliang.domain.errors import NotFound
+from dangliang.domain.payout import PERFORMANCE, PayoutPeriod, PayoutRefused, period_of_run
+from dangliang.domain.periods import Period
+from dangliang.payouts import payslips
+from dangliang.payouts import runs as payouts
+from dangliang.projections import facts as inp
+from dangliang.projections.chain import chain_head
+
+
+class PayRuns(Core):
+    def run_payout(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
+        """Compute and record a payout run (draft) for a month that has ended (advances) or a
+        year that has ended (settlement); it supersedes the period's draft, if any."""
+        if today <= payouts.period_end(period):
+            raise PayoutRefused(
+                f"{period.label} 尚未结束（截至 {payouts.period_end(period)}），不能计算支付批次",
+                f"{period.label} has not ended (it ends on {payouts.period_end(period)}): "
+                "a payout run is computed after the period",
+            )
+        position = self.catch_up()
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            open_drafts = [
+                r.run_id
+                for r in payouts.compensation_runs(conn, position).values()
+                if r.state == "draft" and r.period != period.label
+            ]
+            if open_drafts:
+                # Two open drafts could both carry the same adjustment and pay it twice.
+                raise PayoutRefused(
+                    f"请先审核或退回草稿批次 {', '.join(open_drafts)}",
+                    f"approve or reject the draft run(s) {', '.join(open_drafts)} first",
+                )
+            results = payouts.compute_run(conn, t, period, position)
+            _, head = chain_head(conn, position)
+        return self._record_run(period.label, results, position, head, actor)
+
+    def _record_run(
+        self, label: str, results: dict[str, Any], position: int, head: str, actor: str
+    ) -> inp.RunRecord:
+        found = self._payout_period(label)
+        aggregate = found or PayoutPeriod.open(period=label, actor=actor)
+        run_id = aggregate.record_run(
+            position=position,
+            position_recorded_at=self._recorded_at(position),
+            chain_head=head,
+            policy_bundle=results["policy"]["bundle"],
+            parameters_digest=results["policy"]["parameters_digest"],
+            results_json=payouts.canonical(results),
+            results_digest=payouts.results_digest(results),
+            software=f"dangliang {__version__}",
+            actor=actor,
+        )
+        self.log.save(aggregate)
+        return self.payout_run(run_id)
+
+    def run_distribution(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
+        """Compute and record a performance-pay distribution run (draft): a month's
+        provisional shares, or the year's final shares with the difference to what the
+        approved monthly runs paid. Approved, paid and replayed like payout runs."""
+        if today <= payouts.period_end(period):
+            raise PayoutRefused(
+                f"{period.label} 尚未结束，不能计算绩效分配批次",
+                f"{period.label} has not ended: a distribution run is computed after it",
+            )
+        position = self.catch_up()
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            results = performance.compute_run(conn, t, period, position)
+            _, head = chain_head(conn, position)
+        return self._record_run(f"{PERFORMANCE}{period.label}", results, position, head, actor)
+
+    def approve_payout(self, run_id: str, *, reference: str, actor: str) -> inp.RunRecord:
+        """Approve a draft run (maker-checker: not by whoever computed it)."""
+        return self._act(
+            run_id, lambda p: p.approve(run_id=run_id, reference=reference, actor=actor)
+        )
+
+    def reject_payout(self, run_id: str, *, reason: str, actor: str) -> inp.RunRecord:
+        return self._act(run_id, lambda p: p.reject(run_id=run_id, reason=reason, actor=actor))
+
+    def mark_payout_paid(self, run_id: str, *, reference: str, actor: str) -> inp.RunRecord:
+        return self._act(
+            run_id, lambda p: p.mark_paid(run_id=run_id, reference=reference, actor=actor)
+        )
+
+    def _act(self, run_id: str, command: Callable[[PayoutPeriod], None]) -> inp.RunRecord:
+        found = self._payout_period(period_of_run(run_id))
+        if found is None:
+            raise NotFound(f"没有批次 {run_id}", f"no run {run_id}")
+        command(found)
+        self.log.save(found)
+        return self.payout_run(run_id)
+
+    def _payout_period(self, label: str) -> PayoutPeriod | None:
+        try:
+            found: PayoutPeriod = self.log.repository.get(ids.payout_period_id(label))
+        except AggregateNotFoundError:
+            return None
+        return found
+
+    def write_payslips(self, run_id: str, folder: Path) -> list[Path]:
+        """A distribution run's payslips (one HTML per person, `CODE/STAFF.html`) and each
+        institution's distribution sheet (`CODE.xlsx`), from what the run recorded."""
+        run = self.payout_run(run_id)
+        written: list[Path] = []
+        for institution in self.distribution_results(run)["institutions"]:
+            code = institution["code"]
+            doc = self.distribution_doc(run, code)
+            written.extend(payslips.write_payslips(doc, folder / code))
+            written.append(payslips.write_distribution_sheet(doc, folder / f"{code}.xlsx"))
+        return written
+
+    def distribution_doc(self, run: inp.RunRecord, code: str) -> dict[str, Any]:
+        """What a distribution run recorded for one institution, with the run's header and
+        each person's equivalents by item: the document payslips and sheets are made from."""
+        found = [i for i in self.distribution_results(run)["institutions"] if i["code"] == code]
+        if not found:
+            raise NotFound(
+                f"批次 {run.run_id} 中没有机构 {code}",
+                f"run {run.run_id} has no institution {code}",
+            )
+        period = payouts.period_of(run.period.removeprefix(PERFORMANCE))
+        with self.engine.connect() as conn:
+            equivalents = performance.staff_equivalents(
+                conn, self.equivalents_projection().t, code, period, run.position
+            )
+        return {
+            **payouts.run_header(run),
+            "period": period.label,
+            "institution": {"code": code, "name": self._institution_name(code)},
+            "distribution": found[0],
+            "equivalents": equivalents,
+        }
+
+    @staticmethod
+    def distribution_results(run: inp.RunRecord) -> dict[str, Any]:
+        if run.ledger != "performance":
+            raise PayoutRefused(
+                f"{run.run_id} 不是绩效分配批次（支付单请用 payout statement）",
+                f"{run.run_id} is not a distribution run (use payout statement for payouts)",
+            )
+        return run.results
