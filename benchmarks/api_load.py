@@ -80,7 +80,8 @@ from common import (
 )
 
 from dangliang.application import Dangliang, bootstrap
-from dangliang.demo.generator import INPUT_FILES, PERFORMANCE_FILES, generate
+from dangliang.demo.county_inputs import INPUT_FILES, PERFORMANCE_FILES
+from dangliang.demo.generator import generate
 from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
 from dangliang.payouts.statements import write_statement

@@ -48,7 +48,7 @@ from common import (
 )
 
 from dangliang.application import Dangliang, bootstrap
-from dangliang.projections import chain
+from dangliang.projections import chain, chain_verification
 from dangliang.projections.tracking import catch_up
 from dangliang.settings import Settings
 
@@ -95,10 +95,10 @@ def build(app: Dangliang) -> float:
     return time.perf_counter() - started
 
 
-def verify(app: Dangliang) -> tuple[float, chain.ChainReport]:
+def verify(app: Dangliang) -> tuple[float, chain_verification.ChainReport]:
     with app.engine.connect() as conn:
         started = time.perf_counter()
-        report = chain.verify(conn, app.log)
+        report = chain_verification.verify(conn, app.log)
         return time.perf_counter() - started, report
 
 

@@ -1,6 +1,7 @@
 """Shared fixtures: each integration test runs on SQLite and on PostgreSQL.
 
-PostgreSQL tests use a fresh schema per test in the `test` database (dropped afterwards).
+A test's database is a copy of one prepared once per session (`PreparedDatabases`): a file
+copy on SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL (dropped afterwards).
 Without a reachable server they are skipped with a message — except in CI (`CI=true`), where
 a missing PostgreSQL fails the run instead of silently testing less.
 """
@@ -8,10 +9,14 @@ a missing PostgreSQL fails the run instead of silently testing less.
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -81,18 +86,177 @@ def drop_schema(url: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE')
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database URL on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'dangliang.db'}"
-        return
-    require_postgres()
-    url = f"{PG_BASE_URL}?schema=t_{uuid.uuid4().hex[:12]}"
+def _admin_connect(url: str) -> Any:
+    import psycopg
+
+    from dangliang.settings import parse_db_url
+
+    db = parse_db_url(url)
+    return psycopg.connect(
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        dbname=db.dbname,
+        password=db.password or None,
+        autocommit=True,
+    )
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    """The PostgreSQL URL of another database on the same server (no schema)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", "", ""))
+
+
+class PreparedDatabases:
+    """Databases prepared once per test session (per xdist worker) and copied for each test.
+
+    A preparation is a name and a function that writes to a fresh, bootstrapped database
+    (`"empty"` writes nothing). The first test that asks for it builds the template; every test
+    then gets its own copy: on SQLite a file copy of the checkpointed template, on PostgreSQL
+    `CREATE DATABASE … TEMPLATE`. Where the server refuses to create databases, each test
+    gets a fresh schema and the preparation is run again (slower, same result).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tag = uuid.uuid4().hex[:8]
+        self.templates: dict[tuple[str, str], str] = {}
+        self.copies: list[str] = []
+        self.can_create_databases: bool | None = None
+
+    def copy(self, backend: str, name: str, prepare: Callable[[Dangliang], object]) -> str:
+        """A URL to a new database holding what `prepare` wrote."""
+        if backend == "sqlite":
+            return self._sqlite_copy(name, prepare)
+        require_postgres()
+        if not self._postgres_can_create_databases():
+            return self._fresh_schema(prepare)
+        key = ("postgres", name)
+        if key not in self.templates:
+            template = f"dl_tpl_{self.tag}_{len(self.templates)}"
+            with _admin_connect(PG_BASE_URL) as conn:
+                conn.execute(f'CREATE DATABASE "{template}"')
+            _build(_with_dbname(PG_BASE_URL, template), prepare)
+            self.templates[key] = template
+        copy = f"dl_t_{uuid.uuid4().hex[:12]}"
+        with _admin_connect(PG_BASE_URL) as conn:
+            conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{self.templates[key]}"')
+        self.copies.append(copy)
+        return _with_dbname(PG_BASE_URL, copy)
+
+    def drop(self, url: str) -> None:
+        """Drop a copy (PostgreSQL) once its test is done; SQLite copies go with tmp_path."""
+        if url.startswith("sqlite"):
+            return
+        if "schema=" in url:
+            drop_schema(url)
+            return
+        dbname = urlsplit(url).path.lstrip("/")
+        with _admin_connect(PG_BASE_URL) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        self.copies.remove(dbname)
+
+    def close(self) -> None:
+        if not self.templates and not self.copies:
+            return
+        with _admin_connect(PG_BASE_URL) as conn:
+            for dbname in [*self.copies, *self.templates.values()]:
+                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+    def _sqlite_copy(self, name: str, prepare: Callable[[Dangliang], object]) -> str:
+        key = ("sqlite", name)
+        if key not in self.templates:
+            path = self.root / f"template-{len(self.templates)}.db"
+            _build(f"sqlite:///{path}", prepare)
+            with sqlite3.connect(path) as conn:  # everything into the main file, WAL emptied
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self.templates[key] = str(path)
+        copy = self.root / f"copy-{uuid.uuid4().hex[:12]}.db"
+        shutil.copyfile(self.templates[key], copy)
+        return f"sqlite:///{copy}"
+
+    def _postgres_can_create_databases(self) -> bool:
+        if self.can_create_databases is None:
+            import psycopg
+
+            probe = f"dl_probe_{self.tag}"
+            try:
+                with _admin_connect(PG_BASE_URL) as conn:
+                    conn.execute(f'CREATE DATABASE "{probe}"')
+                    conn.execute(f'DROP DATABASE "{probe}"')
+                self.can_create_databases = True
+            except psycopg.errors.InsufficientPrivilege:
+                self.can_create_databases = False
+        return self.can_create_databases
+
+    def _fresh_schema(self, prepare: Callable[[Dangliang], object]) -> str:
+        url = f"{PG_BASE_URL}?schema=t_{uuid.uuid4().hex[:12]}"
+        _build(url, prepare)
+        return url
+
+
+def _build(url: str, prepare: Callable[[Dangliang], object]) -> None:
+    application = bootstrap(Settings(url))
     try:
-        yield url
+        prepare(application)
     finally:
-        drop_schema(url)
+        application.close()
+
+
+@pytest.fixture(scope="session")
+def prepared_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PreparedDatabases]:
+    databases = PreparedDatabases(tmp_path_factory.mktemp("prepared"))
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test that uses a database runs on SQLite and on PostgreSQL."""
+    return str(request.param)
+
+
+Prepare = Callable[[str, Callable[[Dangliang], object]], str]
+PrepareApp = Callable[[str, Callable[[Dangliang], object]], Dangliang]
+
+
+@pytest.fixture
+def prepared_url(backend: str, prepared_databases: PreparedDatabases) -> Iterator[Prepare]:
+    """`prepared_url(name, prepare)`: the URL of this test's own copy of a prepared database."""
+    urls: list[str] = []
+
+    def copy(name: str, prepare: Callable[[Dangliang], object]) -> str:
+        urls.append(prepared_databases.copy(backend, name, prepare))
+        return urls[-1]
+
+    yield copy
+    for url in urls:
+        prepared_databases.drop(url)
+
+
+@pytest.fixture
+def prepared_app(
+    prepared_url: Prepare,
+) -> Iterator[Callable[[str, Callable[[Dangliang], object]], Dangliang]]:
+    """`prepared_app(name, prepare)`: the application on this test's copy of a prepared database."""
+    opened: list[Dangliang] = []
+
+    def open_copy(name: str, prepare: Callable[[Dangliang], object]) -> Dangliang:
+        opened.append(bootstrap(Settings(prepared_url(name, prepare))))
+        return opened[-1]
+
+    yield open_copy
+    for application in opened:
+        application.close()
+
+
+@pytest.fixture
+def db_url(prepared_url: Prepare) -> str:
+    """A fresh database with the tables created and nothing in the log, on each backend."""
+    return prepared_url("empty", lambda _app: None)
 
 
 @pytest.fixture
@@ -102,6 +266,13 @@ def app(db_url: str) -> Iterator[Dangliang]:
         yield application
     finally:
         application.close()
+
+
+@pytest.fixture
+def reference_app(prepared_app: PrepareApp, county: GeneratedCounty) -> Dangliang:
+    """The application on a copy of a database holding the county's reference data
+    (institutions, headcount, staff, catalogue, loaded by "tester")."""
+    return prepared_app("reference", lambda a: load_reference(a, county))
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
 
 from dangliang.application import bootstrap
-from dangliang.settings import Settings
+from dangliang.settings import Settings, parse_db_url
 from tests.conftest import load_reference
 from tests.e2e.test_equivalents_cli import run
 
@@ -92,9 +92,10 @@ def test_runs_statements_replay_and_a_tampered_log(
         else f"UPDATE {table_name} SET state = state || '\\x20'::bytea "
         f"WHERE notification_id = {target}"
     )
+    schema = parse_db_url(db_url).schema
     with engine.begin() as conn:
-        if not sqlite:
-            conn.execute(text(f'SET search_path TO "{db_url.split("schema=")[1]}"'))
+        if schema:
+            conn.execute(text(f'SET search_path TO "{schema}"'))
         assert conn.execute(text(sql)).rowcount == 1
     engine.dispose()
     caught = run("audit", "verify", db=db_url)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import uuid
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,26 +21,26 @@ from sqlalchemy import text
 from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty
 from dangliang.projections import chain as ch
-from dangliang.projections.chain import ChainProjection, chain_head, verify
+from dangliang.projections.chain import ChainProjection, chain_head
+from dangliang.projections.chain_verification import ChainReport, verify
 from dangliang.projections.tracking import catch_up
 from dangliang.settings import Settings
-from tests.conftest import load_reference
+from tests.conftest import PrepareApp, load_reference
 
 TODAY = date(2025, 1, 1)
 RECORDED = "%ServiceRecord.Recorded"
 
 
 @pytest.fixture
-def loaded(db_url: str, county: GeneratedCounty) -> Iterator[Dangliang]:
+def loaded(prepared_app: PrepareApp, county: GeneratedCounty) -> Dangliang:
     """A county's reference data and services in the log, the chain not built yet."""
-    app = bootstrap(Settings(db_url))
-    try:
+
+    def prepare(app: Dangliang) -> None:
         load_reference(app, county, actor="t")
         app.import_services(county.files["services"], actor="t", today=TODAY)
         ChainProjection().create(app.write_engine)
-        yield app
-    finally:
-        app.close()
+
+    return prepared_app("chain-loaded", prepare)
 
 
 @pytest.fixture
@@ -85,7 +84,7 @@ def tamper(app: Dangliang, sql: str, **params: Any) -> None:
         conn.execute(text(sql), params)
 
 
-def run_verify(app: Dangliang, **kw: Any) -> ch.ChainReport:
+def run_verify(app: Dangliang, **kw: Any) -> ChainReport:
     with app.engine.connect() as conn:
         return verify(conn, app.log, **kw)
 

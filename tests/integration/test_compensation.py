@@ -20,11 +20,11 @@ from dangliang.domain.inputs import ForceMajeure, InstitutionYear
 from dangliang.domain.periods import Period
 from dangliang.domain.service import ServiceRecord
 from dangliang.policy import PolicyError
-from dangliang.policy.parameters import ParameterLookupError
+from dangliang.policy.parameter_values import ParameterLookupError
 from dangliang.policy.reform import Change, Scenario, scenario_from_sets
-from dangliang.policy.subsidy import COMPONENTS
-from dangliang.projections.facts import NoPolicyAdopted
-from tests.conftest import load_reference
+from dangliang.policy.subsidy_records import COMPONENTS
+from dangliang.projections.facts_queries import NoPolicyAdopted
+from tests.conftest import PrepareApp, load_reference
 from tests.integration.test_equivalents import allow_frozen_time
 
 YEAR = 2024
@@ -92,9 +92,9 @@ def by_code(computed: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("bundle", ["zhuji", "point_value"])
 def test_annual_settlement_adds_up_and_matches_the_months(
-    app: Dangliang, county: Any, bundle: str
+    prepared_app: PrepareApp, county: Any, bundle: str
 ) -> None:
-    prepared(app, county, bundle)
+    app = prepared_app(f"compensation-{bundle}", lambda a: prepared(a, county, bundle))
     record_inputs(app)
     year = app.compute(Period(YEAR)).as_json()
     months = [by_code(app.compute(Period(YEAR, m)).as_json()) for m in range(1, 13)]
@@ -122,8 +122,10 @@ def test_annual_settlement_adds_up_and_matches_the_months(
     assert year["policy"]["bundle"] == f"{bundle}.yaml"
 
 
-def test_point_value_is_the_budget_over_county_equivalents(app: Dangliang, county: Any) -> None:
-    prepared(app, county, "point_value")
+def test_point_value_is_the_budget_over_county_equivalents(
+    prepared_app: PrepareApp, county: Any
+) -> None:
+    app = prepared_app("compensation-point_value", lambda a: prepared(a, county, "point_value"))
     computed = app.compute(Period(YEAR)).as_json()
     step = next(s for s in computed["county_steps"] if s["rule"] == "point_value")
     out = step["outputs"]
@@ -137,8 +139,10 @@ def test_point_value_is_the_budget_over_county_equivalents(app: Dangliang, count
     assert budget["effective_from"] == "2024-01-01" and "illustrative" in budget["reference"]
 
 
-def test_inputs_recorded_as_events_reach_the_rule_steps(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_inputs_recorded_as_events_reach_the_rule_steps(
+    prepared_app: PrepareApp, county: Any
+) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     record_inputs(app)
     record_previous_year(app)
     rows = by_code(app.compute(Period(YEAR)).as_json())
@@ -172,8 +176,10 @@ def c07_headcount(county: Any) -> int:
 
 
 @pytest.mark.parametrize("bundle", ["zhuji", "point_value"])
-def test_explain_comes_from_the_same_computation(app: Dangliang, county: Any, bundle: str) -> None:
-    prepared(app, county, bundle)
+def test_explain_comes_from_the_same_computation(
+    prepared_app: PrepareApp, county: Any, bundle: str
+) -> None:
+    app = prepared_app(f"compensation-{bundle}", lambda a: prepared(a, county, bundle))
     record_inputs(app)
     computed = by_code(app.compute(Period(YEAR)).as_json())["C01"]
     for component in COMPONENTS:
@@ -202,8 +208,10 @@ def test_explain_comes_from_the_same_computation(app: Dangliang, county: Any, bu
         app.explain("NOPE", Period(YEAR))
 
 
-def test_what_if_equals_the_difference_of_two_computations(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_what_if_equals_the_difference_of_two_computations(
+    prepared_app: PrepareApp, county: Any
+) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     record_inputs(app)
     head = app.log.head()
     scenario = Scenario(
@@ -266,9 +274,9 @@ def test_a_past_computation_is_reproduced_after_later_events(app: Dangliang, cou
 
 
 def test_policy_adoption_is_recorded_once_and_bad_bundles_are_refused(
-    app: Dangliang, county: Any, tmp_path: Path
+    reference_app: Dangliang, county: Any, tmp_path: Path
 ) -> None:
-    load_reference(app, county)
+    app = reference_app
     with pytest.raises(NoPolicyAdopted):
         app.compute(Period(YEAR))
     changed, tree = app.adopt_policy("zhuji", reference="adopted", actor="t")
@@ -300,9 +308,9 @@ def tree_text(name: str) -> str:
 
 
 def test_parameter_changes_need_a_reason_an_approver_and_a_first_of_month(
-    app: Dangliang, county: Any
+    reference_app: Dangliang, county: Any
 ) -> None:
-    load_reference(app, county)
+    app = reference_app
     app.adopt_policy("zhuji", reference="adopted", actor="t")
     head = app.log.head()
     with pytest.raises(DomainError, match="reason"):
@@ -356,8 +364,8 @@ def test_parameter_changes_need_a_reason_an_approver_and_a_first_of_month(
     assert app.policy().tree.get("advance.ratio", date(2024, 12, 1)).value == D("0.85")
 
 
-def test_rebuilt_inputs_give_the_same_computation(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_rebuilt_inputs_give_the_same_computation(prepared_app: PrepareApp, county: Any) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     record_inputs(app)
     before = app.compute(Period(YEAR)).as_json()
     app.rebuild()

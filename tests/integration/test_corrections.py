@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from eventsourcing.utils import get_topic
 
-from dangliang.application import Dangliang
+from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty
 from dangliang.domain.ids import service_record_id
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
 from dangliang.importers.formats import CORRECTIONS
-from tests.conftest import DANGLIANG_CLI, load_reference
+from dangliang.settings import Settings
+from tests.conftest import DANGLIANG_CLI, Prepare, load_reference
 
 TODAY = date(2025, 1, 31)
 ACTOR = "稽核员 auditor"
@@ -72,11 +73,13 @@ class Imported:
     compliant: dict[str, str]  # a compliant public-health record
     void: dict[str, str]  # a record to void
     others: list[dict[str, str]]  # untouched records
+    db_url: str  # the database the app writes to
 
 
 @pytest.fixture
-def imported(app: Dangliang, county: GeneratedCounty) -> Imported:
-    load_reference(app, county)
+def imported(prepared_url: Prepare, county: GeneratedCounty) -> Iterator[Imported]:
+    db_url = prepared_url("reference", lambda a: load_reference(a, county))
+    app = bootstrap(Settings(db_url))
     result = app.import_services(county.files["services"], actor="importer", today=TODAY)
     assert result.inserted == 3000
     rows = read_rows(county.files["services"])
@@ -87,7 +90,10 @@ def imported(app: Dangliang, county: GeneratedCounty) -> Imported:
     void = rows[100]
     used = {id(quantity), id(compliant), id(void)}
     others = [r for r in rows[200:] if id(r) not in used]
-    return Imported(app, rows, quantity, compliant, void, others)
+    try:
+        yield Imported(app, rows, quantity, compliant, void, others, db_url)
+    finally:
+        app.close()
 
 
 def first_file(tmp_path: Path, data: Imported) -> Path:
@@ -233,8 +239,8 @@ def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_cli_import_corrections(imported: Imported, db_url: str, tmp_path: Path) -> None:
-    app = imported.app
+def test_cli_import_corrections(imported: Imported, tmp_path: Path) -> None:
+    app, db_url = imported.app, imported.db_url
     path = first_file(tmp_path, imported)
     head = app.log.head()
 

@@ -91,9 +91,8 @@ def the_problem(problems: Sequence[Problem], row: int, column: str) -> Problem:
 
 
 @pytest.fixture
-def loaded(app: Dangliang, county: GeneratedCounty) -> Dangliang:
-    load_reference(app, county)
-    return app
+def loaded(reference_app: Dangliang) -> Dangliang:
+    return reference_app
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from dangliang.domain.inputs import OUTSIDE_KINDS, ForceMajeure, InstitutionYear
 from dangliang.domain.policy import CountyPolicy
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers import input_files as inputs
+from dangliang.importers import performance_pay_inputs as pay_inputs
 from dangliang.importers.formats import (
     FORCE_MAJEURE,
     INCOME,
@@ -43,7 +44,6 @@ from dangliang.importers.formats import (
 )
 from dangliang.importers.reference import LoadResult
 from dangliang.policy import ParameterTree, load_builtin_bundle
-from tests.conftest import load_reference
 
 ACTOR = "录入员 tester"
 YEAR = 2024
@@ -113,9 +113,8 @@ def reloads_nothing(app: Dangliang, loader: Loader, path: Path) -> None:
 
 
 @pytest.fixture
-def loaded(app: Dangliang, county: GeneratedCounty) -> Dangliang:
-    load_reference(app, county)
-    return app
+def loaded(reference_app: Dangliang) -> Dangliang:
+    return reference_app
 
 
 # ---- assessment scores ------------------------------------------------------------------
@@ -637,7 +636,7 @@ def staff_year_of(app: Dangliang, staff_id: str, year: int = YEAR) -> StaffYear:
 
 
 def load_pools(app: Dangliang, tree: ParameterTree, path: Path, actor: str = ACTOR) -> LoadResult:
-    return inputs.load_pools(app.log, app.registry(), tree, path, actor)
+    return pay_inputs.load_pools(app.log, app.registry(), tree, path, actor)
 
 
 def test_pools_load_and_reload(
@@ -780,20 +779,20 @@ def test_staff_coefficients_load_and_reload(loaded: Dangliang, county: Generated
     app = loaded
     path = county.files["staff_coefficients"]
     rows = read_rows(path)
-    result = load(app, inputs.load_staff_coefficients, path)
+    result = load(app, pay_inputs.load_staff_coefficients, path)
     assert (result.rows, result.changed, result.events) == (len(rows), len(rows), 2 * len(rows))
     for r in rows[:3]:
         person = staff_year_of(app, r["staff_id"])
         assert (person.staff_id, person.year) == (r["staff_id"], YEAR)
         assert person.coefficient == (Decimal(r["coefficient"]), r["reference"])
-    reloads_nothing(app, inputs.load_staff_coefficients, path)
+    reloads_nothing(app, pay_inputs.load_staff_coefficients, path)
 
     fixed = write_table(
         Path(path).with_name("个人考核系数.csv"),
         ["工号", "年度", "个人考核系数", "考核依据"],
         [[rows[0]["staff_id"], str(YEAR), "1.3", rows[0]["reference"]]],
     )
-    assert load(app, inputs.load_staff_coefficients, fixed).events == 1
+    assert load(app, pay_inputs.load_staff_coefficients, fixed).events == 1
     assert staff_year_of(app, rows[0]["staff_id"]).coefficient == (
         Decimal("1.3"),
         rows[0]["reference"],
@@ -813,7 +812,7 @@ def test_staff_coefficients_bad_file_is_refused_whole(loaded: Dangliang, tmp_pat
             ["S00004", "24", "1", "考核"],  # 7: not a year
         ],
     )
-    problems = refused(loaded, inputs.load_staff_coefficients, path)
+    problems = refused(loaded, pay_inputs.load_staff_coefficients, path)
     assert cells(problems) == {
         (3, "staff_id"),
         (4, "coefficient"),
@@ -832,14 +831,14 @@ def test_outside_items_load_and_reload(loaded: Dangliang, county: GeneratedCount
     path = county.files["outside_items"]
     rows = read_rows(path)
     people = {r["staff_id"] for r in rows}
-    result = load(app, inputs.load_outside_items, path)
+    result = load(app, pay_inputs.load_outside_items, path)
     assert (result.rows, result.changed) == (len(rows), len(rows))
     assert result.events == len(people) + len(rows)  # each staff-year opened once
     assert {r["kind"] for r in rows} == set(OUTSIDE_KINDS)
     for r in rows[:5]:
         person = staff_year_of(app, r["staff_id"])
         assert person.outside[r["kind"]] == (Decimal(r["amount"]), r["reference"])
-    reloads_nothing(app, inputs.load_outside_items, path)
+    reloads_nothing(app, pay_inputs.load_outside_items, path)
 
 
 def test_outside_items_with_chinese_headers_and_labels(loaded: Dangliang, tmp_path: Path) -> None:
@@ -851,7 +850,7 @@ def test_outside_items_with_chinese_headers_and_labels(loaded: Dangliang, tmp_pa
             ["S00001", "2024", "Epidemic_Allowance", "3200.5", "防疫补贴"],
         ],
     )
-    assert load(loaded, inputs.load_outside_items, path).events == 3
+    assert load(loaded, pay_inputs.load_outside_items, path).events == 3
     assert staff_year_of(loaded, "S00001").outside == {
         "family_doctor_fee": (Decimal("8000"), "签约结算"),
         "epidemic_allowance": (Decimal("3200.50"), "防疫补贴"),
@@ -871,7 +870,7 @@ def test_outside_items_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Pa
             ["S00001", "2024", "家庭医生签约服务费", "9000", "签约"],  # 7: same as row 2
         ],
     )
-    problems = refused(loaded, inputs.load_outside_items, path)
+    problems = refused(loaded, pay_inputs.load_outside_items, path)
     assert cells(problems) == {
         (3, "kind"),
         (4, "amount"),

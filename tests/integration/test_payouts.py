@@ -18,6 +18,7 @@ from dangliang.domain.errors import DomainError
 from dangliang.domain.payout import PayoutRefused
 from dangliang.domain.periods import Period
 from dangliang.domain.service import ServiceRecord
+from tests.conftest import PrepareApp
 from tests.integration.test_compensation import YEAR, prepared, record_inputs
 from tests.integration.test_equivalents import allow_frozen_time
 
@@ -88,9 +89,9 @@ def test_maker_checker_states_and_period_ends(app: Dangliang, county: Any) -> No
 
 
 def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
-    app: Dangliang, county: Any
+    prepared_app: PrepareApp, county: Any
 ) -> None:
-    prepared(app, county)
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     record_inputs(app)
     months = {m: run_and_approve(app, Period(YEAR, m)) for m in (1, 2, 3)}
     feb = rows(app, months[2])
@@ -178,8 +179,10 @@ def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
     assert app.replay_payout(settlement)["identical"]
 
 
-def test_diff_names_what_changed_between_two_runs_and_why(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_diff_names_what_changed_between_two_runs_and_why(
+    prepared_app: PrepareApp, county: Any
+) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     first = app.run_payout(Period(YEAR, 2), actor="maker", today=AFTER_YEAR)
     record = a_record_of(county, f"{YEAR}-02", "C02")
     voided = app.log.repository.get(ids.service_record_id("C02", record["source_id"]))
@@ -193,8 +196,8 @@ def test_diff_names_what_changed_between_two_runs_and_why(app: Dangliang, county
     assert any("basic_medical" in c for c in changed["C02"]["changes"])
 
 
-def test_a_replay_names_every_difference(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_a_replay_names_every_difference(prepared_app: PrepareApp, county: Any) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
     replay = app.replay_payout(run.run_id)
     assert replay["identical"] and replay["differences"] == []

@@ -16,6 +16,7 @@ from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.inputs import InstitutionYear, StaffYear
 from dangliang.domain.periods import Period
+from tests.conftest import PrepareApp
 from tests.integration.test_compensation import YEAR, prepared
 
 D = Decimal
@@ -46,8 +47,10 @@ def record_pool(app: Dangliang, reward_share: str = "0.65") -> list[str]:
     return staff
 
 
-def test_a_pool_is_shared_to_the_fen_with_the_director_outside(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_a_pool_is_shared_to_the_fen_with_the_director_outside(
+    prepared_app: PrepareApp, county: Any
+) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     staff = record_pool(app)
     found = app.distribute(Period(YEAR), institution="C01")
     d = found.distributions["C01"]
@@ -75,15 +78,19 @@ def test_a_pool_is_shared_to_the_fen_with_the_director_outside(app: Dangliang, c
     assert month.pool == D("166666.67")  # a twelfth of the year's pool, to the fen
 
 
-def test_a_reward_share_below_sixty_percent_is_refused(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_a_reward_share_below_sixty_percent_is_refused(
+    prepared_app: PrepareApp, county: Any
+) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     record_pool(app, reward_share="0.55")
     with pytest.raises(DomainError, match="60%"):
         app.distribute(Period(YEAR), institution="C01")
 
 
-def test_a_past_distribution_is_reproduced_after_later_changes(app: Dangliang, county: Any) -> None:
-    prepared(app, county)
+def test_a_past_distribution_is_reproduced_after_later_changes(
+    prepared_app: PrepareApp, county: Any
+) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     staff = record_pool(app)
     before = app.distribute(Period(YEAR), institution="C01")
     year = app.log.repository.get(ids.staff_year_id(staff[2], YEAR))

@@ -12,8 +12,8 @@ from dangliang.domain.errors import InvalidValue
 from dangliang.domain.inputs import ForceMajeure, InstitutionYear
 from dangliang.domain.policy import CountyPolicy
 from dangliang.policy import load_builtin_bundle
-from dangliang.policy.parameters import (
-    ParameterLookupError,
+from dangliang.policy.parameter_values import ParameterLookupError
+from dangliang.policy.parameters_from_log import (
     parse_value_text,
     tree_from_canonical_json,
     value_to_canonical,
@@ -143,7 +143,8 @@ def test_values_typed_by_people() -> None:
 
 
 def test_the_pipeline_refuses_an_unknown_or_mid_year_pricing_mode() -> None:
-    from dangliang.policy.subsidy import CountyInputs, InstitutionInputs, compute_year
+    from dangliang.policy.subsidy import compute_year
+    from dangliang.policy.subsidy_records import CountyInputs, InstitutionInputs
 
     county = CountyInputs(2024, {"C01": InstitutionInputs("C01")})
     tree = load_builtin_bundle("zhuji")

@@ -12,17 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dangliang.domain.errors import DomainError, InvalidValue
-from dangliang.policy.distribution import (
+from dangliang.policy.distribution import distribute
+from dangliang.policy.distribution_allocation import (
     EPIDEMIC_ALLOWANCE,
     FAMILY_DOCTOR_FEES,
+    allocate,
+    prorate,
+    split_pool,
+)
+from dangliang.policy.distribution_records import (
     Distribution,
     DistributionRules,
     InstitutionPool,
     StaffInputs,
-    allocate,
-    distribute,
-    prorate,
-    split_pool,
 )
 
 D = Decimal

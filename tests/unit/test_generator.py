@@ -15,18 +15,21 @@ import pytest
 from freezegun import freeze_time
 from pydantic import TypeAdapter
 
-from dangliang.demo.generator import PAY_BENCHMARK, SERVICES_FORMATS, GeneratedCounty, generate
+from dangliang.demo.county_inputs import PAY_BENCHMARK
+from dangliang.demo.generator import SERVICES_FORMATS, GeneratedCounty, generate
 from dangliang.importers import formats
 from dangliang.importers.fields import validate_chunk
 from dangliang.importers.input_files import (
     ForceMajeureRow,
     IncomeRow,
-    OutsideItemRow,
     PayLevelRow,
-    PoolRow,
     ScoreRow,
-    StaffCoefficientRow,
     TaskRow,
+)
+from dangliang.importers.performance_pay_inputs import (
+    OutsideItemRow,
+    PoolRow,
+    StaffCoefficientRow,
 )
 from dangliang.importers.readers import open_table
 

@@ -19,14 +19,9 @@ from dangliang.payouts.payslips import (
     write_distribution_sheet,
     write_payslips,
 )
-from dangliang.policy.distribution import (
-    EPIDEMIC_ALLOWANCE,
-    FAMILY_DOCTOR_FEES,
-    Distribution,
-    InstitutionPool,
-    StaffInputs,
-    distribute,
-)
+from dangliang.policy.distribution import distribute
+from dangliang.policy.distribution_allocation import EPIDEMIC_ALLOWANCE, FAMILY_DOCTOR_FEES
+from dangliang.policy.distribution_records import Distribution, InstitutionPool, StaffInputs
 
 D = Decimal
 ESCAPED_NAME = "李<b>&护"

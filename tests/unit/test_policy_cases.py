@@ -26,14 +26,13 @@ import pytest
 import yaml
 
 from dangliang.policy import ParameterTree, load_builtin_bundle, unit_kind
-from dangliang.policy.subsidy import (
+from dangliang.policy.subsidy import compute_month, compute_year
+from dangliang.policy.subsidy_records import (
     CATEGORIES,
     CountyInputs,
     CountyResult,
     DirectiveTask,
     InstitutionInputs,
-    compute_month,
-    compute_year,
 )
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "policy_cases"

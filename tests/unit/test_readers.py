@@ -10,7 +10,8 @@ import pytest
 
 from dangliang.domain.problems import Problem
 from dangliang.importers.formats import CATALOGUE, SERVICES, FileFormat
-from dangliang.importers.readers import TableReader, open_table
+from dangliang.importers.readers import open_table
+from dangliang.importers.table_reader import TableReader
 
 EN_HEADER = (
     "source_id,institution_code,staff_id,item_code,quantity,service_date,patient_ref,compliant"

@@ -11,7 +11,8 @@ from dangliang.api.access import Auditor, Reader, Service, require_institution, 
 from dangliang.api.params import AsOf, InstitutionQuery, PeriodQuery, Position, moment, parse_period
 from dangliang.calculation.compensation import EXPLAINABLE
 from dangliang.domain.problems import Problem
-from dangliang.policy.parameters import ParameterLookupError, PolicyError, parse_value_text
+from dangliang.policy.parameter_values import ParameterLookupError, PolicyError
+from dangliang.policy.parameters_from_log import parse_value_text
 from dangliang.policy.reform import Change, Scenario
 
 router = APIRouter()

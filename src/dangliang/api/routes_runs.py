@@ -27,7 +27,7 @@ from dangliang.api.refusals import ApiError
 from dangliang.payouts import runs as payouts
 from dangliang.payouts.statements import write_statement
 from dangliang.projections.chain import parse_head
-from dangliang.projections.facts import RunRecord
+from dangliang.projections.facts_queries import RunRecord
 
 router = APIRouter()
 

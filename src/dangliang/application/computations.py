@@ -14,7 +14,7 @@ from dangliang.domain.errors import NotFound
 from dangliang.domain.periods import Period
 from dangliang.policy.parameters import ParameterTree
 from dangliang.policy.reform import Scenario
-from dangliang.projections import equivalents as eq
+from dangliang.projections import equivalents_queries as eq
 
 
 class Computations(Core):

@@ -19,6 +19,8 @@ from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
 from dangliang.projections.chain import ChainProjection
+from dangliang.projections.equivalents_queries import position_at, recorded_at
+from dangliang.projections.facts_queries import PolicyInForce, RunRecord, policy_at, runs_at
 from dangliang.projections.tracking import (
     Projection,
     catch_up,
@@ -165,27 +167,27 @@ class Core:
 
     # ---- reads of what is in force -------------------------------------------------------
 
-    def policy(self, *, position: int | None = None) -> inp.PolicyInForce:
+    def policy(self, *, position: int | None = None) -> PolicyInForce:
         self.catch_up()
         with self.engine.connect() as conn:
-            return inp.policy_at(conn, position)
+            return policy_at(conn, position)
 
     def resolve_position(self, *, as_of: datetime | None, position: int | None) -> int:
         """Catch up, then the log position to compute at: now, at a moment, or given."""
         head = self.catch_up()
         if as_of is not None:
-            return eq.position_at(self.log, as_of)
+            return position_at(self.log, as_of)
         if position is None:
             return head
         _require_within(position, head)
         return position
 
-    def payout_runs(self, *, position: int | None = None) -> dict[str, inp.RunRecord]:
+    def payout_runs(self, *, position: int | None = None) -> dict[str, RunRecord]:
         self.catch_up()
         with self.engine.connect() as conn:
-            return inp.runs_at(conn, position)
+            return runs_at(conn, position)
 
-    def payout_run(self, run_id: str) -> inp.RunRecord:
+    def payout_run(self, run_id: str) -> RunRecord:
         found = self.payout_runs().get(run_id)
         if found is None:
             period_of_run(run_id)  # a malformed id gets its own message
@@ -196,7 +198,7 @@ class Core:
         if position == 0:
             return None
         found = self.log.app_recorder.select_notifications(start=position, limit=1)
-        return eq.recorded_at(self.log, found[0]) if found else None
+        return recorded_at(self.log, found[0]) if found else None
 
     def _institution_name(self, code: str) -> str:
         with self.engine.connect() as conn:

@@ -9,7 +9,7 @@ from pathlib import Path
 from dangliang.application.core import Core, Progress
 from dangliang.domain.errors import DomainError
 from dangliang.domain.imports import DataImport
-from dangliang.importers import corrections, input_files, reference
+from dangliang.importers import corrections, input_files, performance_pay_inputs, reference
 from dangliang.importers.services import ImportResult, ServiceImporter, file_import_ref
 from dangliang.ledger.bulk import bulk_writer
 
@@ -19,8 +19,8 @@ INPUT_LOADERS = {
     "pay-levels": input_files.load_pay_levels,
     "tasks": input_files.load_tasks,
     "force-majeure": input_files.load_force_majeure,
-    "staff-coefficients": input_files.load_staff_coefficients,
-    "outside-items": input_files.load_outside_items,
+    "staff-coefficients": performance_pay_inputs.load_staff_coefficients,
+    "outside-items": performance_pay_inputs.load_outside_items,
 }
 INPUT_KINDS = (*INPUT_LOADERS, "pools", "parameters")
 
@@ -45,7 +45,7 @@ class DataEntry(Core):
         if kind == "parameters":
             return input_files.load_parameter_changes(self.log, self.policy().tree, path, actor)
         if kind == "pools":  # the minimum reward share and surplus range are policy
-            return input_files.load_pools(
+            return performance_pay_inputs.load_pools(
                 self.log, self.registry(), self.policy().tree, path, actor
             )
         loader = INPUT_LOADERS.get(kind)

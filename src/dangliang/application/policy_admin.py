@@ -13,15 +13,10 @@ from eventsourcing.application import AggregateNotFoundError
 from dangliang.application.core import Core
 from dangliang.domain import ids
 from dangliang.domain.policy import CountyPolicy
-from dangliang.policy.parameters import (
-    BUILTIN_BUNDLES,
-    ParameterTree,
-    load_builtin_bundle,
-    load_bundle,
-    parse_value_text,
-    show_value,
-    value_to_canonical,
-)
+from dangliang.policy.bundle_loader import BUILTIN_BUNDLES, load_builtin_bundle, load_bundle
+from dangliang.policy.parameter_values import show_value
+from dangliang.policy.parameters import ParameterTree
+from dangliang.policy.parameters_from_log import parse_value_text, value_to_canonical
 
 
 class PolicyAdmin(Core):

@@ -23,20 +23,21 @@ from sqlalchemy import Connection
 
 from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.periods import Period
-from dangliang.policy.parameters import ParameterTree, value_to_canonical
+from dangliang.policy.parameters import ParameterTree
+from dangliang.policy.parameters_from_log import value_to_canonical
 from dangliang.policy.reform import Change, Scenario, load_scenario, scenario_from_sets
-from dangliang.policy.subsidy import (
+from dangliang.policy.subsidy import compute_month, compute_year
+from dangliang.policy.subsidy_records import (
     CATEGORIES,
     COMPONENTS,
     EU_QUANTUM,
     CountyInputs,
     CountyResult,
     InstitutionInputs,
-    compute_month,
-    compute_year,
 )
-from dangliang.projections import facts as inp
-from dangliang.projections.equivalents import EquivalentsTables, cells
+from dangliang.projections import facts_queries as inp
+from dangliang.projections.equivalents import EquivalentsTables
+from dangliang.projections.equivalents_queries import cells
 
 E8 = Decimal(10**8)
 

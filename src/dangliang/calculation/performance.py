@@ -26,18 +26,19 @@ from sqlalchemy import Connection, select
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
 from dangliang.domain.values import first_of_next_month
-from dangliang.policy.distribution import (
+from dangliang.policy.distribution import distribute
+from dangliang.policy.distribution_records import (
     Distribution,
     DistributionRules,
     InstitutionPool,
     StaffInputs,
-    distribute,
 )
 from dangliang.policy.parameters import ParameterTree
-from dangliang.policy.subsidy import yuan
-from dangliang.projections import facts as inp
+from dangliang.policy.subsidy_records import yuan
+from dangliang.projections import facts_queries as inp
 from dangliang.projections import registry as reg
-from dangliang.projections.equivalents import EquivalentsTables, cells
+from dangliang.projections.equivalents import EquivalentsTables
+from dangliang.projections.equivalents_queries import cells
 
 E8 = Decimal(10**8)
 ONE = Decimal(1)

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from dangliang.application import Dangliang
-from dangliang.cli import api_commands, compensation_commands, payout_commands
+from dangliang.cli import api_commands, compensation_commands, payout_commands, policy_commands
 from dangliang.cli.common import ProgressLine, as_of_options, with_app
 from dangliang.demo import county_year
 from dangliang.demo.county_year import generate_with_progress
@@ -323,6 +323,7 @@ if __name__ == "__main__":  # pragma: no cover
 
 
 # Policy, compensation, payout and audit commands live in their own modules (kept apart for size).
+policy_commands.register(main)
 compensation_commands.register(main)
 payout_commands.register(main)
 api_commands.register(main)

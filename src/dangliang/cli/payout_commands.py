@@ -17,7 +17,7 @@ from dangliang.domain.payout import STATES_ZH
 from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
 from dangliang.projections.chain import parse_head
-from dangliang.projections.facts import RunRecord
+from dangliang.projections.facts_queries import RunRecord
 
 
 def register(main: click.Group) -> None:

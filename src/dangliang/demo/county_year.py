@@ -32,8 +32,8 @@ from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.domain.payout import PERFORMANCE, STATES_ZH
 from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
-from dangliang.policy.subsidy import COMPONENTS
-from dangliang.projections.facts import RunRecord
+from dangliang.policy.subsidy_records import COMPONENTS
+from dangliang.projections.facts_queries import RunRecord
 
 APPROVAL_REFERENCE = "演示审批 demo approval"
 PAID_REFERENCE = "演示 demo"

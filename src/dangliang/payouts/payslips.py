@@ -41,7 +41,7 @@ from dangliang.payouts.statements import (
     _timestamp,
     _write_atomically,
 )
-from dangliang.policy.distribution import EPIDEMIC_ALLOWANCE, FAMILY_DOCTOR_FEES
+from dangliang.policy.distribution_allocation import EPIDEMIC_ALLOWANCE, FAMILY_DOCTOR_FEES
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet

@@ -4,8 +4,13 @@ The rule steps of DOMAIN.md §4–6 will live here too and read their parameters
 `ParameterTree.get`, so that every computed number can cite the values it used.
 """
 
-from dangliang.policy.parameters import (
+from dangliang.policy.bundle_loader import (
     BUILTIN_BUNDLES,
+    load_builtin_bundle,
+    load_bundle,
+    load_bundle_text,
+)
+from dangliang.policy.parameter_values import (
     UNITS,
     Band,
     DatedValue,
@@ -13,16 +18,12 @@ from dangliang.policy.parameters import (
     OverrideValue,
     Parameter,
     ParameterLookupError,
-    ParameterSnapshot,
-    ParameterTree,
     ParameterValue,
     ParamValue,
     PolicyError,
-    load_builtin_bundle,
-    load_bundle,
-    load_bundle_text,
     unit_kind,
 )
+from dangliang.policy.parameters import ParameterSnapshot, ParameterTree
 
 __all__ = [
     "BUILTIN_BUNDLES",

@@ -20,15 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from dangliang.domain.problems import Problem
-from dangliang.policy.parameters import (
-    ParameterLookupError,
-    ParameterTree,
-    ParamValue,
-    PolicyError,
-    parse_value_text,
-    parse_yaml,
-    yaml_scalar_text,
-)
+from dangliang.policy.parameter_values import ParameterLookupError, ParamValue, PolicyError
+from dangliang.policy.parameters import ParameterTree
+from dangliang.policy.parameters_from_log import parse_value_text
+from dangliang.policy.policy_yaml import parse_yaml, yaml_scalar_text
 
 CHANGE_KEYS = ("path", "value", "from", "until")
 

@@ -14,7 +14,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from dangliang.policy.parameters import ParameterTree, ParameterValue, value_to_canonical
+from dangliang.policy.parameter_values import ParameterValue
+from dangliang.policy.parameters import ParameterTree
+from dangliang.policy.parameters_from_log import value_to_canonical
 
 
 @dataclass(frozen=True)
