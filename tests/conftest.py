@@ -125,8 +125,13 @@ class PreparedDatabases:
         self.copies: list[str] = []
         self.can_create_databases: bool | None = None
 
-    def copy(self, backend: str, name: str, prepare: Callable[[Dangliang], object]) -> str:
-        """A URL to a new database holding what `prepare` wrote."""
+    def copy(
+        self, backend: str, name: str, prepare: Callable[[Dangliang], object], caught_up: bool
+    ) -> str:
+        """A URL to a new database holding what `prepare` wrote (with every read model caught
+        up, unless `caught_up` is false)."""
+        if caught_up:
+            prepare = _caught_up(prepare)
         if backend == "sqlite":
             return self._sqlite_copy(name, prepare)
         require_postgres()
@@ -196,6 +201,14 @@ class PreparedDatabases:
         return url
 
 
+def _caught_up(prepare: Callable[[Dangliang], object]) -> Callable[[Dangliang], object]:
+    def prepare_and_catch_up(application: Dangliang) -> None:
+        prepare(application)
+        application.catch_up()
+
+    return prepare_and_catch_up
+
+
 def _build(url: str, prepare: Callable[[Dangliang], object]) -> None:
     application = bootstrap(Settings(url))
     try:
@@ -219,17 +232,18 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-Prepare = Callable[[str, Callable[[Dangliang], object]], str]
-PrepareApp = Callable[[str, Callable[[Dangliang], object]], Dangliang]
+Prepare = Callable[..., str]  # (name, prepare, *, caught_up=True) -> URL
+PrepareApp = Callable[..., Dangliang]  # (name, prepare, *, caught_up=True) -> application
 
 
 @pytest.fixture
 def prepared_url(backend: str, prepared_databases: PreparedDatabases) -> Iterator[Prepare]:
-    """`prepared_url(name, prepare)`: the URL of this test's own copy of a prepared database."""
+    """`prepared_url(name, prepare)`: the URL of this test's own copy of a prepared database
+    (built by `prepare` on a fresh one the first time the session asks for `name`)."""
     urls: list[str] = []
 
-    def copy(name: str, prepare: Callable[[Dangliang], object]) -> str:
-        urls.append(prepared_databases.copy(backend, name, prepare))
+    def copy(name: str, prepare: Callable[[Dangliang], object], *, caught_up: bool = True) -> str:
+        urls.append(prepared_databases.copy(backend, name, prepare, caught_up))
         return urls[-1]
 
     yield copy
@@ -244,8 +258,10 @@ def prepared_app(
     """`prepared_app(name, prepare)`: the application on this test's copy of a prepared database."""
     opened: list[Dangliang] = []
 
-    def open_copy(name: str, prepare: Callable[[Dangliang], object]) -> Dangliang:
-        opened.append(bootstrap(Settings(prepared_url(name, prepare))))
+    def open_copy(
+        name: str, prepare: Callable[[Dangliang], object], *, caught_up: bool = True
+    ) -> Dangliang:
+        opened.append(bootstrap(Settings(prepared_url(name, prepare, caught_up=caught_up))))
         return opened[-1]
 
     yield open_copy
@@ -286,3 +302,20 @@ def load_reference(app: Dangliang, county: GeneratedCounty, actor: str = "tester
     app.load_headcount(county.files["headcount"], actor=actor)
     app.load_staff(county.files["staff"], actor=actor)
     app.load_catalogue(county.files["catalogue"], actor=actor)
+
+
+# Fixtures that build a whole county once and share it (per module, or per session): under
+# pytest-xdist the tests that use one run on the same worker, per backend, so that the county
+# is built once instead of once on every worker that happens to get one of those tests.
+SHARED_COUNTIES = {"world": "module", "fuzz_world": "module", "demo": "session"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        shared = [f for f in SHARED_COUNTIES if f in getattr(item, "fixturenames", ())]
+        if not shared:
+            continue
+        callspec = getattr(item, "callspec", None)
+        backend = "postgres" if callspec and "postgres" in callspec.id else "sqlite"
+        scope = item.module.__name__ if SHARED_COUNTIES[shared[0]] == "module" else shared[0]
+        item.add_marker(pytest.mark.xdist_group(f"{scope}-{backend}"))

@@ -31,6 +31,7 @@ class World:
     client: TestClient
     county: GeneratedCounty
     tokens: dict[str, str]  # admin, auditor, clerk (C01), clerk2 (C02)
+    runs_recorded: bool = False  # the fuzzing's runs (tests/api/test_schema_fuzz.py)
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -67,8 +68,11 @@ def make_world(
 ) -> Iterator[Callable[[str], World]]:
     """`make_world("sqlite" | "postgres")`: a prepared county (closed at the module's end)."""
     opened: list[tuple[Dangliang, str | None]] = []
+    made: dict[str, World] = {}  # pytest may ask again when the order of the tests switches
 
     def make(backend: str) -> World:
+        if backend in made:
+            return made[backend]
         if backend == "sqlite":
             url, schema_url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}", None
         else:
@@ -77,7 +81,8 @@ def make_world(
         service = bootstrap(Settings(url))
         opened.append((service, schema_url))
         tokens = prepare(service, county)
-        return World(service, TestClient(create_app(service)), county, tokens)
+        made[backend] = World(service, TestClient(create_app(service)), county, tokens)
+        return made[backend]
 
     yield make
     for service, schema_url in opened:

@@ -1,23 +1,21 @@
-"""`dangliang equivalents` and `dangliang projections` through the real console script."""
+"""`dangliang equivalents` and `dangliang projections` through the command line."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from datetime import date
 from typing import Any
 
 from dangliang.application import bootstrap
 from dangliang.settings import Settings
-from tests.conftest import DANGLIANG_CLI, load_reference
+from tests.conftest import load_reference
+from tests.e2e.cli import dangliang
 
 
 def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DANGLIANG_ACTOR": "e2e"}
-    return subprocess.run(
-        [DANGLIANG_CLI, *args, "--db", db], capture_output=True, text=True, env=env, timeout=300
-    )
+    """`dangliang ARGS --db DB` as the actor "e2e" (see tests/e2e/cli.py)."""
+    return dangliang(*args, "--db", db, env={"DANGLIANG_ACTOR": "e2e"})
 
 
 def test_equivalents_json_status_and_rebuild(db_url: str, county: Any) -> None:

@@ -40,7 +40,7 @@ def loaded(prepared_app: PrepareApp, county: GeneratedCounty) -> Dangliang:
         app.import_services(county.files["services"], actor="t", today=TODAY)
         ChainProjection().create(app.write_engine)
 
-    return prepared_app("chain-loaded", prepare)
+    return prepared_app("chain-loaded", prepare, caught_up=False)
 
 
 @pytest.fixture

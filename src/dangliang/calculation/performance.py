@@ -169,6 +169,8 @@ def _members(
     jan1 = date(year, 1, 1)
     out = []
     for staff_id, person in sorted(staff.items()):
+        if all(p["institution_code"] != code for p in person.postings):
+            continue  # never posted here: no month to look at (the county has ~600 staff)
         in_post = [m for m in months if _posted(person, code, year, m)]
         if not in_post:
             continue
