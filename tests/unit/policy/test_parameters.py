@@ -25,8 +25,8 @@ from dangliang.policy import (
     load_bundle_text,
 )
 
-BUNDLES_DIR = Path(__file__).resolve().parents[2] / "src" / "dangliang" / "policy" / "bundles"
-DOC = (Path(__file__).resolve().parents[2] / "docs" / "policy.md").read_text(encoding="utf-8")
+BUNDLES_DIR = Path(__file__).resolve().parents[3] / "src" / "dangliang" / "policy" / "bundles"
+DOC = (Path(__file__).resolve().parents[3] / "docs" / "policy.md").read_text(encoding="utf-8")
 
 PRICES = """\
 unit_price:

@@ -35,7 +35,7 @@ from dangliang.policy.subsidy_records import (
     InstitutionInputs,
 )
 
-CASES_DIR = Path(__file__).resolve().parents[1] / "policy_cases"
+CASES_DIR = Path(__file__).resolve().parents[2] / "policy_cases"
 CASE_FILES = sorted(CASES_DIR.glob("*.yaml"))
 MIN_CASES = 12
 FILE_NAME = re.compile(r"^\d{2}_[a-z0-9_]+$")

@@ -19,7 +19,7 @@ from dangliang.importers.fields import validate_chunk
 from dangliang.importers.formats import FORMATS, Column, FileFormat
 from dangliang.importers.services import ServiceRow
 
-DOC_PATH = Path(__file__).resolve().parents[2] / "docs" / "formats.md"
+DOC_PATH = Path(__file__).resolve().parents[3] / "docs" / "formats.md"
 DOC = DOC_PATH.read_text(encoding="utf-8")
 
 VOCABULARIES: dict[str, Mapping[str, Sequence[str]]] = {
