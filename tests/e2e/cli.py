@@ -10,9 +10,11 @@ by the server test (`dangliang serve`) and by the concurrency tests, which alway
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -23,20 +25,30 @@ SUBPROCESS = os.environ.get("DANGLIANG_E2E_SUBPROCESS", "").lower() in ("1", "tr
 
 
 def dangliang(
-    *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
+    *args: str,
+    env: Mapping[str, str | None] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+    console_script: bool = SUBPROCESS,
 ) -> subprocess.CompletedProcess[str]:
-    """`dangliang ARGS` with `env` added to the environment: exit code, stdout and stderr."""
-    if SUBPROCESS:
+    """`dangliang ARGS` in `cwd`, with `env` changing the environment (None removes a
+    variable): exit code, stdout and stderr. `console_script` runs the installed program."""
+    changes = dict(env or {})
+    if console_script:
+        environment = {**os.environ, **changes, "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8"}
         return subprocess.run(
             [DANGLIANG_CLI, *args],
             capture_output=True,
             text=True,
-            env={**os.environ, **(env or {})},
+            encoding="utf-8",
+            cwd=cwd,
+            env={k: v for k, v in environment.items() if v is not None},
             timeout=timeout,
         )
-    result = CliRunner().invoke(
-        main, list(args), env=dict(env or {}), prog_name="dangliang", catch_exceptions=False
-    )
+    with contextlib.chdir(cwd or Path.cwd()):
+        result = CliRunner().invoke(
+            main, list(args), env=changes, prog_name="dangliang", catch_exceptions=False
+        )
     return subprocess.CompletedProcess(
         ["dangliang", *args], result.exit_code, result.stdout, result.stderr
     )

@@ -1,4 +1,5 @@
-"""End to end: the real `dangliang` console script, run as a subprocess, on SQLite and PostgreSQL.
+"""End to end: the `dangliang` command line on SQLite and PostgreSQL (in-process through
+click's runner, see tests/e2e/cli.py; the usage-error test runs the installed console script).
 
 Each test gets a fresh database from the `db_url` fixture. Where a test only needs the
 reference data (institutions, staff, catalogue) in place, it loads it in-process through the
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +20,8 @@ import pytest
 from dangliang.application import bootstrap
 from dangliang.domain import ids
 from dangliang.settings import Settings
-from tests.conftest import DANGLIANG_CLI
+from tests.e2e.cli import SUBPROCESS, dangliang
 
-DANGLIANG = DANGLIANG_CLI
 ACTOR = "e2e-tester"
 SERVICES_HEADER = [
     "source_id",
@@ -48,13 +46,6 @@ ZH_HEADER = [
 REFERENCE = ("institutions", "headcount", "staff", "catalogue")
 
 
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "DANGLIANG_DB"}
-    env.update({"DANGLIANG_ACTOR": ACTOR, "PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8"})
-    env.update(extra)
-    return env
-
-
 @dataclass
 class Run:
     code: int
@@ -66,12 +57,24 @@ class Run:
         return [line for line in self.err.splitlines() if line.strip()]
 
 
-def dl(*args: str, db: str | None = None, cwd: Path, env: dict[str, str] | None = None) -> Run:
-    cmd = [DANGLIANG, *(["--db", db] if db else []), *args]
-    p = subprocess.run(
-        cmd, cwd=cwd, env=env or cli_env(), capture_output=True, timeout=120, check=False
+def dl(
+    *args: str,
+    db: str | None = None,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    console_script: bool = SUBPROCESS,
+) -> Run:
+    """`dangliang [--db DB] ARGS` in `cwd` as ACTOR, without DANGLIANG_DB unless `env` sets it."""
+    changes: dict[str, str | None] = {"DANGLIANG_DB": None, "DANGLIANG_ACTOR": ACTOR, **(env or {})}
+    p = dangliang(
+        *(["--db", db] if db else []),
+        *args,
+        env=changes,
+        cwd=cwd,
+        timeout=120,
+        console_script=console_script,
     )
-    return Run(p.returncode, p.stdout.decode("utf-8"), p.stderr.decode("utf-8"))
+    return Run(p.returncode, p.stdout, p.stderr)
 
 
 def ok(run: Run) -> Run:
@@ -423,10 +426,11 @@ def test_unsupported_database_url_is_a_usage_error(tmp_path: Path) -> None:
         "Error: unsupported database URL 'ftp://x': "
         "use sqlite:///FILE or postgresql://USER@HOST:PORT/DB"
     )
-    flag = dl("status", db="ftp://x", cwd=tmp_path)
+    # through the installed console script: the exit status of a real process
+    flag = dl("status", db="ftp://x", cwd=tmp_path, console_script=True)
     assert flag.code == 2
     assert message in flag.err
-    env = dl("status", cwd=tmp_path, env=cli_env(DANGLIANG_DB="ftp://x"))
+    env = dl("status", cwd=tmp_path, env={"DANGLIANG_DB": "ftp://x"}, console_script=True)
     assert env.code == 2
     assert message in env.err
     memory = dl("status", db="sqlite:///:memory:", cwd=tmp_path)
