@@ -20,9 +20,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from dangliang.application import Dangliang, bootstrap
+from dangliang.application import Dangliang, bootstrap, tune_garbage_collector
 from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.settings import Settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    tune_garbage_collector()  # as the command line and the API workers do
+
 
 # The console script of the environment running the tests (works without an activated venv).
 DANGLIANG_CLI = str(Path(sys.executable).with_name("dangliang"))

@@ -86,6 +86,10 @@ def test_maker_checker_states_and_period_ends(app: Dangliang, county: Any) -> No
         "rejected"
     )
     assert app.run_payout(Period(YEAR, 4), actor="maker", today=AFTER_YEAR).run_id == "2024-04#2"
+    # A run looked up on its own (its period's facts only) is the run as the listing has it.
+    listing = app.payout_runs()
+    assert {run_id: app.payout_run(run_id) for run_id in listing} == listing
+    assert {r.state for r in listing.values()} == {"superseded", "paid", "rejected", "draft"}
 
 
 def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(

@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI
 from dangliang import __version__
 from dangliang.api import refusals as errors
 from dangliang.api import routes_compensation, routes_data, routes_runs
-from dangliang.application import Dangliang, bootstrap
+from dangliang.application import Dangliang, bootstrap, tune_garbage_collector
 from dangliang.settings import Settings
 
 PREFIX = "/api/v1"
@@ -70,6 +70,7 @@ def create_app(service: Dangliang | None = None, settings: Settings | None = Non
 
 def app_from_env() -> FastAPI:
     """For `uvicorn --factory` (and `dangliang serve`): the database from `DANGLIANG_DB`."""
+    tune_garbage_collector()  # each worker process
     return create_app()
 
 

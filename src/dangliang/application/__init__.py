@@ -1,7 +1,12 @@
 """The application layer: the use cases of dangliang, one module per area, wired by
 `bootstrap(settings)` into the `Dangliang` service the entry points call."""
 
-from dangliang.application.bootstrap import Dangliang, bootstrap, default_actor
+from dangliang.application.bootstrap import (
+    Dangliang,
+    bootstrap,
+    default_actor,
+    tune_garbage_collector,
+)
 from dangliang.application.data_entry import INPUT_KINDS
 
-__all__ = ["INPUT_KINDS", "Dangliang", "bootstrap", "default_actor"]
+__all__ = ["INPUT_KINDS", "Dangliang", "bootstrap", "default_actor", "tune_garbage_collector"]

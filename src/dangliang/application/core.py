@@ -188,9 +188,11 @@ class Core:
             return runs_at(conn, position)
 
     def payout_run(self, run_id: str) -> RunRecord:
-        found = self.payout_runs().get(run_id)
+        period = period_of_run(run_id)  # a malformed id gets its own message
+        self.catch_up()
+        with self.engine.connect() as conn:
+            found = runs_at(conn, period=period).get(run_id)
         if found is None:
-            period_of_run(run_id)  # a malformed id gets its own message
             raise NotFound(f"没有批次 {run_id}", f"no run {run_id}")
         return found
 

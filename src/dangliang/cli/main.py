@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from dangliang.application import Dangliang
+from dangliang.application import Dangliang, tune_garbage_collector
 from dangliang.cli import api_commands, compensation_commands, payout_commands, policy_commands
 from dangliang.cli.common import ProgressLine, as_of_options, with_app
 from dangliang.demo import county_year
@@ -36,6 +36,7 @@ from dangliang.settings import ENV_DB
 @click.option("--actor", default=None, help="Who is acting (default: $DANGLIANG_ACTOR or OS user).")
 def main(db_url: str | None, actor: str | None) -> None:
     """dangliang (当量): workload-equivalent compensation for primary health care."""
+    tune_garbage_collector()
 
 
 @main.command()

@@ -420,8 +420,9 @@ def _recorded_tail(actor: str, import_ref: str) -> str:
 
 def recorded_body(r: ServiceRow, tail: str) -> str:
     """The stored JSON of a `Recorded` event after its timestamp: byte for byte what the
-    library's mapper writes for `ServiceRecord.record(...)` (tests/unit/importers/test_recorded_body.py),
-    assembled directly — 1 µs a row instead of 6 through the aggregate, mapper and encoder."""
+    library's mapper writes for `ServiceRecord.record(...)`
+    (tests/unit/importers/test_recorded_body.py), assembled directly — 1 µs a row instead of 6
+    through the aggregate, mapper and encoder."""
     quantity = r["quantity"]
     q_text = str(quantity)
     if "." in q_text or "E" in q_text:

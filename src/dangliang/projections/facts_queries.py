@@ -194,13 +194,19 @@ class RunRecord:
         return "performance" if self.period.startswith(PERFORMANCE) else "compensation"
 
 
-def runs_at(conn: Connection, position: int | None = None) -> dict[str, RunRecord]:
-    """Every payout run recorded up to `position`, with its state as of then."""
+def runs_at(
+    conn: Connection, position: int | None = None, *, period: str | None = None
+) -> dict[str, RunRecord]:
+    """Every payout run recorded up to `position`, with its state as of then; only the runs
+    of one period (`2024-03`, `perf-2024`) when `period` is given (a run supersedes only an
+    earlier run of its own period, so their states are complete)."""
     query = select(facts.c.notification_id, facts.c.kind, facts.c.key, facts.c.payload).where(
         facts.c.kind.in_(("payout_run", "payout_state"))
     )
     if position is not None:
         query = query.where(facts.c.notification_id <= position)
+    if period is not None:
+        query = query.where(facts.c.key.startswith(f"{period}#", autoescape=True))
     runs: dict[str, RunRecord] = {}
     for nid, kind, key, payload in conn.execute(query.order_by(facts.c.notification_id)):
         body = json.loads(payload)
