@@ -32,6 +32,8 @@ from schemathesis.specs.openapi.checks import (
 from dangliang.api import create_app
 from tests.api.conftest import API, World
 
+pytestmark = pytest.mark.slow  # every operation, three roles, two backends
+
 CHECKS = [
     not_a_server_error,
     status_code_conformance,

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import httpx
+import pytest
 
 from dangliang.application import bootstrap
 from dangliang.settings import Settings
@@ -37,6 +38,7 @@ def wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
     raise AssertionError("the server did not come up within 60 s")
 
 
+@pytest.mark.slow
 def test_users_and_a_real_server(db_url: str, county: Any) -> None:
     app = bootstrap(Settings(db_url))
     try:

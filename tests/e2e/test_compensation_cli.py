@@ -8,6 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 
 from dangliang.application import bootstrap
@@ -17,6 +18,7 @@ from tests.e2e.conftest import Demo
 from tests.e2e.test_equivalents_cli import run
 
 
+@pytest.mark.slow
 def test_policy_compute_explain_what_if_and_records(
     db_url: str, county: Any, tmp_path: Path
 ) -> None:
@@ -157,6 +159,7 @@ def test_a_bad_policy_file_is_refused_with_file_line_and_key(db_url: str, tmp_pa
     assert "nothing was written" in out.stderr
 
 
+@pytest.mark.slow
 def test_demo_pays_the_year_writes_statements_and_payslips_and_runs_again(demo: Demo) -> None:
     db_url, out_dir, out = demo.db_url, demo.out_dir, demo.first
     assert out.returncode == 0, out.stderr

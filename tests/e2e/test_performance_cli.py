@@ -8,12 +8,14 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from openpyxl import load_workbook
 
 from tests.e2e.conftest import Demo
 from tests.e2e.test_equivalents_cli import run
 
 
+@pytest.mark.slow
 def test_distribution_from_the_demo_county(demo: Demo, tmp_path: Path) -> None:
     db_url = demo.db_url
     assert demo.first.returncode == 0, demo.first.stderr

@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from freezegun import freeze_time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -270,6 +271,7 @@ def _copy(naive: Naive) -> Naive:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+@pytest.mark.slow
 @given(ops=st.lists(operation, min_size=1, max_size=30))
 def test_incremental_rebuilt_and_naive_agree(tmp_path: Path, ops: list[tuple[Any, ...]]) -> None:
     app = bootstrap(Settings(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}"))

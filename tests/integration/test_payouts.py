@@ -92,6 +92,7 @@ def test_maker_checker_states_and_period_ends(app: Dangliang, county: Any) -> No
     assert {r.state for r in listing.values()} == {"superseded", "paid", "rejected", "draft"}
 
 
+@pytest.mark.slow
 def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
     prepared_app: PrepareApp, county: Any
 ) -> None:

@@ -151,6 +151,7 @@ def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
         assert replay["identical"], replay["differences"][:3]
 
 
+@pytest.mark.slow
 def test_on_generated_data_every_pool_is_distributed_to_the_fen(
     app: Dangliang, county: Any, tmp_path: Path
 ) -> None:
