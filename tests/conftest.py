@@ -75,23 +75,14 @@ def require_postgres() -> None:
 
 
 def drop_schema(url: str) -> None:
-    import psycopg
-
     from dangliang.settings import parse_db_url
 
-    db = parse_db_url(url)
-    with psycopg.connect(
-        host=db.host,
-        port=db.port,
-        user=db.user,
-        dbname=db.dbname,
-        password=db.password or None,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{db.schema}" CASCADE')
+    with _admin_connect(url) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{parse_db_url(url).schema}" CASCADE')
 
 
 def _admin_connect(url: str) -> Any:
+    """An autocommit connection to the database of `url` (DDL: schemas and databases)."""
     import psycopg
 
     from dangliang.settings import parse_db_url
