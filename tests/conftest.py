@@ -12,6 +12,7 @@ import os
 import shutil
 import sqlite3
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -116,7 +117,9 @@ class PreparedDatabases:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.tag = uuid.uuid4().hex[:8]
+        # dl_<when>_<who>_…: a run that was killed before its teardown leaves databases that a
+        # later run drops once they are a day old (a running session's never are).
+        self.tag = f"{int(time.time())}_{uuid.uuid4().hex[:6]}"
         self.templates: dict[tuple[str, str], str] = {}
         self.copies: list[str] = []
         self.can_create_databases: bool | None = None
@@ -135,12 +138,12 @@ class PreparedDatabases:
             return self._fresh_schema(prepare)
         key = ("postgres", name)
         if key not in self.templates:
-            template = f"dl_tpl_{self.tag}_{len(self.templates)}"
+            template = f"dl_{self.tag}_tpl{len(self.templates)}"
             with _admin_connect(PG_BASE_URL) as conn:
                 conn.execute(f'CREATE DATABASE "{template}"')
             _build(_with_dbname(PG_BASE_URL, template), prepare)
             self.templates[key] = template
-        copy = f"dl_t_{uuid.uuid4().hex[:12]}"
+        copy = f"dl_{self.tag}_{uuid.uuid4().hex[:8]}"
         with _admin_connect(PG_BASE_URL) as conn:
             conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{self.templates[key]}"')
         self.copies.append(copy)
@@ -181,15 +184,26 @@ class PreparedDatabases:
         if self.can_create_databases is None:
             import psycopg
 
-            probe = f"dl_probe_{self.tag}"
+            probe = f"dl_{self.tag}_probe"
             try:
                 with _admin_connect(PG_BASE_URL) as conn:
                     conn.execute(f'CREATE DATABASE "{probe}"')
                     conn.execute(f'DROP DATABASE "{probe}"')
                 self.can_create_databases = True
+                self._drop_abandoned()
             except psycopg.errors.InsufficientPrivilege:
                 self.can_create_databases = False
         return self.can_create_databases
+
+    def _drop_abandoned(self) -> None:
+        """Drop the test databases of runs killed more than a day ago."""
+        day_ago = time.time() - 86_400
+        with _admin_connect(PG_BASE_URL) as conn:
+            names = conn.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'dl\_%'")
+            for (name,) in names.fetchall():
+                when = name.split("_")[1]
+                if when.isdigit() and int(when) < day_ago:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def _fresh_schema(self, prepare: Callable[[Dangliang], object]) -> str:
         url = f"{PG_BASE_URL}?schema=t_{uuid.uuid4().hex[:12]}"
