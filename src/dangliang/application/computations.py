@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dangliang.application.core import Core, _require_within
+from dangliang.application.core import Core, require_within_log
 from dangliang.calculation import compensation as comp
 from dangliang.calculation import performance
 from dangliang.domain.errors import NotFound
@@ -31,7 +31,7 @@ class Computations(Core):
         a moment (transaction time) or a log position."""
         head = self.catch_up()
         if position is not None:
-            _require_within(position, head)
+            require_within_log(position, head)
         projection = self.equivalents_projection()
         with self.engine.connect() as conn:
             if as_of is not None:

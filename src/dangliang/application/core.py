@@ -179,7 +179,7 @@ class Core:
             return position_at(self.log, as_of)
         if position is None:
             return head
-        _require_within(position, head)
+        require_within_log(position, head)
         return position
 
     def payout_runs(self, *, position: int | None = None) -> dict[str, RunRecord]:
@@ -231,7 +231,7 @@ class Core:
         self.write_engine.dispose()
 
 
-def _require_within(position: int, head: int) -> None:
+def require_within_log(position: int, head: int) -> None:
     if not 0 <= position <= head:
         raise DomainError(
             f"位置 {position} 超出日志范围（0–{head}）",
