@@ -451,8 +451,8 @@ def test_heads_print_and_parse() -> None:
 
 
 def test_encode_record_is_the_same_on_both_backends() -> None:
-    sqlite_form = ch._encode_row((7, "2e78ca8f394755deb7d613463ebec232", 1, "t:T", b"{}"), "sqlite")
-    pg_form = ch._encode_row(
+    sqlite_form = ch.encode_row((7, "2e78ca8f394755deb7d613463ebec232", 1, "t:T", b"{}"), "sqlite")
+    pg_form = ch.encode_row(
         (7, "2e78ca8f-3947-55de-b7d6-13463ebec232", 1, "t:T", b"{}"), "postgresql"
     )
     assert (
@@ -461,5 +461,5 @@ def test_encode_record_is_the_same_on_both_backends() -> None:
         == ch.encode_record(7, "2e78ca8f394755deb7d613463ebec232", 1, "t:T", b"{}")
     )
     # a hand-written id in another form never encodes like a proper one
-    other = ch._encode_row((7, "2e78ca8f-3947-55de-b7d6-13463ebec232", 1, "t:T", b"{}"), "sqlite")
+    other = ch.encode_row((7, "2e78ca8f-3947-55de-b7d6-13463ebec232", 1, "t:T", b"{}"), "sqlite")
     assert other != sqlite_form

@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from datetime import date
 
-from dangliang.demo.county_reference import _Institution, _Staff
+from dangliang.demo.county_reference import Institution, Staff
 
 # --- compensation inputs (all illustrative) ----------------------------------------------
 
@@ -82,8 +82,8 @@ OUTSIDE_REFERENCE = {
 # --- compensation inputs ----------------------------------------------------------------
 
 
-def _score_rows(
-    rng: random.Random, institutions: Sequence[_Institution], year: int
+def score_rows(
+    rng: random.Random, institutions: Sequence[Institution], year: int
 ) -> list[list[str]]:
     """综合考核得分 of every centre and clinic; one or two non-remote centres fail."""
     candidates = [i.code for i in institutions if not i.parent_code and not i.remote]
@@ -96,9 +96,9 @@ def _score_rows(
     return rows
 
 
-def _income_rows(
+def income_rows(
     rng: random.Random,
-    centres: Sequence[_Institution],
+    centres: Sequence[Institution],
     headcount: Sequence[Sequence[str]],
     year: int,
     last_month: int,
@@ -117,8 +117,8 @@ def _income_rows(
     return rows
 
 
-def _pay_level_rows(
-    rng: random.Random, centres: Sequence[_Institution], year: int
+def pay_level_rows(
+    rng: random.Random, centres: Sequence[Institution], year: int
 ) -> list[list[str]]:
     """在编人均年收入 of every centre: the remote ones below the benchmark (see PAY_*)."""
     remote = [c.code for c in centres if c.remote]
@@ -130,7 +130,7 @@ def _pay_level_rows(
     return rows
 
 
-def _task_rows(rng: random.Random, centres: Sequence[_Institution], year: int) -> list[list[str]]:
+def task_rows(rng: random.Random, centres: Sequence[Institution], year: int) -> list[list[str]]:
     """A handful of directive tasks on some centres, all but one completed in full."""
     rows: list[list[str]] = []
     codes = [c.code for c in centres]
@@ -151,8 +151,8 @@ def _task_rows(rng: random.Random, centres: Sequence[_Institution], year: int) -
     return rows
 
 
-def _force_majeure_rows(
-    rng: random.Random, centres: Sequence[_Institution], year: int, last_month: int
+def force_majeure_rows(
+    rng: random.Random, centres: Sequence[Institution], year: int, last_month: int
 ) -> list[list[str]]:
     """One declaration: two consecutive months (within the generated months when there are
     two), two or three centres."""
@@ -173,11 +173,11 @@ def _force_majeure_rows(
 # --- performance-pay inputs ------------------------------------------------------------
 
 
-def _pool_rows(
+def pool_rows(
     rng: random.Random,
-    institutions: Sequence[_Institution],
+    institutions: Sequence[Institution],
     headcount: Sequence[Sequence[str]],
-    staff: Sequence[_Staff],
+    staff: Sequence[Staff],
     year: int,
 ) -> list[list[str]]:
     """绩效工资总量 of every centre and clinic: reward share 0.60–0.70; each centre also has a
@@ -216,7 +216,7 @@ def _pool_rows(
     return rows
 
 
-def _coefficient_rows(rng: random.Random, staff: Sequence[_Staff], year: int) -> list[list[str]]:
+def coefficient_rows(rng: random.Random, staff: Sequence[Staff], year: int) -> list[list[str]]:
     """个人考核系数 of every staff member, 0.80–1.20."""
     reference = COEFFICIENT_REFERENCE.format(year=year)
     rows: list[list[str]] = []
@@ -227,8 +227,8 @@ def _coefficient_rows(rng: random.Random, staff: Sequence[_Staff], year: int) ->
     return rows
 
 
-def _outside_rows(
-    rng: random.Random, staff: Sequence[_Staff], year: int, directors: set[str]
+def outside_rows(
+    rng: random.Random, staff: Sequence[Staff], year: int, directors: set[str]
 ) -> list[list[str]]:
     """Amounts outside the pool: a family-doctor fee for every village doctor and some
     centre clinical staff, an epidemic allowance for public-health staff, each director's

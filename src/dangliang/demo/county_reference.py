@@ -149,7 +149,7 @@ MID_YEAR_SHARE = 0.03  # of centre staff joining, and again leaving, during the 
 
 
 @dataclass(frozen=True)
-class _Institution:
+class Institution:
     code: str
     name: str
     kind: str
@@ -158,7 +158,7 @@ class _Institution:
 
 
 @dataclass(frozen=True)
-class _Staff:
+class Staff:
     staff_id: str
     institution_code: str
     name: str
@@ -172,7 +172,7 @@ class _Staff:
 # --- reference data ---------------------------------------------------------------------
 
 
-def _service_days(year: int, today: date) -> list[date]:
+def service_days(year: int, today: date) -> list[date]:
     """Every day of the year on which services can lie: never after today."""
     first, last = date(year, 1, 1), min(date(year, 12, 31), today)
     if last < first:
@@ -180,18 +180,18 @@ def _service_days(year: int, today: date) -> list[date]:
     return [first + timedelta(d) for d in range((last - first).days + 1)]
 
 
-def _institutions(rng: random.Random) -> list[_Institution]:
+def _institutions(rng: random.Random) -> list[Institution]:
     """12 centres, each followed by its village clinics (10 or 11 each, 127 in all)."""
     per_centre, extra = divmod(VILLAGE_CLINICS, len(CENTRES))
     with_extra = set(rng.sample(range(len(CENTRES)), extra))
-    out: list[_Institution] = []
+    out: list[Institution] = []
     for n, (place, kind, remote) in enumerate(CENTRES):
         code = f"C{n + 1:02d}"
-        out.append(_Institution(code, place + CENTRE_SUFFIX[kind], kind, "", remote))
+        out.append(Institution(code, place + CENTRE_SUFFIX[kind], kind, "", remote))
         clinics = per_centre + (n in with_extra)
         for v, village in enumerate(_village_names(rng, clinics)):
             name = f"{place}{village}村卫生室"
-            out.append(_Institution(f"{code}V{v + 1:02d}", name, "village_clinic", code, remote))
+            out.append(Institution(f"{code}V{v + 1:02d}", name, "village_clinic", code, remote))
     return out
 
 
@@ -204,7 +204,7 @@ def _village_names(rng: random.Random, count: int) -> list[str]:
     return names
 
 
-def _headcount(rng: random.Random, centres: Sequence[_Institution], year: int) -> list[list[str]]:
+def _headcount(rng: random.Random, centres: Sequence[Institution], year: int) -> list[list[str]]:
     """核定编制数 per centre for the previous and this year (village clinics have none).
 
     This year's figures are nudged to a fixed county total so that, whatever the seed, the
@@ -226,11 +226,11 @@ def _headcount(rng: random.Random, centres: Sequence[_Institution], year: int) -
 
 def _staff(
     rng: random.Random,
-    institutions: Sequence[_Institution],
+    institutions: Sequence[Institution],
     headcount: Sequence[Sequence[str]],
     year: int,
     days: Sequence[date],
-) -> list[_Staff]:
+) -> list[Staff]:
     """Centre staff near their headcount, 1–2 village doctors per clinic; ids S00001…."""
     posts, weights = zip(*CENTRE_POSTS, strict=True)
     this_year = {row[0]: int(row[2]) for row in headcount if row[1] == str(year)}
@@ -238,7 +238,7 @@ def _staff(
     span = (latest - earliest).days
     clinics = [i.code for i in institutions if i.parent_code]
     two_doctors = set(rng.sample(clinics, CLINICS_WITH_TWO_DOCTORS))
-    staff: list[_Staff] = []
+    staff: list[Staff] = []
     for inst in institutions:
         if inst.parent_code:
             people = [("village_doctor", "off")] * (2 if inst.code in two_doctors else 1)
@@ -249,7 +249,7 @@ def _staff(
             people += [(rng.choices(posts, weights)[0], "off") for _ in range(off)]
         for post, establishment in people:
             staff.append(
-                _Staff(
+                Staff(
                     staff_id=f"S{len(staff) + 1:05d}",
                     institution_code=inst.code,
                     name=rng.choice(SURNAMES) + "".join(rng.sample(GIVEN, rng.randint(1, 2))),
@@ -264,8 +264,8 @@ def _staff(
 
 
 def _move_some_mid_year(
-    rng: random.Random, staff: list[_Staff], days: Sequence[date]
-) -> list[_Staff]:
+    rng: random.Random, staff: list[Staff], days: Sequence[date]
+) -> list[Staff]:
     """~3% of centre staff join during the year and ~3% leave (to_date inclusive).
 
     Only centre staff move, so every village clinic keeps its doctor all year.
@@ -282,7 +282,7 @@ def _move_some_mid_year(
     return out
 
 
-def _catalogue_rows(year: int) -> list[list[str]]:
+def catalogue_rows(year: int) -> list[list[str]]:
     start = f"{year}-01-01"
     rows = [
         [code, name, category, unit, value, start, ILLUSTRATIVE]
@@ -300,14 +300,14 @@ def _catalogue_rows(year: int) -> list[list[str]]:
     return rows
 
 
-def _institution_rows(institutions: Sequence[_Institution]) -> list[list[str]]:
+def institution_rows(institutions: Sequence[Institution]) -> list[list[str]]:
     return [
         [i.code, i.name, i.kind, i.parent_code, "true" if i.remote else "false"]
         for i in institutions
     ]
 
 
-def _staff_rows(staff: Sequence[_Staff]) -> list[list[str]]:
+def staff_rows(staff: Sequence[Staff]) -> list[list[str]]:
     return [
         [
             s.staff_id,

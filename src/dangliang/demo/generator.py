@@ -37,27 +37,27 @@ from typing import IO
 from dangliang.demo.county_inputs import (
     INPUT_FILES,
     PERFORMANCE_FILES,
-    _coefficient_rows,
-    _force_majeure_rows,
-    _income_rows,
-    _outside_rows,
-    _pay_level_rows,
-    _pool_rows,
-    _score_rows,
-    _task_rows,
+    coefficient_rows,
+    force_majeure_rows,
+    income_rows,
+    outside_rows,
+    pay_level_rows,
+    pool_rows,
+    score_rows,
+    task_rows,
 )
 from dangliang.demo.county_reference import (
     BASIC_MEDICAL,
     BASIC_PUBLIC_HEALTH,
-    _catalogue_rows,
     _headcount,
-    _institution_rows,
     _institutions,
-    _service_days,
     _staff,
-    _staff_rows,
+    catalogue_rows,
+    institution_rows,
+    service_days,
+    staff_rows,
 )
-from dangliang.demo.service_records import ServiceRow, _service_chunks
+from dangliang.demo.service_records import ServiceRow, service_chunks
 from dangliang.importers.formats import (
     CATALOGUE,
     FORCE_MAJEURE,
@@ -114,7 +114,7 @@ def generate(
         raise ValueError(f"services_format must be one of {', '.join(SERVICES_FORMATS)}")
     if records < 0:
         raise ValueError("records must not be negative")
-    days = _service_days(year, date.today())
+    days = service_days(year, date.today())
     rng = random.Random(seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -123,7 +123,7 @@ def generate(
     centres = [i for i in institutions if not i.parent_code]
     headcount = _headcount(rng, centres, year)
     staff = _staff(rng, institutions, headcount, year, days)
-    catalogue = _catalogue_rows(year)
+    catalogue = catalogue_rows(year)
 
     files = {
         "institutions": out_dir / "institutions.csv",
@@ -134,38 +134,38 @@ def generate(
         **{name: out_dir / file for name, file in INPUT_FILES.items()},
         **{name: out_dir / file for name, file in PERFORMANCE_FILES.items()},
     }
-    _write_csv(files["institutions"], INSTITUTIONS, _institution_rows(institutions))
+    _write_csv(files["institutions"], INSTITUTIONS, institution_rows(institutions))
     _write_csv(files["headcount"], HEADCOUNT, headcount)
-    _write_csv(files["staff"], STAFF, _staff_rows(staff))
+    _write_csv(files["staff"], STAFF, staff_rows(staff))
     _write_csv(files["catalogue"], CATALOGUE, catalogue)
     inputs_rng = random.Random(f"dangliang-inputs-{seed}")  # leaves `rng` as it was
     last_month = days[-1].month
-    _write_csv(files["scores"], SCORES, _score_rows(inputs_rng, institutions, year))
+    _write_csv(files["scores"], SCORES, score_rows(inputs_rng, institutions, year))
     _write_csv(
-        files["income"], INCOME, _income_rows(inputs_rng, centres, headcount, year, last_month)
+        files["income"], INCOME, income_rows(inputs_rng, centres, headcount, year, last_month)
     )
-    _write_csv(files["pay_levels"], PAY_LEVELS, _pay_level_rows(inputs_rng, centres, year))
-    _write_csv(files["tasks"], TASKS, _task_rows(inputs_rng, centres, year))
+    _write_csv(files["pay_levels"], PAY_LEVELS, pay_level_rows(inputs_rng, centres, year))
+    _write_csv(files["tasks"], TASKS, task_rows(inputs_rng, centres, year))
     _write_csv(
         files["force_majeure"],
         FORCE_MAJEURE,
-        _force_majeure_rows(inputs_rng, centres, year, last_month),
+        force_majeure_rows(inputs_rng, centres, year, last_month),
     )
     performance_rng = random.Random(f"dangliang-performance-{seed}")  # leaves the others be
-    pools = _pool_rows(performance_rng, institutions, headcount, staff, year)
+    pools = pool_rows(performance_rng, institutions, headcount, staff, year)
     _write_csv(files["pools"], POOLS, pools)
     _write_csv(
         files["staff_coefficients"],
         STAFF_COEFFICIENTS,
-        _coefficient_rows(performance_rng, staff, year),
+        coefficient_rows(performance_rng, staff, year),
     )
     directors = {row[6] for row in pools if row[6]}
     _write_csv(
         files["outside_items"],
         OUTSIDE_ITEMS,
-        _outside_rows(performance_rng, staff, year, directors),
+        outside_rows(performance_rng, staff, year, directors),
     )
-    chunks = _service_chunks(rng, staff, days, records)
+    chunks = service_chunks(rng, staff, days, records)
     _write_services(files["services"], services_format, chunks, progress)
 
     return GeneratedCounty(

@@ -13,7 +13,7 @@ from datetime import date
 from itertools import accumulate
 from typing import TypeVar
 
-from dangliang.demo.county_reference import BASIC_MEDICAL, BASIC_PUBLIC_HEALTH, _Staff
+from dangliang.demo.county_reference import BASIC_MEDICAL, BASIC_PUBLIC_HEALTH, Staff
 
 PROGRESS_EVERY = 10_000
 
@@ -79,8 +79,8 @@ def _day_quotas(days: Sequence[date], records: int) -> list[int]:
     return quotas
 
 
-def _service_chunks(
-    rng: random.Random, staff: Sequence[_Staff], days: Sequence[date], records: int
+def service_chunks(
+    rng: random.Random, staff: Sequence[Staff], days: Sequence[date], records: int
 ) -> Iterator[list[ServiceRow]]:
     """Service rows in date order, in chunks of about PROGRESS_EVERY rows.
 

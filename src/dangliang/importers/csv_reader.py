@@ -18,12 +18,12 @@ from typing import BinaryIO
 
 from dangliang.importers.formats import FileFormat
 from dangliang.importers.table_reader import (
+    Layout,
     Row,
     TableReader,
-    _file_size,
-    _irregular_row,
-    _Layout,
-    _read_header,
+    file_size,
+    irregular_row,
+    read_header,
 )
 
 SNIFF_BYTES = 64 * 1024
@@ -56,7 +56,7 @@ def _sniff_delimiter(head: bytes, encoding: str) -> str:
     return ","
 
 
-class _CsvReader(TableReader):
+class CsvReader(TableReader):
     """CSV (comma or tab separated), UTF-8 with or without BOM, or GB18030.
 
     Row numbers count *records*, not physical lines: the header is row 1 and each following
@@ -68,7 +68,7 @@ class _CsvReader(TableReader):
         super().__init__(path, fmt)
         self._encoding = "utf-8"
         self._delimiter = ","
-        self._layout: _Layout | None = None
+        self._layout: Layout | None = None
         self._binary: BinaryIO | None = None
         self._pending: tuple[BinaryIO, Iterator[list[str]]] | None = None
         self._open_first()
@@ -80,7 +80,7 @@ class _CsvReader(TableReader):
             self._file_problem(None, None, f"无法打开文件：{exc}", f"cannot open the file: {exc}")
             return
         try:
-            self._total = _file_size(binary)
+            self._total = file_size(binary)
             head = binary.read(SNIFF_BYTES)
             binary.seek(0)
             encoding = _sniff_encoding(head)
@@ -107,7 +107,7 @@ class _CsvReader(TableReader):
                 )
                 binary.close()
                 return
-            self._layout = _read_header(self, header)
+            self._layout = read_header(self, header)
             if self._layout is None:
                 binary.close()
                 return
@@ -153,7 +153,7 @@ class _CsvReader(TableReader):
         failed: Exception | None = None
         try:
             try:
-                # The hot loop: keep it small. Anything unusual goes to _irregular_row.
+                # The hot loop: keep it small. Anything unusual goes to irregular_row.
                 for row in records:
                     rec += 1
                     if len(row) == width:
@@ -161,7 +161,7 @@ class _CsvReader(TableReader):
                         if any(vals):
                             yield rec, build(vals)
                     else:
-                        out = _irregular_row(self, layout, rec, [v.strip() or None for v in row])
+                        out = irregular_row(self, layout, rec, [v.strip() or None for v in row])
                         if out is not None:
                             yield rec, out
             except (UnicodeDecodeError, csv.Error) as exc:
@@ -210,7 +210,7 @@ class _CsvReader(TableReader):
                     return
                 if rec == 1:
                     continue
-                out = _irregular_row(self, layout, rec, [v.strip() or None for v in row])
+                out = irregular_row(self, layout, rec, [v.strip() or None for v in row])
                 if out is not None:
                     yield rec, out
         except csv.Error as exc:

@@ -50,10 +50,10 @@ from dangliang.importers.formats import (
 )
 from dangliang.importers.reference import (
     LoadResult,
-    _apply,
-    _read,
-    _Session,
-    _unknown_institutions,
+    Session,
+    apply,
+    read,
+    unknown_institutions,
 )
 from dangliang.ledger.eventlog import EventLog
 from dangliang.policy.parameter_values import ParameterLookupError
@@ -127,8 +127,8 @@ class ParameterChangeRow(TypedDict):
     approver: Text
 
 
-def _institution_year(
-    session: _Session, institution_code: str, year: int, actor: str
+def institution_year(
+    session: Session, institution_code: str, year: int, actor: str
 ) -> tuple[InstitutionYear, bool]:
     """The institution's aggregate for the year, opened when it does not exist yet."""
     found: InstitutionYear | None = session.get(ids.institution_year_id(institution_code, year))
@@ -144,51 +144,51 @@ def _institution_year(
 
 def load_scores(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     """综合考核得分: one score (0–100) per institution and year, with its reference."""
-    name, rows, problems = _read(path, SCORES, TypeAdapter(list[ScoreRow]))
-    problems.extend(_unknown_institutions(name, rows, registry))
+    name, rows, problems = read(path, SCORES, TypeAdapter(list[ScoreRow]))
+    problems.extend(unknown_institutions(name, rows, registry))
 
-    def apply_row(session: _Session, r: ScoreRow) -> bool:
-        year, opened = _institution_year(session, r["institution_code"], r["year"], actor)
+    def apply_row(session: Session, r: ScoreRow) -> bool:
+        year, opened = institution_year(session, r["institution_code"], r["year"], actor)
         scored = year.score_assessment(score=r["score"], reference=r["reference"], actor=actor)
         return opened or scored
 
-    return _apply(log, name, rows, problems, apply_row, "score")
+    return apply(log, name, rows, problems, apply_row, "score")
 
 
 def load_income(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     """医疗服务收入（不含药品）: one amount per institution and month, in yuan."""
-    name, rows, problems = _read(path, INCOME, TypeAdapter(list[IncomeRow]))
-    problems.extend(_unknown_institutions(name, rows, registry))
+    name, rows, problems = read(path, INCOME, TypeAdapter(list[IncomeRow]))
+    problems.extend(unknown_institutions(name, rows, registry))
 
-    def apply_row(session: _Session, r: IncomeRow) -> bool:
+    def apply_row(session: Session, r: IncomeRow) -> bool:
         month = r["month"]
-        year, opened = _institution_year(session, r["institution_code"], month.year, actor)
+        year, opened = institution_year(session, r["institution_code"], month.year, actor)
         reported = year.report_income(month=month, amount=r["amount"], actor=actor)
         return opened or reported
 
-    return _apply(log, name, rows, problems, apply_row, "amount")
+    return apply(log, name, rows, problems, apply_row, "amount")
 
 
 def load_pay_levels(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     """在编职工人均年收入: the actual yearly income per establishment head, in yuan."""
-    name, rows, problems = _read(path, PAY_LEVELS, TypeAdapter(list[PayLevelRow]))
-    problems.extend(_unknown_institutions(name, rows, registry))
+    name, rows, problems = read(path, PAY_LEVELS, TypeAdapter(list[PayLevelRow]))
+    problems.extend(unknown_institutions(name, rows, registry))
 
-    def apply_row(session: _Session, r: PayLevelRow) -> bool:
-        year, opened = _institution_year(session, r["institution_code"], r["year"], actor)
+    def apply_row(session: Session, r: PayLevelRow) -> bool:
+        year, opened = institution_year(session, r["institution_code"], r["year"], actor)
         reported = year.report_pay_level(per_head=r["per_head"], actor=actor)
         return opened or reported
 
-    return _apply(log, name, rows, problems, apply_row, "per_head")
+    return apply(log, name, rows, problems, apply_row, "per_head")
 
 
 def load_tasks(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     """指令性任务: each task assigned (fixed amount), and its completion once reported."""
-    name, rows, problems = _read(path, TASKS, TypeAdapter(list[TaskRow]))
-    problems.extend(_unknown_institutions(name, rows, registry))
+    name, rows, problems = read(path, TASKS, TypeAdapter(list[TaskRow]))
+    problems.extend(unknown_institutions(name, rows, registry))
 
-    def apply_row(session: _Session, r: TaskRow) -> bool:
-        year, opened = _institution_year(session, r["institution_code"], r["year"], actor)
+    def apply_row(session: Session, r: TaskRow) -> bool:
+        year, opened = institution_year(session, r["institution_code"], r["year"], actor)
         assigned = year.assign_task(
             task_code=r["task_code"],
             name=r["name"],
@@ -201,7 +201,7 @@ def load_tasks(log: EventLog, registry: Registry, path: Path, actor: str) -> Loa
         )
         return opened or assigned or completed
 
-    return _apply(log, name, rows, problems, apply_row, "task_code")
+    return apply(log, name, rows, problems, apply_row, "task_code")
 
 
 # ---- force majeure ---------------------------------------------------------------------
@@ -209,7 +209,7 @@ def load_tasks(log: EventLog, registry: Registry, path: Path, actor: str) -> Loa
 
 def load_force_majeure(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     """不可抗力认定: months declared affected, for the listed institutions or (blank) all."""
-    name, rows, problems = _read(path, FORCE_MAJEURE, TypeAdapter(list[ForceMajeureRow]))
+    name, rows, problems = read(path, FORCE_MAJEURE, TypeAdapter(list[ForceMajeureRow]))
     for row_number, r in rows:
         if r["last_month"] < r["first_month"]:
             problems.append(
@@ -228,7 +228,7 @@ def load_force_majeure(log: EventLog, registry: Registry, path: Path, actor: str
             if code not in registry.institutions
         )
 
-    def apply_row(session: _Session, r: ForceMajeureRow) -> bool:
+    def apply_row(session: Session, r: ForceMajeureRow) -> bool:
         details = dict(
             first_month=r["first_month"],
             last_month=r["last_month"],
@@ -243,7 +243,7 @@ def load_force_majeure(log: EventLog, registry: Registry, path: Path, actor: str
             return True
         return existing.amend(**details)  # type: ignore[arg-type]
 
-    return _apply(log, name, rows, problems, apply_row, "first_month")
+    return apply(log, name, rows, problems, apply_row, "first_month")
 
 
 # ---- policy parameter changes ----------------------------------------------------------
@@ -263,10 +263,10 @@ def load_parameter_changes(
 ) -> LoadResult:
     """政策参数调整: dated changes of the adopted bundle's parameters, each with its reason
     and approver. `tree` is the adopted bundle; it says which paths exist and their units."""
-    policy: CountyPolicy | None = _Session(log).get(ids.county_policy_id())
+    policy: CountyPolicy | None = Session(log).get(ids.county_policy_id())
     if policy is None or policy.digest is None:
         raise ProblemsFound([Problem(str(path), None, None, *NO_POLICY)])
-    name, rows, problems = _read(path, PARAMETER_CHANGES, TypeAdapter(list[ParameterChangeRow]))
+    name, rows, problems = read(path, PARAMETER_CHANGES, TypeAdapter(list[ParameterChangeRow]))
     changes: list[tuple[int, _Change]] = []
     for row_number, r in rows:
         try:
@@ -302,7 +302,7 @@ def load_parameter_changes(
                 )
             )
 
-    def apply_row(session: _Session, c: _Change) -> bool:
+    def apply_row(session: Session, c: _Change) -> bool:
         county: CountyPolicy | None = session.get(ids.county_policy_id())
         assert county is not None
         return county.change(
@@ -314,4 +314,4 @@ def load_parameter_changes(
             actor=actor,
         )
 
-    return _apply(log, name, changes, problems, apply_row, "value")
+    return apply(log, name, changes, problems, apply_row, "value")

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dangliang.importers.formats import FileFormat, normalise_header
-from dangliang.importers.table_reader import Row, TableReader, _file_size
+from dangliang.importers.table_reader import Row, TableReader, file_size
 
 # ---------------------------------------------------------------------------------------
 # JSON lines
 # ---------------------------------------------------------------------------------------
 
 
-class _JsonLinesReader(TableReader):
+class JsonLinesReader(TableReader):
     """One JSON object per line, UTF-8 (with or without BOM); keys are headers.
 
     Numbers keep their exact text (1.10 stays "1.10"); true/false become "true"/"false";
@@ -35,7 +35,7 @@ class _JsonLinesReader(TableReader):
         """File-level checks: the file opens, is not empty, and is not one big JSON array."""
         try:
             with open(self.path, "rb") as binary:
-                self._total = _file_size(binary)
+                self._total = file_size(binary)
                 for lineno, raw in enumerate(binary, 1):
                     text = raw.lstrip(codecs.BOM_UTF8).strip()
                     if not text:

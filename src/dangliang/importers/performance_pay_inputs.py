@@ -28,13 +28,13 @@ from dangliang.domain.policy import CountyPolicy
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.fields import Code, Coefficient, OutsideKind, Ratio, Text, Year, Yuan
 from dangliang.importers.formats import OUTSIDE_ITEMS, POOLS, STAFF_COEFFICIENTS
-from dangliang.importers.input_files import NO_POLICY, _institution_year
+from dangliang.importers.input_files import NO_POLICY, institution_year
 from dangliang.importers.reference import (
     LoadResult,
-    _apply,
-    _read,
-    _Session,
-    _unknown_institutions,
+    Session,
+    apply,
+    read,
+    unknown_institutions,
 )
 from dangliang.ledger.eventlog import EventLog
 from dangliang.policy.parameter_values import ParameterLookupError
@@ -159,11 +159,11 @@ def load_pools(
     share, optionally its surplus and the share redistributed, and its director (paid outside
     the pool). `tree` is the policy in force: it gives the minimum reward share and the
     allowed surplus shares."""
-    policy: CountyPolicy | None = _Session(log).get(ids.county_policy_id())
+    policy: CountyPolicy | None = Session(log).get(ids.county_policy_id())
     if policy is None or policy.digest is None:
         raise ProblemsFound([Problem(str(path), None, None, *NO_POLICY)])
-    name, rows, problems = _read(path, POOLS, TypeAdapter(list[PoolRow]))
-    problems.extend(_unknown_institutions(name, rows, registry))
+    name, rows, problems = read(path, POOLS, TypeAdapter(list[PoolRow]))
+    problems.extend(unknown_institutions(name, rows, registry))
     for row_number, r in rows:
         problems.extend(_pool_problems(name, row_number, r, tree))
         director = r["director_staff_id"]
@@ -174,8 +174,8 @@ def load_pools(
                 )
             )
 
-    def apply_row(session: _Session, r: PoolRow) -> bool:
-        year, opened = _institution_year(session, r["institution_code"], r["year"], actor)
+    def apply_row(session: Session, r: PoolRow) -> bool:
+        year, opened = institution_year(session, r["institution_code"], r["year"], actor)
         approved = year.approve_pool(
             pool=r["pool"], reward_share=r["reward_share"], reference=r["reference"], actor=actor
         )
@@ -189,10 +189,10 @@ def load_pools(
         )
         return opened or approved or reported or named
 
-    return _apply(log, name, rows, problems, apply_row, "pool")
+    return apply(log, name, rows, problems, apply_row, "pool")
 
 
-def _staff_year(session: _Session, staff_id: str, year: int, actor: str) -> tuple[StaffYear, bool]:
+def _staff_year(session: Session, staff_id: str, year: int, actor: str) -> tuple[StaffYear, bool]:
     """The staff member's aggregate for the year, opened when it does not exist yet."""
     found: StaffYear | None = session.get(ids.staff_year_id(staff_id, year))
     if found is not None:
@@ -214,28 +214,28 @@ def load_staff_coefficients(
     log: EventLog, registry: Registry, path: Path, actor: str
 ) -> LoadResult:
     """个人考核系数: each staff member's personal assessment coefficient (0–5) for a year."""
-    name, rows, problems = _read(path, STAFF_COEFFICIENTS, TypeAdapter(list[StaffCoefficientRow]))
+    name, rows, problems = read(path, STAFF_COEFFICIENTS, TypeAdapter(list[StaffCoefficientRow]))
     problems.extend(_unknown_staff(name, rows, registry))
 
-    def apply_row(session: _Session, r: StaffCoefficientRow) -> bool:
+    def apply_row(session: Session, r: StaffCoefficientRow) -> bool:
         year, opened = _staff_year(session, r["staff_id"], r["year"], actor)
         assessed = year.assess(coefficient=r["coefficient"], reference=r["reference"], actor=actor)
         return opened or assessed
 
-    return _apply(log, name, rows, problems, apply_row, "coefficient")
+    return apply(log, name, rows, problems, apply_row, "coefficient")
 
 
 def load_outside_items(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
     """绩效总量外项目: amounts paid to a staff member outside the performance-pay total
     (家庭医生签约服务费, 公卫医生防疫补贴), one per staff member, year and kind."""
-    name, rows, problems = _read(path, OUTSIDE_ITEMS, TypeAdapter(list[OutsideItemRow]))
+    name, rows, problems = read(path, OUTSIDE_ITEMS, TypeAdapter(list[OutsideItemRow]))
     problems.extend(_unknown_staff(name, rows, registry))
 
-    def apply_row(session: _Session, r: OutsideItemRow) -> bool:
+    def apply_row(session: Session, r: OutsideItemRow) -> bool:
         year, opened = _staff_year(session, r["staff_id"], r["year"], actor)
         recorded = year.record_outside_item(
             kind=r["kind"], amount=r["amount"], reference=r["reference"], actor=actor
         )
         return opened or recorded
 
-    return _apply(log, name, rows, problems, apply_row, "amount")
+    return apply(log, name, rows, problems, apply_row, "amount")

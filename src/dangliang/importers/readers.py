@@ -30,11 +30,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dangliang.importers.csv_reader import _CsvReader
+from dangliang.importers.csv_reader import CsvReader
 from dangliang.importers.formats import FileFormat
-from dangliang.importers.jsonl_reader import _JsonLinesReader
+from dangliang.importers.jsonl_reader import JsonLinesReader
 from dangliang.importers.table_reader import TableReader
-from dangliang.importers.xlsx_reader import _XlsxReader
+from dangliang.importers.xlsx_reader import XlsxReader
 
 __all__ = ["CSV_SUFFIXES", "JSONL_SUFFIXES", "XLSX_SUFFIXES", "open_table"]
 
@@ -51,11 +51,11 @@ def open_table(path: Path | str, fmt: FileFormat) -> TableReader:
     """
     suffix = Path(path).suffix.lower()
     if suffix in CSV_SUFFIXES:
-        return _CsvReader(path, fmt)
+        return CsvReader(path, fmt)
     if suffix in XLSX_SUFFIXES:
-        return _XlsxReader(path, fmt)
+        return XlsxReader(path, fmt)
     if suffix in JSONL_SUFFIXES:
-        return _JsonLinesReader(path, fmt)
+        return JsonLinesReader(path, fmt)
     reader = TableReader(path, fmt)
     shown = suffix or "（无扩展名）"
     shown_en = suffix or "(no extension)"

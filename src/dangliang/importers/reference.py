@@ -97,7 +97,7 @@ R = TypeVar("R")
 A = TypeVar("A", bound=Aggregate)
 
 
-class _Session:
+class Session:
     """Aggregates touched by one file, loaded once, saved together."""
 
     def __init__(self, log: EventLog):
@@ -125,7 +125,7 @@ class _Session:
         return count
 
 
-def _read(
+def read(
     path: Path, fmt: FileFormat, adapter: TypeAdapter[list[R]]
 ) -> tuple[str, list[tuple[int, R]], list[Problem]]:
     reader = open_table(path, fmt)
@@ -159,15 +159,15 @@ def _duplicate_keys(name: str, fmt: FileFormat, rows: Iterable[tuple[int, Any]])
     return out
 
 
-def _apply(
+def apply(
     log: EventLog,
     name: str,
     rows: list[tuple[int, R]],
     problems: list[Problem],
-    apply_row: Callable[[_Session, R], bool],
+    apply_row: Callable[[Session, R], bool],
     column: str,
 ) -> LoadResult:
-    session = _Session(log)
+    session = Session(log)
     changed = 0
     already = {p.row for p in problems}
     for row_number, r in rows:
@@ -182,7 +182,7 @@ def _apply(
     return LoadResult(name, len(rows), changed, session.save())
 
 
-def _unknown_institutions(
+def unknown_institutions(
     name: str, rows: list[tuple[int, Any]], registry: Registry
 ) -> list[Problem]:
     return [
@@ -195,7 +195,7 @@ def _unknown_institutions(
 
 
 def load_institutions(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
-    name, rows, problems = _read(path, INSTITUTIONS, TypeAdapter(list[InstitutionRow]))
+    name, rows, problems = read(path, INSTITUTIONS, TypeAdapter(list[InstitutionRow]))
     kinds = {code: kind for code, (kind, _) in registry.institutions.items()}
     kinds.update({r["code"]: r["kind"] for _, r in rows})
     for row_number, r in rows:
@@ -221,7 +221,7 @@ def load_institutions(log: EventLog, registry: Registry, path: Path, actor: str)
                 )
             )
 
-    def apply_row(session: _Session, r: InstitutionRow) -> bool:
+    def apply_row(session: Session, r: InstitutionRow) -> bool:
         details = dict(
             name=r["name"],
             kind=r["kind"],
@@ -235,26 +235,26 @@ def load_institutions(log: EventLog, registry: Registry, path: Path, actor: str)
             return True
         return existing.describe(**details)  # type: ignore[arg-type]
 
-    return _apply(log, name, rows, problems, apply_row, "kind")
+    return apply(log, name, rows, problems, apply_row, "kind")
 
 
 def load_headcount(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
-    name, rows, problems = _read(path, HEADCOUNT, TypeAdapter(list[HeadcountRow]))
-    problems.extend(_unknown_institutions(name, rows, registry))
+    name, rows, problems = read(path, HEADCOUNT, TypeAdapter(list[HeadcountRow]))
+    problems.extend(unknown_institutions(name, rows, registry))
 
-    def apply_row(session: _Session, r: HeadcountRow) -> bool:
+    def apply_row(session: Session, r: HeadcountRow) -> bool:
         inst: Institution | None = session.get(ids.institution_id(r["institution_code"]))
         assert inst is not None
         return inst.set_headcount(
             year=r["year"], headcount=r["establishment_headcount"], actor=actor
         )
 
-    return _apply(log, name, rows, problems, apply_row, "establishment_headcount")
+    return apply(log, name, rows, problems, apply_row, "establishment_headcount")
 
 
 def load_staff(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
-    name, rows, problems = _read(path, STAFF, TypeAdapter(list[StaffRow]))
-    problems.extend(_unknown_institutions(name, rows, registry))
+    name, rows, problems = read(path, STAFF, TypeAdapter(list[StaffRow]))
+    problems.extend(unknown_institutions(name, rows, registry))
     for row_number, r in rows:
         if r["to_date"] is not None and r["to_date"] < r["from_date"]:
             problems.append(
@@ -267,7 +267,7 @@ def load_staff(log: EventLog, registry: Registry, path: Path, actor: str) -> Loa
                 )
             )
 
-    def apply_row(session: _Session, r: StaffRow) -> bool:
+    def apply_row(session: Session, r: StaffRow) -> bool:
         person: Staff | None = session.get(ids.staff_id(r["staff_id"]))
         changed = False
         if person is None:
@@ -286,11 +286,11 @@ def load_staff(log: EventLog, registry: Registry, path: Path, actor: str) -> Loa
         )
         return changed or posted
 
-    return _apply(log, name, rows, problems, apply_row, "from_date")
+    return apply(log, name, rows, problems, apply_row, "from_date")
 
 
 def load_catalogue(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
-    name, rows, problems = _read(path, CATALOGUE, TypeAdapter(list[CatalogueRow]))
+    name, rows, problems = read(path, CATALOGUE, TypeAdapter(list[CatalogueRow]))
     described: dict[str, tuple[int, tuple[str, str, str]]] = {}
     for row_number, r in rows:
         if r["effective_from"].day != 1:
@@ -316,7 +316,7 @@ def load_catalogue(log: EventLog, registry: Registry, path: Path, actor: str) ->
                 )
             )
 
-    def apply_row(session: _Session, r: CatalogueRow) -> bool:
+    def apply_row(session: Session, r: CatalogueRow) -> bool:
         item: CatalogueItem | None = session.get(ids.catalogue_item_id(r["item_code"]))
         changed = False
         if item is None:
@@ -341,7 +341,7 @@ def load_catalogue(log: EventLog, registry: Registry, path: Path, actor: str) ->
         )
         return changed or value_changed
 
-    return _apply(log, name, rows, problems, apply_row, "equivalent_value")
+    return apply(log, name, rows, problems, apply_row, "equivalent_value")
 
 
 __all__ = [

@@ -312,7 +312,7 @@ def check_chunk(ctx: CheckContext, chunk: list[tuple[int, dict[str, Any]]]) -> C
     good, bad = validate_chunk(ROWS, ctx.file, chunk)
     good, more = check_references(ctx.file, good, ctx.registry, ctx.today)
     bad.extend(more)
-    tail = _recorded_tail(ctx.actor, ctx.import_ref)
+    tail = recorded_tail(ctx.actor, ctx.import_ref)
     prepared = [
         (
             service_record_id_hex(r["institution_code"], r["source_id"]),
@@ -414,7 +414,7 @@ _q = json_encode_string
 _AGGREGATE_TOPIC_JSON = _q(AGGREGATE_TOPIC)
 
 
-def _recorded_tail(actor: str, import_ref: str) -> str:
+def recorded_tail(actor: str, import_ref: str) -> str:
     return f',"actor":{_q(actor)},"import_ref":{_q(import_ref)}}}'
 
 

@@ -80,7 +80,7 @@ class TableReader:
             self.ignored_columns.append(header)
 
 
-def _file_size(binary: BinaryIO) -> int:
+def file_size(binary: BinaryIO) -> int:
     binary.seek(0, io.SEEK_END)
     size = binary.tell()
     binary.seek(0)
@@ -92,7 +92,7 @@ def _file_size(binary: BinaryIO) -> int:
 # ---------------------------------------------------------------------------------------
 
 
-class _Layout:
+class Layout:
     """Where each canonical column sits in a row of `width` cells.
 
     `build(vals)` turns a list of exactly `width` normalised values (non-blank str or None)
@@ -136,7 +136,7 @@ class _Layout:
         self.build: Callable[[list[Any]], Row] = build
 
 
-def _read_header(reader: TableReader, cells: Sequence[str | None] | None) -> _Layout | None:
+def read_header(reader: TableReader, cells: Sequence[str | None] | None) -> Layout | None:
     """Check the header row (row 1) and return the layout, or None after recording problems."""
     fmt = reader.fmt
     if cells is None:
@@ -179,11 +179,11 @@ def _read_header(reader: TableReader, cells: Sequence[str | None] | None) -> _La
             )
     if not ok:
         return None
-    return _Layout(fmt.column_names, positions, len(texts))
+    return Layout(fmt.column_names, positions, len(texts))
 
 
-def _irregular_row(
-    reader: TableReader, layout: _Layout, row_number: int, vals: list[str | None]
+def irregular_row(
+    reader: TableReader, layout: Layout, row_number: int, vals: list[str | None]
 ) -> Row | None:
     """The slow path for a row whose length differs from the header's (or any odd row).
 

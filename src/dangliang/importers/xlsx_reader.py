@@ -14,11 +14,11 @@ from typing import Any
 
 from dangliang.importers.formats import FileFormat
 from dangliang.importers.table_reader import (
+    Layout,
     Row,
     TableReader,
-    _irregular_row,
-    _Layout,
-    _read_header,
+    irregular_row,
+    read_header,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -54,12 +54,12 @@ def _cell_text(value: Any) -> str | None:
     return str(value).strip() or None
 
 
-class _XlsxReader(TableReader):
+class XlsxReader(TableReader):
     """The first worksheet of an .xlsx workbook; row 1 is the header."""
 
     def __init__(self, path: Path | str, fmt: FileFormat):
         super().__init__(path, fmt)
-        self._layout: _Layout | None = None
+        self._layout: Layout | None = None
         self._workbook: Any = None
         self._pending: Iterator[tuple[Any, ...]] | None = None
         self._open_first()
@@ -102,7 +102,7 @@ class _XlsxReader(TableReader):
             )
             return
         self._total = total
-        self._layout = _read_header(
+        self._layout = read_header(
             self, None if header is None else [_cell_text(v) for v in header]
         )
         if self._layout is None:
@@ -161,7 +161,7 @@ class _XlsxReader(TableReader):
                     if any(vals):
                         yield rec, build(vals)
                 else:
-                    out = _irregular_row(self, layout, rec, vals)
+                    out = irregular_row(self, layout, rec, vals)
                     if out is not None:
                         yield rec, out
         finally:

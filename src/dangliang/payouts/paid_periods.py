@@ -58,7 +58,7 @@ def closed_periods(runs: Mapping[str, inp.RunRecord]) -> dict[str, ClosedPeriod]
     }
 
 
-def _lines_paid(runs: Mapping[str, inp.RunRecord], label: str, code: str) -> Decimal:
+def lines_paid(runs: Mapping[str, inp.RunRecord], label: str, code: str) -> Decimal:
     """Adjustments for period `label` already included in closed runs."""
     total = ZERO
     for r in runs.values():
@@ -89,7 +89,7 @@ def advances_paid(runs: Mapping[str, inp.RunRecord], year: int) -> dict[str, Dec
     return dict(paid)
 
 
-def _gather(
+def gather(
     conn: Connection,
     t: EquivalentsTables,
     period: Period,

@@ -33,13 +33,13 @@ from dangliang.payouts.statements import (
     Cell,
     Column,
     _money,
-    _print_setup,
-    _put,
-    _put_row,
-    _save_pinned,
-    _set_widths,
-    _timestamp,
-    _write_atomically,
+    print_setup,
+    put,
+    put_row,
+    save_pinned,
+    set_widths,
+    timestamp,
+    write_atomically,
 )
 from dangliang.policy.distribution_allocation import EPIDEMIC_ALLOWANCE, FAMILY_DOCTOR_FEES
 
@@ -137,14 +137,14 @@ def _write_text(path: Path, text: str) -> Path:
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
-    return _write_atomically(path, write)
+    return write_atomically(path, write)
 
 
 def write_distribution_sheet(doc: Mapping[str, Any], path: Path) -> Path:
     """The institution's XLSX 「绩效工资分配表」: header block, one row per person, 合计 row."""
     from openpyxl import Workbook  # imported here: only this output needs openpyxl
 
-    when = _timestamp(doc) if doc.get("computed_at") else PINNED
+    when = timestamp(doc) if doc.get("computed_at") else PINNED
     workbook = Workbook()
     sheet = workbook.active
     assert sheet is not None
@@ -153,7 +153,7 @@ def write_distribution_sheet(doc: Mapping[str, Any], path: Path) -> Path:
     workbook.properties.creator = "dangliang"
     workbook.properties.title = _sheet_title(doc)
     workbook.properties.created = when
-    return _write_atomically(path, lambda tmp: _save_pinned(workbook, tmp, when))
+    return write_atomically(path, lambda tmp: save_pinned(workbook, tmp, when))
 
 
 def money_text(value: Any, where: str = "amount") -> str:
@@ -439,28 +439,28 @@ def _fill_sheet(sheet: Worksheet, doc: Mapping[str, Any]) -> None:
     title.font = Font(bold=True, size=14)
     row = 2
     for label, value in _header_rows(doc):
-        _put(sheet, row, 1, label, bold=True)
+        put(sheet, row, 1, label, bold=True)
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=2)
-        _put(sheet, row, 3, value)
+        put(sheet, row, 3, value)
         row += 1
     head = row + 1
-    _put_row(sheet, head, [c.zh for c in columns], bold=True)
+    put_row(sheet, head, [c.zh for c in columns], bold=True)
     for col in range(1, len(columns) + 1):
         sheet.cell(row=head, column=col).alignment = Alignment(horizontal="center")
     row = head + 1
     for share in _field(dist, "staff"):
-        _put_row(sheet, row, _staff_row(share, labels))
+        put_row(sheet, row, _staff_row(share, labels))
         sheet.cell(row=row, column=5).number_format = RATIO_FORMAT
         sheet.cell(row=row, column=6).number_format = WEIGHT_FORMAT
         row += 1
-    _put_row(sheet, row, _totals_row(_field(dist, "totals"), labels), bold=True)
+    put_row(sheet, row, _totals_row(_field(dist, "totals"), labels), bold=True)
     for col in range(1, len(columns) + 1):
         sheet.cell(row=row, column=col).border = Border(top=Side(style="thin"))
     if doc.get("illustrative"):
-        _put(sheet, row + 2, 1, ILLUSTRATIVE_NOTE)
+        put(sheet, row + 2, 1, ILLUSTRATIVE_NOTE)
     sheet.freeze_panes = sheet.cell(row=head + 1, column=3)
-    _set_widths(sheet, columns)
-    _print_setup(sheet, head)
+    set_widths(sheet, columns)
+    print_setup(sheet, head)
 
 
 __all__ = [

@@ -19,10 +19,10 @@ from dangliang.domain.periods import Period
 from dangliang.payouts.paid_periods import (
     ClosedPeriod,
     _amount,
-    _gather,
-    _lines_paid,
     _months,
     closed_periods,
+    gather,
+    lines_paid,
     period_end,
 )
 from dangliang.policy.subsidy_records import COMPONENTS
@@ -69,14 +69,14 @@ def adjustment_lines(
         since = q.run.position
         if not changed_since(conn, t, q.period, since, position):
             continue
-        new = comp.run(q.period, position, *_gather(conn, t, q.period, position, runs)).as_json()
+        new = comp.run(q.period, position, *gather(conn, t, q.period, position, runs)).as_json()
         new_rows = {r["code"]: r for r in new["institutions"]}
         for old in q.run.results["institutions"]:
             code = old["code"]
             now = new_rows.get(code)
             if now is None:
                 continue
-            paid_amount = _amount(old, q.period) + _lines_paid(runs, q.label, code)
+            paid_amount = _amount(old, q.period) + lines_paid(runs, q.label, code)
             amount = _amount(now, q.period) - paid_amount
             if amount == 0:
                 continue

@@ -32,7 +32,7 @@ from sqlalchemy import Connection
 
 from dangliang.calculation import compensation as comp
 from dangliang.domain.periods import Period
-from dangliang.payouts.paid_periods import _gather, period_of
+from dangliang.payouts.paid_periods import gather, period_of
 from dangliang.payouts.run_adjustments import adjustment_lines, causes, figure_changes
 from dangliang.policy.bundle_loader import BUILTIN_BUNDLES
 from dangliang.policy.subsidy_records import COMPONENTS, ZERO, yuan
@@ -52,7 +52,7 @@ def compute_run(
 ) -> dict[str, Any]:
     """The results a run of `period` at `position` records (deterministic, JSON-ready)."""
     runs = compensation_runs(conn, position)
-    computation = comp.run(period, position, *_gather(conn, t, period, position, runs))
+    computation = comp.run(period, position, *gather(conn, t, period, position, runs))
     out = computation.as_json()
     lines = adjustment_lines(conn, t, period, position, runs)
     totals: dict[str, Decimal] = defaultdict(Decimal)

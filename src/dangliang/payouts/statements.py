@@ -165,7 +165,7 @@ def write_statement(run: Mapping[str, Any], path: Path) -> Path:
 def write_json(run: Mapping[str, Any], path: Path) -> Path:
     """The run as given (keys in the given order), UTF-8, indent 2; a `Decimal` as a string."""
     text = json.dumps(run, ensure_ascii=False, indent=2, default=_json_default) + "\n"
-    return _write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_csv(run: Mapping[str, Any], path: Path) -> Path:
@@ -183,7 +183,7 @@ def write_csv(run: Mapping[str, Any], path: Path) -> Path:
             for values in _table_rows(run, columns):
                 writer.writerow([_plain(v) for v in values])
 
-    return _write_atomically(path, write)
+    return write_atomically(path, write)
 
 
 def write_xlsx(run: Mapping[str, Any], path: Path) -> Path:
@@ -191,7 +191,7 @@ def write_xlsx(run: Mapping[str, Any], path: Path) -> Path:
     from openpyxl import Workbook  # imported here: only this format needs openpyxl
 
     kind = _kind(run)
-    when = _timestamp(run)
+    when = timestamp(run)
     workbook = Workbook()
     statement = workbook.active
     assert statement is not None
@@ -201,7 +201,7 @@ def write_xlsx(run: Mapping[str, Any], path: Path) -> Path:
     workbook.properties.creator = CREATOR
     workbook.properties.title = _title(run, kind)
     workbook.properties.created = when
-    return _write_atomically(path, lambda tmp: _save_pinned(workbook, tmp, when))
+    return write_atomically(path, lambda tmp: save_pinned(workbook, tmp, when))
 
 
 def table_columns(kind: Kind) -> tuple[Column, ...]:
@@ -330,7 +330,7 @@ def _header_rows(run: Mapping[str, Any], kind: Kind) -> list[tuple[str, tuple[Ce
     ]
 
 
-def _timestamp(run: Mapping[str, Any]) -> datetime:
+def timestamp(run: Mapping[str, Any]) -> datetime:
     """`computed_at` as naive UTC: the XLSX's created/modified times and zip entry times."""
     value = _field(run, "computed_at")
     try:
@@ -347,7 +347,7 @@ def _timestamp(run: Mapping[str, Any]) -> datetime:
 # ---------------------------------------------------------------- XLSX layout
 
 
-def _put(sheet: Worksheet, row: int, col: int, value: Cell, bold: bool = False) -> None:
+def put(sheet: Worksheet, row: int, col: int, value: Cell, bold: bool = False) -> None:
     """One cell: money as a number with the money format; text always as text (never a formula)."""
     from openpyxl.styles import Font
 
@@ -362,12 +362,12 @@ def _put(sheet: Worksheet, row: int, col: int, value: Cell, bold: bool = False) 
         cell.font = Font(bold=True)
 
 
-def _put_row(sheet: Worksheet, row: int, values: Sequence[Cell], bold: bool = False) -> None:
+def put_row(sheet: Worksheet, row: int, values: Sequence[Cell], bold: bool = False) -> None:
     for col, value in enumerate(values, start=1):
-        _put(sheet, row, col, value, bold)
+        put(sheet, row, col, value, bold)
 
 
-def _set_widths(sheet: Worksheet, columns: Sequence[Column]) -> None:
+def set_widths(sheet: Worksheet, columns: Sequence[Column]) -> None:
     from openpyxl.utils import get_column_letter
 
     for col, c in enumerate(columns, start=1):
@@ -381,10 +381,10 @@ def _write_header_block(sheet: Worksheet, run: Mapping[str, Any], kind: Kind) ->
     sheet.cell(row=1, column=1, value=_title(run, kind)).font = Font(bold=True, size=14)
     row = 2
     for label, values in _header_rows(run, kind):
-        _put(sheet, row, 1, label, bold=True)
+        put(sheet, row, 1, label, bold=True)
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=2)
         for col, value in enumerate(values, start=3):
-            _put(sheet, row, col, value)
+            put(sheet, row, col, value)
         row += 1
     return row + 1  # a blank line before the table
 
@@ -394,45 +394,45 @@ def _fill_statement(sheet: Worksheet, run: Mapping[str, Any], kind: Kind) -> Non
 
     columns = table_columns(kind)
     head = _write_header_block(sheet, run, kind)
-    _put_row(sheet, head, [c.zh for c in columns], bold=True)
+    put_row(sheet, head, [c.zh for c in columns], bold=True)
     for col in range(1, len(columns) + 1):
         sheet.cell(row=head, column=col).alignment = Alignment(horizontal="center")
     *institutions, totals = _table_rows(run, columns)
     for n, values in enumerate(institutions, start=head + 1):
-        _put_row(sheet, n, values)
+        put_row(sheet, n, values)
     last = head + 1 + len(institutions)
-    _put_row(sheet, last, totals, bold=True)
+    put_row(sheet, last, totals, bold=True)
     for col in range(1, len(columns) + 1):
         sheet.cell(row=last, column=col).border = Border(top=Side(style="thin"))
     if run.get("illustrative"):
-        _put(sheet, last + 2, 1, ILLUSTRATIVE_NOTE)
+        put(sheet, last + 2, 1, ILLUSTRATIVE_NOTE)
     sheet.freeze_panes = sheet.cell(row=head + 1, column=3)
-    _set_widths(sheet, columns)
-    _print_setup(sheet, head)
+    set_widths(sheet, columns)
+    print_setup(sheet, head)
 
 
 def _fill_adjustments(sheet: Worksheet, run: Mapping[str, Any]) -> None:
     """Header row, one row per adjustment line (causes wrapped), a totals row if any."""
     from openpyxl.styles import Alignment
 
-    _put_row(sheet, 1, [c.zh for c in ADJUSTMENT_COLUMNS], bold=True)
+    put_row(sheet, 1, [c.zh for c in ADJUSTMENT_COLUMNS], bold=True)
     lines = list(_adjustment_rows(run))
     wrap = Alignment(wrap_text=True, vertical="top")
     for row, values in enumerate(lines, start=2):
-        _put_row(sheet, row, values)
+        put_row(sheet, row, values)
         sheet.cell(row=row, column=len(ADJUSTMENT_COLUMNS)).alignment = wrap
     if lines:
         amount = [c.key for c in ADJUSTMENT_COLUMNS].index("amount")
         total = sum((Decimal(values[amount]) for values in lines), Decimal(0))
         totals: list[Cell] = ["" for _ in ADJUSTMENT_COLUMNS]
         totals[0], totals[amount] = TOTAL_LABEL, total
-        _put_row(sheet, len(lines) + 2, totals, bold=True)
+        put_row(sheet, len(lines) + 2, totals, bold=True)
     sheet.freeze_panes = "C2"
-    _set_widths(sheet, ADJUSTMENT_COLUMNS)
-    _print_setup(sheet, 1)
+    set_widths(sheet, ADJUSTMENT_COLUMNS)
+    print_setup(sheet, 1)
 
 
-def _print_setup(sheet: Worksheet, header_row: int) -> None:
+def print_setup(sheet: Worksheet, header_row: int) -> None:
     """Printed landscape, one page wide, the table header repeated on every page."""
     sheet.page_setup.orientation = "landscape"
     sheet.page_setup.fitToWidth = 1
@@ -444,7 +444,7 @@ def _print_setup(sheet: Worksheet, header_row: int) -> None:
 # ---------------------------------------------------------------- files
 
 
-def _save_pinned(workbook: Workbook, path: Path, when: datetime) -> None:
+def save_pinned(workbook: Workbook, path: Path, when: datetime) -> None:
     """Save with the document times and every zip entry's time set to `when`."""
     from openpyxl.xml.functions import tostring
 
@@ -462,7 +462,7 @@ def _save_pinned(workbook: Workbook, path: Path, when: datetime) -> None:
             dst.writestr(entry, data)
 
 
-def _write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
+def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     """Write to a sibling temporary file, then rename: no half-written statement is left."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:

@@ -29,18 +29,18 @@ from dangliang.policy.parameter_values import (
     ParameterLookupError,
     ParamValue,
     PolicyError,
-    _bands_reasons,
-    _decimal_reasons,
+    bands_reasons,
+    decimal_reasons,
     unit_kind,
 )
 from dangliang.policy.parameters import ParameterTree
-from dangliang.policy.policy_yaml import _Map, _parse, _Unreadable, _YamlNumber
+from dangliang.policy.policy_yaml import Map, Unreadable, YamlNumber, parse
 
 # ---------------------------------------------------------------------------------------------
 # Walking the YAML tree into parameters, collecting every problem
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_DECIMAL_TEXT = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?$")
+DECIMAL_TEXT = re.compile(r"^[+-]?[0-9]+(?:\.[0-9]+)?$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 PARAMETER_KEYS: Final = ("description", "unit", "values", "monthly", "metadata")
 GROUP_KEYS: Final = ("description", "metadata")
@@ -66,7 +66,7 @@ def _key_text(key: object) -> str:
         return "true" if key else "false"
     if isinstance(key, date):
         return key.isoformat()
-    if isinstance(key, _YamlNumber | _Unreadable):
+    if isinstance(key, YamlNumber | Unreadable):
         return key.text
     return str(key)
 
@@ -84,14 +84,14 @@ class _Reader:
     def root(self, data: Any) -> None:
         if data is None:
             self.problem(1, "", "政策包为空", "the bundle is empty")
-        elif not isinstance(data, _Map):
+        elif not isinstance(data, Map):
             self.problem(
                 1, "", "政策包应为参数与参数组的映射", "a bundle is a mapping of parameters"
             )
         else:
             self.group(data, "", 1)
 
-    def mapping(self, m: _Map, path: str, allowed: Sequence[str] | None = None) -> None:
+    def mapping(self, m: Map, path: str, allowed: Sequence[str] | None = None) -> None:
         """Report duplicate keys and (if `allowed` is given) keys not in it."""
         for key, first, second in m.duplicates:
             self.problem(
@@ -111,7 +111,7 @@ class _Reader:
                     f"unknown key {_key_text(key)!r}; allowed here: {', '.join(allowed)}",
                 )
 
-    def group(self, m: _Map, path: str, line: int) -> None:
+    def group(self, m: Map, path: str, line: int) -> None:
         self.mapping(m, path)
         description = self.text(m, "description", path, line, required=False)
         metadata = self.metadata(m, path)
@@ -130,7 +130,7 @@ class _Reader:
                 )
                 continue
             children += 1
-            if not isinstance(value, _Map):
+            if not isinstance(value, Map):
                 self.problem(
                     key_line,
                     child,
@@ -146,7 +146,7 @@ class _Reader:
             self.problem(line, path, "参数组为空", "empty group: no parameters in it")
         self.groups[path] = Group(path, description or "", metadata)
 
-    def parameter(self, m: _Map, path: str, line: int) -> None:
+    def parameter(self, m: Map, path: str, line: int) -> None:
         self.mapping(m, path, PARAMETER_KEYS)
         description = self.text(m, "description", path, line, required=True)
         unit = self.unit(m, path, line)
@@ -156,7 +156,7 @@ class _Reader:
         if description and unit and values:
             self.parameters[path] = Parameter(path, description, unit, monthly, values, metadata)
 
-    def text(self, m: _Map, key: str, path: str, line: int, *, required: bool) -> str | None:
+    def text(self, m: Map, key: str, path: str, line: int, *, required: bool) -> str | None:
         if key not in m:
             if required:
                 name = _KEY_NAMES.get(key, key)
@@ -173,7 +173,7 @@ class _Reader:
             return None
         return value.strip()
 
-    def unit(self, m: _Map, path: str, line: int) -> str | None:
+    def unit(self, m: Map, path: str, line: int) -> str | None:
         unit = self.text(m, "unit", path, line, required=True)
         if unit is not None and unit not in UNITS:
             self.problem(
@@ -185,7 +185,7 @@ class _Reader:
             return None
         return unit
 
-    def monthly(self, m: _Map, path: str) -> bool:
+    def monthly(self, m: Map, path: str) -> bool:
         value = m.get("monthly", False)
         if not isinstance(value, bool):
             self.problem(
@@ -197,11 +197,11 @@ class _Reader:
             return False
         return value
 
-    def metadata(self, m: _Map, path: str) -> Mapping[str, str]:
+    def metadata(self, m: Map, path: str) -> Mapping[str, str]:
         if "metadata" not in m:
             return MappingProxyType({})
         value, where = m["metadata"], _join(path, "metadata")
-        if not isinstance(value, _Map) or not all(
+        if not isinstance(value, Map) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
             self.problem(
@@ -215,7 +215,7 @@ class _Reader:
         return MappingProxyType(dict(value))
 
     def dated_values(
-        self, m: _Map, path: str, line: int, unit: str | None, monthly: bool
+        self, m: Map, path: str, line: int, unit: str | None, monthly: bool
     ) -> tuple[DatedValue, ...] | None:
         if "values" not in m:
             self.problem(
@@ -223,7 +223,7 @@ class _Reader:
             )
             return None
         raw, where = m["values"], _join(path, "values")
-        if not isinstance(raw, _Map) or not raw:
+        if not isinstance(raw, Map) or not raw:
             self.problem(
                 m.key_lines["values"],
                 where,
@@ -284,7 +284,7 @@ class _Reader:
     def entry(
         self, entry: Any, line: int, path: str, unit: str | None, start: date | None
     ) -> DatedValue | None:
-        if not isinstance(entry, _Map):
+        if not isinstance(entry, Map):
             self.problem(
                 line,
                 path,
@@ -306,7 +306,7 @@ class _Reader:
         """Read a YAML value for `unit`; (False, None) when a problem was reported."""
         if raw is None:
             return True, None  # null: switched off from this date
-        if isinstance(raw, _Unreadable):
+        if isinstance(raw, Unreadable):
             self.problem(line, path, f"无法读取：{raw.reason}", f"cannot read: {raw.reason}")
             return False, None
         if unit is None:
@@ -329,7 +329,7 @@ class _Reader:
         return bands is not None, bands
 
     def decimal(self, raw: Any, line: int, path: str, unit: str) -> Decimal | None:
-        if isinstance(raw, _YamlNumber):
+        if isinstance(raw, YamlNumber):
             self.problem(
                 line,
                 path,
@@ -337,7 +337,7 @@ class _Reader:
                 f'write amounts as strings (in quotes): "{raw.text}", not {raw.text}',
             )
             return None
-        if not (isinstance(raw, str) and _DECIMAL_TEXT.match(raw.strip())):
+        if not (isinstance(raw, str) and DECIMAL_TEXT.match(raw.strip())):
             self.problem(
                 line,
                 path,
@@ -346,7 +346,7 @@ class _Reader:
             )
             return None
         number = Decimal(raw.strip())
-        reasons = _decimal_reasons(number, unit)
+        reasons = decimal_reasons(number, unit)
         for zh, en in reasons:
             self.problem(line, path, zh, en)
         return None if reasons else number
@@ -363,7 +363,7 @@ class _Reader:
         rows: list[Band] = []
         for index, row in enumerate(raw):
             row_path = f"{path}[{index}]"
-            if not isinstance(row, _Map) or not row:
+            if not isinstance(row, Map) or not row:
                 self.problem(
                     line, row_path, "每档应为「列名: 数值」映射", "a row maps names to numbers"
                 )
@@ -382,7 +382,7 @@ class _Reader:
                 rows.append(Band(tuple(columns)))
         if len(rows) != len(raw):
             return None
-        reasons = _bands_reasons(rows)
+        reasons = bands_reasons(rows)
         for zh, en in reasons:
             self.problem(line, path, zh, en)
         return None if reasons else tuple(rows)
@@ -394,7 +394,7 @@ class _Reader:
 
 def load_bundle_text(text: str, source_name: str) -> ParameterTree:
     """Parse and validate a bundle; raise `PolicyError` with every problem found."""
-    data, problems = _parse(text, source_name)
+    data, problems = parse(text, source_name)
     if problems:
         raise PolicyError(problems)
     reader = _Reader(source_name)

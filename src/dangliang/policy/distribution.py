@@ -61,12 +61,12 @@ from fractions import Fraction
 
 from dangliang.policy.distribution_allocation import (
     RULES,
-    _money_problems,
-    _months_problems,
-    _number_problems,
     _refuse,
-    _reward_share_problems,
-    _surplus_share_problems,
+    money_problems,
+    months_problems,
+    number_problems,
+    reward_share_problems,
+    surplus_share_problems,
 )
 from dangliang.policy.distribution_records import (
     Distribution,
@@ -76,7 +76,6 @@ from dangliang.policy.distribution_records import (
 )
 from dangliang.policy.distribution_steps import (
     _base_part,
-    _by_weight,
     _check,
     _floors,
     _outside_total,
@@ -86,6 +85,7 @@ from dangliang.policy.distribution_steps import (
     _surplus_weights,
     _weights,
     _year_end_bonus,
+    by_weight,
 )
 from dangliang.policy.parameters import ParameterTree
 from dangliang.policy.subsidy_records import FEN
@@ -132,11 +132,11 @@ def distribute(
     lines = _weights(trace.step("weights"), institution, members, rules)
     _base_part(trace.step("base_part"), base_pool, members, lines)
     by_base = {s.staff_id: Fraction(s.base_pay) * lines.share[s.staff_id] for s in members}
-    lines.reward = _by_weight(
+    lines.reward = by_weight(
         trace.step("reward_part"), reward_pool, lines.weight, "reward", by_base
     )
     surplus_weights = _surplus_weights(members, lines, rules)
-    lines.surplus = _by_weight(
+    lines.surplus = by_weight(
         trace.step("surplus_part"), redistributed, surplus_weights, "surplus", by_base
     )
     _floors(trace.step("floors"), institution, members, lines, rules)
@@ -165,13 +165,13 @@ def _check_inputs(
     institution: InstitutionPool, staff: Sequence[StaffInputs], rules: DistributionRules
 ) -> None:
     inst = institution
-    problems = _money_problems("绩效工资总量", "performance-pay total", inst.pool)
-    problems += _reward_share_problems(inst.reward_share, rules.min_reward_share)
-    problems += _money_problems("收支结余", "surplus", inst.surplus)
-    problems += _surplus_share_problems(inst.surplus, inst.surplus_share, rules.surplus_share_range)
+    problems = money_problems("绩效工资总量", "performance-pay total", inst.pool)
+    problems += reward_share_problems(inst.reward_share, rules.min_reward_share)
+    problems += money_problems("收支结余", "surplus", inst.surplus)
+    problems += surplus_share_problems(inst.surplus, inst.surplus_share, rules.surplus_share_range)
     problems += _bonus_problems(inst.year_end_bonus_per_head, inst.year_end_bonus_finance_per_head)
     for post, coefficient in inst.post_coefficients.items():
-        problems += _number_problems(
+        problems += number_problems(
             f"岗位 {post} 的系数", f"post coefficient of {post}", coefficient
         )
     problems += _staff_problems(inst, staff)
@@ -179,8 +179,8 @@ def _check_inputs(
 
 
 def _bonus_problems(per_head: Decimal, finance: Decimal) -> list[tuple[str, str]]:
-    problems = _money_problems("年终考核奖", "year-end bonus per head", per_head)
-    problems += _money_problems("年终考核奖财政部分", "year-end bonus finance share", finance)
+    problems = money_problems("年终考核奖", "year-end bonus per head", per_head)
+    problems += money_problems("年终考核奖财政部分", "year-end bonus finance share", finance)
     if not problems and finance > per_head:
         problems.append(("财政部分超过年终考核奖额度", "finance share exceeds the year-end bonus"))
     return problems
@@ -204,20 +204,20 @@ def _staff_problems(inst: InstitutionPool, staff: Sequence[StaffInputs]) -> list
                 (f"总量外项目的职工 {staff_id} 不在名单中", f"unknown staff {staff_id}")
             )
         for item, amount in items.items():
-            problems += _money_problems(f"{staff_id} 的 {item}", f"{staff_id} {item}", amount)
+            problems += money_problems(f"{staff_id} 的 {item}", f"{staff_id} {item}", amount)
     return problems
 
 
 def _person_problems(inst: InstitutionPool, s: StaffInputs) -> list[tuple[str, str]]:
     who = f"{s.staff_id} "
-    problems = _months_problems(who, s.months_in_post, inst.months)
-    problems += _number_problems(f"{who}当量", f"{who}equivalents", s.equivalents)
-    problems += _number_problems(
+    problems = months_problems(who, s.months_in_post, inst.months)
+    problems += number_problems(f"{who}当量", f"{who}equivalents", s.equivalents)
+    problems += number_problems(
         f"{who}个人系数", f"{who}personal coefficient", s.personal_coefficient
     )
-    problems += _number_problems(f"{who}岗位基础额", f"{who}base pay", s.base_pay)
+    problems += number_problems(f"{who}岗位基础额", f"{who}base pay", s.base_pay)
     if s.floor is not None:
-        problems += _money_problems(f"{who}保底", f"{who}floor", s.floor)
+        problems += money_problems(f"{who}保底", f"{who}floor", s.floor)
     if s.staff_id != inst.director_id and s.post not in inst.post_coefficients:
         problems.append(
             (

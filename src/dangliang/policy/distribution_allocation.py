@@ -153,8 +153,8 @@ def split_pool(
     奖励性绩效工资比例」: a share below `min_reward_share` (or above 1) is refused. The minimum is
     checked on the share; the rounded reward of a tiny pool may miss it by under half a fen.
     """
-    problems = _money_problems("绩效工资总量", "performance-pay total", pool)
-    problems += _reward_share_problems(reward_share, min_reward_share)
+    problems = money_problems("绩效工资总量", "performance-pay total", pool)
+    problems += reward_share_problems(reward_share, min_reward_share)
     _refuse(problems)
     reward = yuan(pool * reward_share)
     return pool - reward, reward
@@ -166,11 +166,11 @@ def prorate(months_in_post: int, months: int = 12) -> Decimal:
     Exact when it terminates, otherwise to the Decimal context's precision (28 digits); the
     distribution itself uses the exact fraction, so this value is for showing.
     """
-    _refuse(_months_problems("", months_in_post, months))
+    _refuse(months_problems("", months_in_post, months))
     return Decimal(months_in_post) / Decimal(months)
 
 
-def _reward_share_problems(share: Decimal, minimum: Decimal) -> list[tuple[str, str]]:
+def reward_share_problems(share: Decimal, minimum: Decimal) -> list[tuple[str, str]]:
     if share.is_finite() and minimum <= share <= ONE:
         return []
     return [
@@ -184,7 +184,7 @@ def _reward_share_problems(share: Decimal, minimum: Decimal) -> list[tuple[str, 
     ]
 
 
-def _surplus_share_problems(
+def surplus_share_problems(
     surplus: Decimal, share: Decimal | None, allowed: tuple[Decimal, Decimal]
 ) -> list[tuple[str, str]]:
     low, high = allowed
@@ -204,7 +204,7 @@ def _surplus_share_problems(
     ]
 
 
-def _money_problems(label_zh: str, label_en: str, amount: Decimal) -> list[tuple[str, str]]:
+def money_problems(label_zh: str, label_en: str, amount: Decimal) -> list[tuple[str, str]]:
     if amount.is_finite() and amount >= 0 and amount == amount.quantize(FEN):
         return []
     return [
@@ -215,13 +215,13 @@ def _money_problems(label_zh: str, label_en: str, amount: Decimal) -> list[tuple
     ]
 
 
-def _number_problems(label_zh: str, label_en: str, value: Decimal) -> list[tuple[str, str]]:
+def number_problems(label_zh: str, label_en: str, value: Decimal) -> list[tuple[str, str]]:
     if value.is_finite() and value >= 0:
         return []
     return [(f"{label_zh} {value} 不得为负", f"{label_en} {value} must not be negative")]
 
 
-def _months_problems(who: str, months_in_post: int, months: int) -> list[tuple[str, str]]:
+def months_problems(who: str, months_in_post: int, months: int) -> list[tuple[str, str]]:
     if months > 0 and 0 <= months_in_post <= months:
         return []
     return [

@@ -132,7 +132,7 @@ def _base_part(
     )
 
 
-def _by_weight(
+def by_weight(
     r: StepRecorder,
     amount: Decimal,
     weights: Mapping[str, Fraction],

@@ -237,14 +237,14 @@ def show_value(value: ParamValue) -> str:
 Reason: TypeAlias = tuple[str, str]  # (message_zh, message_en)
 
 
-def _first_of_month(day: date) -> Reason:
+def first_of_month(day: date) -> Reason:
     return (
         f"生效日期必须是某月 1 日（{day.isoformat()}）",
         f"must be the 1st of a month ({day.isoformat()})",
     )
 
 
-def _decimal_reasons(value: Decimal, unit: str) -> list[Reason]:
+def decimal_reasons(value: Decimal, unit: str) -> list[Reason]:
     if not value.is_finite():
         return [(f"不是有限数值：{value}", f"not a finite number: {value}")]
     reasons: list[Reason] = []
@@ -255,7 +255,7 @@ def _decimal_reasons(value: Decimal, unit: str) -> list[Reason]:
     return reasons
 
 
-def _bands_reasons(rows: Sequence[Band]) -> list[Reason]:
+def bands_reasons(rows: Sequence[Band]) -> list[Reason]:
     """Same columns in every row; rows strictly ascending by the one `min_*` column if any."""
     if not rows:
         return [("分档表至少要有一档", "a banded table needs at least one row")]
@@ -275,14 +275,14 @@ def _bands_reasons(rows: Sequence[Band]) -> list[Reason]:
     return []
 
 
-def _check_python_value(value: object, unit: str) -> tuple[ParamValue, list[Reason]]:
+def check_python_value(value: object, unit: str) -> tuple[ParamValue, list[Reason]]:
     """An override value, checked against the parameter's unit."""
     if value is None:
         return None, []
     kind = unit_kind(unit)
     if kind == "decimal":
         if isinstance(value, Decimal):
-            return value, _decimal_reasons(value, unit)
+            return value, decimal_reasons(value, unit)
         return None, [_wrong_python_type(value, unit, "Decimal")]
     if kind == "boolean":
         if isinstance(value, bool):
@@ -302,8 +302,8 @@ def _check_python_value(value: object, unit: str) -> tuple[ParamValue, list[Reas
             if not isinstance(row, Band):
                 return None, [_wrong_python_type(row, unit, "Band or Mapping[str, Decimal]")]
             rows.append(row)
-        reasons = [r for band in rows for _, v in band.columns for r in _decimal_reasons(v, unit)]
-        return tuple(rows), reasons + _bands_reasons(rows)
+        reasons = [r for band in rows for _, v in band.columns for r in decimal_reasons(v, unit)]
+        return tuple(rows), reasons + bands_reasons(rows)
     return None, [_wrong_python_type(value, unit, "a sequence of Band")]
 
 

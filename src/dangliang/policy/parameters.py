@@ -43,8 +43,8 @@ from dangliang.policy.parameter_values import (
     ParameterValue,
     ParamValue,
     PolicyError,
-    _check_python_value,
-    _first_of_month,
+    check_python_value,
+    first_of_month,
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -146,7 +146,7 @@ class ParameterTree:
                 "values": [
                     {
                         "start": v.start.isoformat(),
-                        "value": _canonical_value(v.value),
+                        "value": canonical_value(v.value),
                         "reference": v.reference,
                     }
                     for v in param.values
@@ -194,12 +194,12 @@ class ParameterTree:
             if param is None:
                 refuse(path, f"未知政策参数：{path!r}", f"unknown policy parameter {path!r}")
                 continue
-            checked, reasons = _check_python_value(value, param.unit)
+            checked, reasons = check_python_value(value, param.unit)
             for zh, en in reasons:
                 refuse(path, zh, en)
             for day in (on, until):
                 if param.monthly and day is not None and day.day != 1:
-                    refuse(path, *_first_of_month(day))
+                    refuse(path, *first_of_month(day))
             if until is not None and param.in_force(until) is None:
                 refuse(
                     path,
@@ -220,7 +220,7 @@ class ParameterTree:
         replaced. Unlike `with_overrides`, later dated values are kept."""
         param = self.parameter(path)
         if param.monthly and start.day != 1:
-            zh, en = _first_of_month(start)
+            zh, en = first_of_month(start)
             raise ParameterLookupError(f"{path}：{zh}", f"{path}: {en}")
         history = [v for v in param.values if v.start != start]
         history.append(DatedValue(start, value, reference))
@@ -264,7 +264,7 @@ class ParameterSnapshot:
         return {path: self[path] for path in self}
 
 
-def _canonical_value(value: ParamValue) -> object:
+def canonical_value(value: ParamValue) -> object:
     if isinstance(value, Decimal):
         return str(canonical_decimal(value))
     if isinstance(value, tuple):

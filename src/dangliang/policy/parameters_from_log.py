@@ -12,7 +12,7 @@ import json
 from datetime import date
 from decimal import Decimal
 
-from dangliang.policy.bundle_loader import _DECIMAL_TEXT
+from dangliang.policy.bundle_loader import DECIMAL_TEXT
 from dangliang.policy.parameter_values import (
     Band,
     DatedValue,
@@ -20,10 +20,10 @@ from dangliang.policy.parameter_values import (
     Parameter,
     ParameterLookupError,
     ParamValue,
-    _check_python_value,
+    check_python_value,
     unit_kind,
 )
-from dangliang.policy.parameters import CANONICAL_FORMAT, ParameterTree, _canonical_value
+from dangliang.policy.parameters import CANONICAL_FORMAT, ParameterTree, canonical_value
 
 # ---------------------------------------------------------------------------------------------
 # Back from the log: an adopted bundle and recorded changes are stored in canonical form
@@ -45,7 +45,7 @@ def value_from_canonical(raw: object, unit: str) -> ParamValue:
 
 def value_to_canonical(value: ParamValue) -> object:
     """The JSON-ready form of a value, as in `canonical_json` (the inverse of the above)."""
-    return _canonical_value(value)
+    return canonical_value(value)
 
 
 def tree_from_canonical_json(text: str, source: str) -> ParameterTree:
@@ -90,7 +90,7 @@ def parse_value_text(text: str, unit: str) -> ParamValue:
     kind = unit_kind(unit)
     try:
         if kind == "decimal":
-            if not _DECIMAL_TEXT.fullmatch(raw):
+            if not DECIMAL_TEXT.fullmatch(raw):
                 raise ValueError
             value: ParamValue = Decimal(raw)
         elif kind == "boolean":
@@ -111,7 +111,7 @@ def parse_value_text(text: str, unit: str) -> ParamValue:
             f"单位 {unit} 的值应为{expected[0]}，而不是 {raw!r}",
             f"a {unit} value must be {expected[1]}, not {raw!r}",
         ) from e
-    checked, reasons = _check_python_value(value, unit)
+    checked, reasons = check_python_value(value, unit)
     if reasons:
         zh, en = reasons[0]
         raise ParameterLookupError(zh, en)

@@ -24,21 +24,21 @@ from dangliang.policy.parameter_values import ParameterLookupError
 
 
 @dataclass(frozen=True)
-class _YamlNumber:
+class YamlNumber:
     """A plain YAML number (int or float), kept as written: amounts must be quoted strings."""
 
     text: str
 
 
 @dataclass(frozen=True)
-class _Unreadable:
+class Unreadable:
     """A scalar YAML could not build, e.g. `2022-02-30` (shaped like a date, but is not one)."""
 
     text: str
     reason: str
 
 
-class _Map(dict[Any, Any]):
+class Map(dict[Any, Any]):
     """A YAML mapping that remembers the line of itself, of each key and of duplicate keys."""
 
     def __init__(self, line: int) -> None:
@@ -52,21 +52,21 @@ _BOOL_TAG: Final = "tag:yaml.org,2002:bool"
 
 
 class _PolicyLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that builds `_Map`s, keeps numbers as `_YamlNumber` and reads only
+    """SafeLoader that builds `Map`s, keeps numbers as `YamlNumber` and reads only
     true/false as booleans (YAML 1.1 would also read yes/no/on/off)."""
 
-    def construct_mapping(self, node: Any, deep: bool = False) -> _Map:
+    def construct_mapping(self, node: Any, deep: bool = False) -> Map:
         if not isinstance(node, yaml.MappingNode):
             raise yaml.constructor.ConstructorError(
                 None, None, f"expected a mapping, found {node.id}", node.start_mark
             )
-        result = _Map(node.start_mark.line + 1)
+        result = Map(node.start_mark.line + 1)
         for key_node, value_node in node.value:
             key = self._construct_safely(key_node)
             try:
                 hash(key)
             except TypeError:
-                key = _Unreadable("?", "a mapping key must be a plain name")
+                key = Unreadable("?", "a mapping key must be a plain name")
             line = key_node.start_mark.line + 1
             if key in result:
                 # keep the first value; the walker reports the repetition with its path
@@ -81,15 +81,15 @@ class _PolicyLoader(yaml.SafeLoader):  # type: ignore[misc]
             return self.construct_object(node, deep=True)
         except ValueError as e:
             self.recursive_objects.pop(node, None)
-            return _Unreadable(str(node.value), str(e))
+            return Unreadable(str(node.value), str(e))
 
 
-def _construct_map(loader: _PolicyLoader, node: Any) -> _Map:
+def _construct_map(loader: _PolicyLoader, node: Any) -> Map:
     return loader.construct_mapping(node)
 
 
-def _construct_number(loader: _PolicyLoader, node: Any) -> _YamlNumber:
-    return _YamlNumber(str(node.value))
+def _construct_number(loader: _PolicyLoader, node: Any) -> YamlNumber:
+    return YamlNumber(str(node.value))
 
 
 def _construct_merge_key(loader: _PolicyLoader, node: Any) -> str:
@@ -110,7 +110,7 @@ _PolicyLoader.add_implicit_resolver(
 )
 
 
-def _parse(text: str, source: str) -> tuple[Any, list[Problem]]:
+def parse(text: str, source: str) -> tuple[Any, list[Problem]]:
     loader = _PolicyLoader(text)
     try:
         return loader.get_single_data(), []
@@ -128,7 +128,7 @@ def _parse(text: str, source: str) -> tuple[Any, list[Problem]]:
 def parse_yaml(text: str, source: str) -> tuple[Any, list[Problem]]:
     """YAML read as bundles are (mappings remember their lines, numbers are kept as written,
     only true/false are switches): for other policy files such as reform scenarios."""
-    return _parse(text, source)
+    return parse(text, source)
 
 
 def yaml_scalar_text(raw: object) -> str:
@@ -138,7 +138,7 @@ def yaml_scalar_text(raw: object) -> str:
         return "null"
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    if isinstance(raw, _YamlNumber):
+    if isinstance(raw, YamlNumber):
         raise ParameterLookupError(
             f'金额、比率等数值请写成字符串（加引号）："{raw.text}"，而不是 {raw.text}',
             f'write amounts as strings (in quotes): "{raw.text}", not {raw.text}',

@@ -33,12 +33,12 @@ This module runs the pipeline; the constants, inputs and results are in
 from __future__ import annotations
 
 from dangliang.policy.parameters import ParameterTree
-from dangliang.policy.subsidy_amounts import _advance, _annual_amounts
+from dangliang.policy.subsidy_amounts import _advance, annual_amounts
 from dangliang.policy.subsidy_pricing import (
-    _annual_prices,
-    _bought_equivalents,
-    _month_prices,
-    _Run,
+    Run,
+    annual_prices,
+    bought_equivalents,
+    month_prices,
 )
 from dangliang.policy.subsidy_records import MONTHS, ZERO, CountyInputs, CountyResult
 from dangliang.policy.trace import Step
@@ -50,19 +50,19 @@ from dangliang.policy.trace import Step
 def compute_year(tree: ParameterTree, county: CountyInputs) -> CountyResult:
     """Annual amounts and year-end settlement of every institution (年终清算)."""
     year = county.year
-    run = _Run(tree, str(year))
+    run = Run(tree, str(year))
     steps: dict[str, list[Step]] = {code: [] for code in county.institutions}
     bought = {
-        code: _bought_equivalents(run, year, inst, MONTHS, steps[code])
+        code: bought_equivalents(run, year, inst, MONTHS, steps[code])
         for code, inst in county.institutions.items()
     }
     county_steps: list[Step] = []
-    prices = _annual_prices(run, year, bought, county_steps)
+    prices = annual_prices(run, year, bought, county_steps)
     months = [compute_month(tree, county, m) for m in MONTHS]
     results = {}
     for code, inst in county.institutions.items():
         computed_advances = sum((m.institutions[code].advances for m in months), ZERO)
-        results[code] = _annual_amounts(
+        results[code] = annual_amounts(
             run, year, inst, bought[code], prices, computed_advances, steps[code]
         )
     return CountyResult(str(year), results, county_steps)
@@ -71,14 +71,14 @@ def compute_year(tree: ParameterTree, county: CountyInputs) -> CountyResult:
 def compute_month(tree: ParameterTree, county: CountyInputs, month: int) -> CountyResult:
     """The month's advance of every institution (按月预拨): provisional, no cap, no tasks."""
     year = county.year
-    run = _Run(tree, f"{year}-{month:02d}")
+    run = Run(tree, f"{year}-{month:02d}")
     steps: dict[str, list[Step]] = {code: [] for code in county.institutions}
     bought = {
-        code: _bought_equivalents(run, year, inst, (month,), steps[code], cap=False)
+        code: bought_equivalents(run, year, inst, (month,), steps[code], cap=False)
         for code, inst in county.institutions.items()
     }
     county_steps: list[Step] = []
-    prices = _month_prices(run, year, month, bought, county_steps)
+    prices = month_prices(run, year, month, bought, county_steps)
     results = {
         code: _advance(run, year, month, inst, bought[code], prices, steps[code])
         for code, inst in county.institutions.items()

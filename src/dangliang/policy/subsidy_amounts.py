@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 
-from dangliang.policy.subsidy_pricing import COEFFICIENT_MODES, Prices, _choice, _Run
+from dangliang.policy.subsidy_pricing import COEFFICIENT_MODES, Prices, Run, choice
 from dangliang.policy.subsidy_records import (
     COMPONENTS,
     MONTHS,
@@ -37,7 +37,7 @@ def _coefficient(r: StepRecorder, year: int, inst: InstitutionInputs) -> Decimal
         r.outputs(coefficient=k)
         return k
     mode = r.param("assessment.coefficient_mode", jan1).as_text()
-    if _choice("assessment.coefficient_mode", mode, COEFFICIENT_MODES) == "linear":
+    if choice("assessment.coefficient_mode", mode, COEFFICIENT_MODES) == "linear":
         k = inst.score / Decimal(100)
     else:
         k = ZERO
@@ -51,8 +51,8 @@ def _coefficient(r: StepRecorder, year: int, inst: InstitutionInputs) -> Decimal
 # ---- steps 4–9: annual amounts ----------------------------------------------------------------
 
 
-def _annual_amounts(
-    run: _Run,
+def annual_amounts(
+    run: Run,
     year: int,
     inst: InstitutionInputs,
     bought: dict[str, Equivalents],
@@ -234,7 +234,7 @@ def _year_end_bonus(r: StepRecorder, year: int, inst: InstitutionInputs) -> Deci
 
 
 def _advance(
-    run: _Run,
+    run: Run,
     year: int,
     month: int,
     inst: InstitutionInputs,

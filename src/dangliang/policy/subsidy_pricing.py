@@ -1,6 +1,6 @@
 """Institution compensation (机构补偿), steps 1–4: the equivalents bought and their prices.
 
-The run of one computation (`_Run`: the parameter tree and the period its steps are recorded
+The run of one computation (`Run`: the parameter tree and the period its steps are recorded
 under); the equivalents bought per category and month (steps 1–3: equivalents, growth cap,
 force-majeure top-up); and the price each is bought at (step 4: a fixed unit price, or a point
 value of budget over county equivalents, provisional per month and final on the year).
@@ -23,14 +23,14 @@ from dangliang.policy.subsidy_records import (
     ZERO,
     Equivalents,
     InstitutionInputs,
-    _distinct_prices,
+    distinct_prices,
     round_eu,
     yuan,
 )
 from dangliang.policy.trace import Step, StepRecorder
 
 
-class _Run:
+class Run:
     """One computation: the parameter tree and the steps recorded so far."""
 
     def __init__(self, tree: ParameterTree, period: str) -> None:
@@ -46,8 +46,8 @@ class _Run:
 # ---- steps 1–3: equivalents bought ------------------------------------------------------------
 
 
-def _bought_equivalents(
-    run: _Run,
+def bought_equivalents(
+    run: Run,
     year: int,
     inst: InstitutionInputs,
     months: tuple[int, ...],
@@ -129,7 +129,7 @@ PRICING_MODES = ("fixed", "point_value")
 COEFFICIENT_MODES = ("linear", "bands")
 
 
-def _mode(run: _Run, year: int) -> str:
+def _mode(run: Run, year: int) -> str:
     """The pricing mode of the year: one of PRICING_MODES, the same in every month (a county
     changes how it prices from 1 January, never within a settlement year)."""
     modes = {run.tree.get("pricing.mode", date(year, m, 1)).as_text() for m in MONTHS}
@@ -140,10 +140,10 @@ def _mode(run: _Run, year: int) -> str:
             f"pricing.mode changes within {year} ({', '.join(sorted(modes))}): "
             "change the pricing mode from 1 January only",
         )
-    return _choice("pricing.mode", modes.pop(), PRICING_MODES)
+    return choice("pricing.mode", modes.pop(), PRICING_MODES)
 
 
-def _choice(path: str, value: str, allowed: tuple[str, ...]) -> str:
+def choice(path: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ParameterLookupError(
             f"政策参数 {path} 的值 {value!r} 无效；可选：{', '.join(allowed)}",
@@ -152,8 +152,8 @@ def _choice(path: str, value: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def _annual_prices(
-    run: _Run, year: int, bought: Mapping[str, Mapping[str, Equivalents]], steps: list[Step]
+def annual_prices(
+    run: Run, year: int, bought: Mapping[str, Mapping[str, Equivalents]], steps: list[Step]
 ) -> Prices:
     jan1 = date(year, 1, 1)
     if _mode(run, year) == "fixed":
@@ -164,7 +164,7 @@ def _annual_prices(
         r.note("点值不在年终重算，按各月暂定点值 / monthly point values are final")
         prices: Prices = {c: {} for c in CATEGORIES}
         for m in MONTHS:
-            month = _month_prices(run, year, m, _one_month(bought, m), steps)
+            month = month_prices(run, year, m, _one_month(bought, m), steps)
             for c in CATEGORIES:
                 prices[c][m] = month[c][m]
         return prices
@@ -173,8 +173,8 @@ def _annual_prices(
     return {c: dict.fromkeys(MONTHS, point[c]) for c in CATEGORIES}
 
 
-def _month_prices(
-    run: _Run,
+def month_prices(
+    run: Run,
     year: int,
     month: int,
     bought: Mapping[str, Mapping[str, Equivalents]],
@@ -196,7 +196,7 @@ def _month_prices(
     return {c: {month: point[c]} for c in CATEGORIES}
 
 
-def _fixed_prices(run: _Run, year: int, months: tuple[int, ...], steps: list[Step]) -> Prices:
+def _fixed_prices(run: Run, year: int, months: tuple[int, ...], steps: list[Step]) -> Prices:
     """诸暨方案 二(四)3：「明确标准当量单价固定」: a price per category, dated by month."""
     r = run.step("unit_price", steps)
     for m in months:
@@ -205,7 +205,7 @@ def _fixed_prices(run: _Run, year: int, months: tuple[int, ...], steps: list[Ste
         c: {m: r.param(f"unit_price.{c}", date(year, m, 1)).as_decimal() for m in months}
         for c in CATEGORIES
     }
-    r.outputs(**{c: _distinct_prices(p) for c, p in prices.items()})
+    r.outputs(**{c: distinct_prices(p) for c, p in prices.items()})
     return prices
 
 

@@ -179,7 +179,7 @@ class InstitutionResult:
                 }
                 for c, e in self.equivalents.items()
             },
-            "unit_price": {c: _distinct_prices(p) for c, p in self.prices.items()},
+            "unit_price": {c: distinct_prices(p) for c, p in self.prices.items()},
             "score": self.score,
             "coefficient": self.coefficient,
             "components": self.components,
@@ -225,7 +225,7 @@ class CountyResult:
         }
 
 
-def _distinct_prices(prices: Mapping[int, Decimal]) -> list[dict[str, str]]:
+def distinct_prices(prices: Mapping[int, Decimal]) -> list[dict[str, str]]:
     """A price per run of months: [{"from_month": 1, "price": "12.50"}, …]."""
     out: list[dict[str, str]] = []
     for month in sorted(prices):

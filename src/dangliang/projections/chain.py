@@ -93,7 +93,7 @@ audit_chain = Table(
 
 _LENGTH = struct.Struct(">Q").pack
 _NULL_FIELD = b"\xff" * 8
-_HEX32 = re.compile(r"[0-9a-f]{32}")
+HEX32 = re.compile(r"[0-9a-f]{32}")
 _UUID36 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -132,7 +132,7 @@ def _id_field(value: Any, dialect: str) -> bytes:
         return _NULL_FIELD
     if isinstance(value, str):
         if dialect == "sqlite":
-            if len(value) == 32 and _HEX32.fullmatch(value):
+            if len(value) == 32 and HEX32.fullmatch(value):
                 canonical = f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
                 return _field(canonical.encode("ascii"))
         elif _UUID36.fullmatch(value):  # PostgreSQL: uuid::text is already canonical
@@ -152,7 +152,7 @@ def _state_field(value: Any) -> bytes:
     return _field(bytes(value))
 
 
-def _encode_row(row: Sequence[Any], dialect: str) -> bytes:
+def encode_row(row: Sequence[Any], dialect: str) -> bytes:
     """`record` of one row `(notification_id, originator_id, version, topic, state)` as read
     from the events table (see the module docstring)."""
     nid, oid, version, topic, state = row
@@ -192,7 +192,7 @@ def encode_record(
 ) -> bytes:
     """The record bytes of one well-formed stored event (`originator_id`: any uuid text)."""
     canonical = str(uuid.UUID(originator_id))
-    return _encode_row((notification_id, canonical, originator_version, topic, state), "")
+    return encode_row((notification_id, canonical, originator_version, topic, state), "")
 
 
 def link(previous: bytes, record: bytes) -> bytes:
@@ -255,14 +255,14 @@ def _pages(
         after = int(found) - 1
 
 
-def _event_pages(
+def event_pages(
     conn: Connection, events_table: str, after: int, upto: int, page: int
 ) -> Iterator[list[Any]]:
     """The events with ids in (after, upto] as `(id, originator_id, version, topic, state)`."""
     yield from _pages(conn, _events_sql(conn.dialect.name, events_table), after, upto, page)
 
 
-def _chain_pages(conn: Connection, after: int, upto: int, page: int) -> Iterator[list[Any]]:
+def chain_pages(conn: Connection, after: int, upto: int, page: int) -> Iterator[list[Any]]:
     """The chain rows with ids in (after, upto] as `(id, digest)`."""
     mark = "%s" if conn.dialect.name == "postgresql" else "?"
     table = audit_chain.name
@@ -291,12 +291,12 @@ def _insert_digests(conn: Connection, rows: list[tuple[int, str]]) -> None:
     )
 
 
-def _flatten(pages: Iterator[Sequence[Any]]) -> Iterator[Any]:
+def flatten(pages: Iterator[Sequence[Any]]) -> Iterator[Any]:
     for rows in pages:
         yield from rows
 
 
-def _unhex(digest: Any) -> bytes | None:
+def unhex(digest: Any) -> bytes | None:
     """A stored digest as 32 bytes; None when it is not 64 lowercase hex digits."""
     if isinstance(digest, str) and _DIGEST.fullmatch(digest):
         return bytes.fromhex(digest)
@@ -354,7 +354,7 @@ class ChainProjection:
     def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
         dialect = conn.dialect.name
         last = chain_head(conn, start)
-        previous = _unhex(last[1]) if last[0] else GENESIS
+        previous = unhex(last[1]) if last[0] else GENESIS
         if previous is None:
             raise ChainError(
                 f"哈希链第 {last[0]} 号的摘要不是 64 位十六进制，无法续链，请先运行 "
@@ -362,10 +362,10 @@ class ChainProjection:
                 "64 hex digits, so the chain cannot be continued: run dangliang audit verify"
             )
         sha256 = hashlib.sha256
-        for rows in _event_pages(conn, log.events_table, start, stop, self.page):
+        for rows in event_pages(conn, log.events_table, start, stop, self.page):
             out: list[tuple[int, str]] = []
             for row in rows:
-                previous = sha256(previous + _encode_row(row, dialect)).digest()
+                previous = sha256(previous + encode_row(row, dialect)).digest()
                 out.append((row[0], previous.hex()))
             _insert_digests(conn, out)
 

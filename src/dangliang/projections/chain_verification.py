@@ -18,16 +18,16 @@ from sqlalchemy import Connection, text
 
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections.chain import (
-    _HEX32,
     GENESIS,
     GENESIS_HEX,
-    _chain_pages,
-    _encode_row,
-    _event_pages,
-    _flatten,
-    _unhex,
+    HEX32,
     chain_head,
+    chain_pages,
+    encode_row,
+    event_pages,
+    flatten,
     format_head,
+    unhex,
 )
 from dangliang.projections.tracking import Progress
 
@@ -141,7 +141,7 @@ def _problem(
 
 
 def _display_id(value: Any) -> str | None:
-    if isinstance(value, str) and len(value) == 32 and _HEX32.fullmatch(value):
+    if isinstance(value, str) and len(value) == 32 and HEX32.fullmatch(value):
         return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
     return None if value is None else str(value)
 
@@ -207,8 +207,8 @@ def verify(
     at: dict[int, bytes] = {}  # the recomputed digest at each expected position
     settled = 0  # positions[:settled] are in `at`
     end = max(head[0], *positions) if positions else head[0]
-    events = _flatten(_event_pages(conn, log.events_table, 0, end, page))
-    chain = _flatten(_chain_pages(conn, 0, head[0], page))
+    events = flatten(event_pages(conn, log.events_table, 0, end, page))
+    chain = flatten(chain_pages(conn, 0, head[0], page))
     problems = _Problems(max_problems)
     anchor = GENESIS  # the stored digest of the last chained id passed
     pure = GENESIS  # the log as it is now, chained from genesis
@@ -226,7 +226,7 @@ def verify(
             while settled < len(positions) and positions[settled] < nid:
                 at[positions[settled]] = pure
                 settled += 1
-            pure = sha256(pure + _encode_row(ev, dialect)).digest()
+            pure = sha256(pure + encode_row(ev, dialect)).digest()
             if nid <= head[0]:
                 problems.add(_problem(UNEXPECTED, nid, ev), _Suspect(0, nid, row=ev))
                 recomputed_head = (nid, pure.hex())
@@ -234,7 +234,7 @@ def verify(
             continue
         nid = int(ch[0])
         if ev is None or nid < ev[0]:
-            stored = _unhex(ch[1])
+            stored = unhex(ch[1])
             problems.add(
                 _problem(MISSING, nid, None), _Suspect(0, nid, previous=anchor, stored=stored)
             )
@@ -245,7 +245,7 @@ def verify(
         while settled < len(positions) and positions[settled] < nid:
             at[positions[settled]] = pure
             settled += 1
-        record = _encode_row(ev, dialect)
+        record = encode_row(ev, dialect)
         computed = sha256(anchor + record).digest()
         pure = computed if pure == anchor else sha256(pure + record).digest()
         recomputed_head = (nid, pure.hex())
@@ -254,7 +254,7 @@ def verify(
             pending = None
             anchor = computed
         else:
-            stored = _unhex(ch[1])
+            stored = unhex(ch[1])
             if pending is not None and sha256(pending[1] + record).digest() == stored:
                 # the link holds from the recomputed digest before: that stored digest, not
                 # its event, was altered
@@ -311,7 +311,7 @@ def _find_reorders(problems: _Problems, dialect: str) -> None:
                 continue
             row = candidate.row
             assert row is not None
-            record = _encode_row((target.nid, *row[1:]), dialect)
+            record = encode_row((target.nid, *row[1:]), dialect)
             if sha256(target.previous + record).digest() != target.stored:
                 continue
             moved = ChainProblem(

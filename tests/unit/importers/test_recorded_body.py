@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dangliang.domain.ids import service_record_id, service_record_id_hex
 from dangliang.domain.service import ServiceRecord
-from dangliang.importers.services import _recorded_tail, recorded_body
+from dangliang.importers.services import recorded_body, recorded_tail
 
 
 def library_mapper():  # type: ignore[no-untyped-def]
@@ -87,7 +87,7 @@ def test_body_is_what_the_mapper_stores(
     object.__setattr__(event, "timestamp", stamp)
     expected = MAPPER.to_stored_event(event)
 
-    body = recorded_body(row, _recorded_tail(actor, import_ref))  # type: ignore[arg-type]
+    body = recorded_body(row, recorded_tail(actor, import_ref))  # type: ignore[arg-type]
     head = '{"timestamp":{"_type_":"datetime_iso","_data_":"' + stamp.isoformat() + '"},'
     assert (head + body[1:]).encode() == expected.state
     assert service_record_id_hex(institution, source) == expected.originator_id.hex
