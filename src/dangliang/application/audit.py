@@ -9,8 +9,8 @@ from typing import Any
 from dangliang.application.core import Core
 from dangliang.calculation import performance
 from dangliang.domain.payout import PERFORMANCE, PayoutRefused
+from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
-from dangliang.payouts.paid_periods import period_of
 from dangliang.projections import facts_queries as inp
 from dangliang.projections.chain import chain_head, format_head
 from dangliang.projections.chain_verification import verify as chain_verify
@@ -23,7 +23,7 @@ class Audit(Core):
         what the run recorded: identical to the fen, or every difference listed."""
         run = self.payout_run(run_id)
         t = self.equivalents_projection().t
-        period = period_of(run.period.removeprefix(PERFORMANCE))
+        period = Period.of(run.period.removeprefix(PERFORMANCE))
         with self.engine.connect() as conn:
             again = (
                 performance.compute_run(conn, t, period, run.position)

@@ -107,7 +107,7 @@ class Computations(Core):
                 t,
                 self.log.events_table,
                 institution,
-                eq.months_of(period),
+                Period.of(period).month_labels,
                 item=item,
                 position=at,
             )

@@ -20,7 +20,6 @@ from dangliang.domain.payout import PERFORMANCE, PayoutPeriod, PayoutRefused, pe
 from dangliang.domain.periods import Period
 from dangliang.payouts import payslips
 from dangliang.payouts import runs as payouts
-from dangliang.payouts.paid_periods import period_end, period_of
 from dangliang.projections import facts_queries as inp
 from dangliang.projections.chain import chain_head
 
@@ -29,10 +28,10 @@ class PayRuns(Core):
     def run_payout(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
         """Compute and record a payout run (draft) for a month that has ended (advances) or a
         year that has ended (settlement); it supersedes the period's draft, if any."""
-        if today <= period_end(period):
+        if today <= period.last_day:
             raise PayoutRefused(
-                f"{period.label} 尚未结束（截至 {period_end(period)}），不能计算支付批次",
-                f"{period.label} has not ended (it ends on {period_end(period)}): "
+                f"{period.label} 尚未结束（截至 {period.last_day}），不能计算支付批次",
+                f"{period.label} has not ended (it ends on {period.last_day}): "
                 "a payout run is computed after the period",
             )
         position = self.catch_up()
@@ -76,7 +75,7 @@ class PayRuns(Core):
         """Compute and record a performance-pay distribution run (draft): a month's
         provisional shares, or the year's final shares with the difference to what the
         approved monthly runs paid. Approved, paid and replayed like payout runs."""
-        if today <= period_end(period):
+        if today <= period.last_day:
             raise PayoutRefused(
                 f"{period.label} 尚未结束，不能计算绩效分配批次",
                 f"{period.label} has not ended: a distribution run is computed after it",
@@ -138,7 +137,7 @@ class PayRuns(Core):
                 f"批次 {run.run_id} 中没有机构 {code}",
                 f"run {run.run_id} has no institution {code}",
             )
-        period = period_of(run.period.removeprefix(PERFORMANCE))
+        period = Period.of(run.period.removeprefix(PERFORMANCE))
         with self.engine.connect() as conn:
             equivalents = performance.staff_equivalents(
                 conn, self.equivalents_projection().t, code, period, run.position

@@ -72,10 +72,6 @@ class PerformanceResult:
         }
 
 
-def months_of(period: Period) -> list[int]:
-    return list(range(1, 13)) if period.month is None else [period.month]
-
-
 def rules_from(tree: ParameterTree, year: int) -> DistributionRules:
     jan1 = date(year, 1, 1)
     return DistributionRules(
@@ -102,7 +98,7 @@ def compute(
     tree = inp.policy_at(conn, position).tree
     staff, pools = inp.performance_facts(conn, year, position)
     rules = rules_from(tree, year)
-    months = months_of(period)
+    months = period.months
     labels = [f"{year}-{m:02d}" for m in months]
     equivalents: dict[tuple[str, str], int] = defaultdict(int)
     for cell in cells(conn, t, labels, position=position, institution=institution, by_staff=True):
@@ -287,7 +283,7 @@ def staff_equivalents(
     """Per staff member of an institution: equivalents by item and month (what a payslip and
     `explain --staff` show; basic medical and compliant public health, as distributed)."""
     names = {c: n for c, n in conn.execute(select(reg.items.c.item_code, reg.items.c.name))}
-    labels = [f"{period.year}-{m:02d}" for m in months_of(period)]
+    labels = [f"{period.year}-{m:02d}" for m in period.months]
     out: dict[str, list[dict[str, str]]] = defaultdict(list)
     for cell in cells(conn, t, labels, position=position, institution=code, by_staff=True):
         if cell.category != "basic_medical" and not cell.compliant:

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,7 +15,6 @@ from sqlalchemy import Connection
 
 from dangliang.calculation import compensation as comp
 from dangliang.domain.periods import Period
-from dangliang.domain.values import first_of_next_month
 from dangliang.policy.subsidy_records import ZERO
 from dangliang.projections import facts_queries as inp
 from dangliang.projections.equivalents import EquivalentsTables
@@ -32,29 +30,12 @@ class ClosedPeriod:
         return self.period.label
 
 
-def period_of(label: str) -> Period:
-    return Period(int(label[:4]), int(label[5:7]) if len(label) == 7 else None)
-
-
-def period_end(period: Period) -> date:
-    """The period's last day."""
-    if period.month is None:
-        return date(period.year, 12, 31)
-    return first_of_next_month(period.year, period.month) - timedelta(days=1)
-
-
-def _months(period: Period) -> list[str]:
-    if period.month is None:
-        return [f"{period.year}-{m:02d}" for m in range(1, 13)]
-    return [period.label]
-
-
 # ---- what was paid ----------------------------------------------------------------------------
 
 
 def closed_periods(runs: Mapping[str, inp.RunRecord]) -> dict[str, ClosedPeriod]:
     return {
-        r.period: ClosedPeriod(period_of(r.period), r) for r in runs.values() if r.closes_period
+        r.period: ClosedPeriod(Period.of(r.period), r) for r in runs.values() if r.closes_period
     }
 
 

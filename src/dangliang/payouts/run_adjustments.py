@@ -16,15 +16,7 @@ from sqlalchemy import Connection, Table, and_, func, or_, select
 
 from dangliang.calculation import compensation as comp
 from dangliang.domain.periods import Period
-from dangliang.payouts.paid_periods import (
-    ClosedPeriod,
-    _amount,
-    _months,
-    closed_periods,
-    gather,
-    lines_paid,
-    period_end,
-)
+from dangliang.payouts.paid_periods import ClosedPeriod, _amount, closed_periods, gather, lines_paid
 from dangliang.policy.subsidy_records import COMPONENTS
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
@@ -45,7 +37,7 @@ def adjustment_candidates(period: Period, runs: Mapping[str, RunRecord]) -> list
     settled = {q.period.year for q in closed.values() if q.period.month is None}
     out = []
     for q in closed.values():
-        if q.label == period.label or period_end(q.period) >= period_end(period):
+        if q.label == period.label or q.period.last_day >= period.last_day:
             continue
         if q.period.month is not None:
             if q.period.year in settled:
@@ -53,7 +45,7 @@ def adjustment_candidates(period: Period, runs: Mapping[str, RunRecord]) -> list
             if period.month is None and q.period.year == period.year:
                 continue
         out.append(q)
-    return sorted(out, key=lambda q: period_end(q.period))
+    return sorted(out, key=lambda q: q.period.last_day)
 
 
 def adjustment_lines(
@@ -97,11 +89,11 @@ def changed_since(
     conn: Connection, t: EquivalentsTables, period: Period, since: int, until: int
 ) -> bool:
     """Whether any event in (since, until] can change `period`'s amounts."""
-    months = _months(period)
+    months = period.month_labels
     d, v, f = t.deltas, reg.item_values, inp.facts
     return (
         _any_between(conn, d, since, until, d.c.month.in_(months))
-        or _any_between(conn, v, since, until, v.c.effective_from <= period_end(period))
+        or _any_between(conn, v, since, until, v.c.effective_from <= period.last_day)
         or _any_between(
             conn,
             f,
@@ -176,7 +168,7 @@ def service_events(
         select(d.c.notification_id, func.count(), func.sum(d.c.records))
         .where(
             d.c.institution_code == code,
-            d.c.month.in_(_months(period)),
+            d.c.month.in_(period.month_labels),
             d.c.notification_id > since,
             d.c.notification_id <= until,
         )
@@ -204,7 +196,7 @@ def value_changes(conn: Connection, period: Period, since: int, until: int) -> l
         .where(
             v.c.notification_id > since,
             v.c.notification_id <= until,
-            v.c.effective_from <= period_end(period),
+            v.c.effective_from <= period.last_day,
         )
         .order_by(v.c.notification_id)
     ).all()
@@ -237,7 +229,7 @@ def input_changes(conn: Connection, code: str, period: Period, since: int, until
     for nid, kind, key, payload in rows:
         body = json.loads(payload)
         if kind == "parameter_change":
-            if date.fromisoformat(body["start"]) > period_end(period):
+            if date.fromisoformat(body["start"]) > period.last_day:
                 continue
             out.append(
                 f"政策参数调整 / parameter change: {body['path']} = "

@@ -32,7 +32,7 @@ from sqlalchemy import Connection
 
 from dangliang.calculation import compensation as comp
 from dangliang.domain.periods import Period
-from dangliang.payouts.paid_periods import gather, period_of
+from dangliang.payouts.paid_periods import gather
 from dangliang.payouts.run_adjustments import adjustment_lines, causes, figure_changes
 from dangliang.policy.bundle_loader import BUILTIN_BUNDLES
 from dangliang.policy.subsidy_records import COMPONENTS, ZERO, yuan
@@ -129,7 +129,7 @@ def diff_runs(
                 conn,
                 t,
                 row["code"],
-                period_of(first.period),
+                Period.of(first.period),
                 first.position,
                 second.position,
                 old,

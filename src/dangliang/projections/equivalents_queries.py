@@ -22,6 +22,7 @@ from typing import Any
 from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, func, select, text
 
+from dangliang.domain.periods import Period
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import registry as reg
 from dangliang.projections.equivalents import EquivalentsTables
@@ -95,13 +96,6 @@ class Totals:
 def eu(scaled_e8: int) -> Decimal:
     """Equivalents from their exact × 10^8 form, at 4 places (ROUND_HALF_UP)."""
     return (Decimal(scaled_e8) / Decimal(10**8)).quantize(EU_QUANTUM, rounding=ROUND_HALF_UP)
-
-
-def months_of(period: str) -> list[str]:
-    """`2024-03` → that month; `2024` → its twelve months."""
-    if len(period) == 4:
-        return [f"{period}-{m:02d}" for m in range(1, 13)]
-    return [period]
 
 
 @dataclass(frozen=True)
@@ -227,7 +221,7 @@ def equivalents(
     for cell in cells(
         conn,
         t,
-        months_of(period),
+        Period.of(period).month_labels,
         position=position,
         institution=institution,
         by_staff=by == "staff",
