@@ -117,10 +117,10 @@ class PreparedDatabases:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        # dl_<when>_<who>_…: a run that was killed before its teardown leaves databases that a
+        # dltest_<when>_<who>_…: a run killed before its teardown leaves databases that a
         # later run drops once they are a day old (a running session's never are).
         self.tag = f"{int(time.time())}_{uuid.uuid4().hex[:6]}"
-        self.templates: dict[tuple[str, str], str] = {}
+        self.templates: dict[tuple[str, str, bool], str] = {}
         self.copies: list[str] = []
         self.can_create_databases: bool | None = None
 
@@ -129,21 +129,21 @@ class PreparedDatabases:
     ) -> str:
         """A URL to a new database holding what `prepare` wrote (with every read model caught
         up, unless `caught_up` is false)."""
+        key = (backend, name, caught_up)
         if caught_up:
             prepare = _caught_up(prepare)
         if backend == "sqlite":
-            return self._sqlite_copy(name, prepare)
+            return self._sqlite_copy(key, prepare)
         require_postgres()
         if not self._postgres_can_create_databases():
             return self._fresh_schema(prepare)
-        key = ("postgres", name)
         if key not in self.templates:
-            template = f"dl_{self.tag}_tpl{len(self.templates)}"
+            template = f"dltest_{self.tag}_tpl{len(self.templates)}"
             with _admin_connect(PG_BASE_URL) as conn:
                 conn.execute(f'CREATE DATABASE "{template}"')
             _build(_with_dbname(PG_BASE_URL, template), prepare)
             self.templates[key] = template
-        copy = f"dl_{self.tag}_{uuid.uuid4().hex[:8]}"
+        copy = f"dltest_{self.tag}_{uuid.uuid4().hex[:8]}"
         with _admin_connect(PG_BASE_URL) as conn:
             conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{self.templates[key]}"')
         self.copies.append(copy)
@@ -168,8 +168,9 @@ class PreparedDatabases:
             for dbname in [*self.copies, *self.templates.values()]:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
-    def _sqlite_copy(self, name: str, prepare: Callable[[Dangliang], object]) -> str:
-        key = ("sqlite", name)
+    def _sqlite_copy(
+        self, key: tuple[str, str, bool], prepare: Callable[[Dangliang], object]
+    ) -> str:
         if key not in self.templates:
             path = self.root / f"template-{len(self.templates)}.db"
             _build(f"sqlite:///{path}", prepare)
@@ -184,7 +185,7 @@ class PreparedDatabases:
         if self.can_create_databases is None:
             import psycopg
 
-            probe = f"dl_{self.tag}_probe"
+            probe = f"dltest_{self.tag}_probe"
             try:
                 with _admin_connect(PG_BASE_URL) as conn:
                     conn.execute(f'CREATE DATABASE "{probe}"')
@@ -199,7 +200,7 @@ class PreparedDatabases:
         """Drop the test databases of runs killed more than a day ago."""
         day_ago = time.time() - 86_400
         with _admin_connect(PG_BASE_URL) as conn:
-            names = conn.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'dl\_%'")
+            names = conn.execute(r"SELECT datname FROM pg_database WHERE datname LIKE 'dltest\_%'")
             for (name,) in names.fetchall():
                 when = name.split("_")[1]
                 if when.isdigit() and int(when) < day_ago:
