@@ -42,20 +42,8 @@ _pg_checked: tuple[bool, str] | None = None
 def postgres_available() -> tuple[bool, str]:
     global _pg_checked
     if _pg_checked is None:
-        import psycopg
-
-        from dangliang.settings import parse_db_url
-
-        db = parse_db_url(PG_BASE_URL)
         try:
-            psycopg.connect(
-                host=db.host,
-                port=db.port,
-                user=db.user,
-                dbname=db.dbname,
-                password=db.password or None,
-                connect_timeout=3,
-            ).close()
+            _admin_connect(PG_BASE_URL, connect_timeout=3).close()
             _pg_checked = (True, "")
         except Exception as e:  # any failure to connect means: no PostgreSQL here
             _pg_checked = (False, f"{type(e).__name__}: {e}".strip())
@@ -82,7 +70,7 @@ def drop_schema(url: str) -> None:
         conn.execute(f'DROP SCHEMA IF EXISTS "{parse_db_url(url).schema}" CASCADE')
 
 
-def _admin_connect(url: str) -> Any:
+def _admin_connect(url: str, **options: Any) -> Any:
     """An autocommit connection to the database of `url` (DDL: schemas and databases)."""
     import psycopg
 
@@ -96,6 +84,7 @@ def _admin_connect(url: str) -> Any:
         dbname=db.dbname,
         password=db.password or None,
         autocommit=True,
+        **options,
     )
 
 

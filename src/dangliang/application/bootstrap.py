@@ -37,12 +37,21 @@ def default_actor() -> str:
         return "unknown"
 
 
+_collector_tuned = False
+
+
 def tune_garbage_collector() -> None:
     """For a process that runs dangliang (the command line, an API worker, the tests): what
     was imported is frozen out of the collector's sight, and a collection runs after 50,000
     new objects instead of 700. A computation makes millions of small objects (Decimals, trace
     entries) that die young; with the default thresholds a third of its time went to
-    collections that found nothing (BENCHMARKS.md). Called by entry points, never on import."""
+    collections that found nothing (BENCHMARKS.md). Called by entry points, never on import;
+    once per process (a second call, e.g. a command run in-process by the tests, would freeze
+    whatever garbage is alive by then)."""
+    global _collector_tuned
+    if _collector_tuned:
+        return
+    _collector_tuned = True
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
 
