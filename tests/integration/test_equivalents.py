@@ -131,7 +131,7 @@ def as_decimals(result: dict[str, Any]) -> dict[str, dict[str, Decimal]]:
 
 
 def naive_as_dict(naive: dict[str, dict[str, Decimal]]) -> dict[str, dict[str, Decimal]]:
-    """Exact sums shown at 4 places, half up (DOMAIN.md §7), zeros left out."""
+    """Exact sums shown at 4 places, half up (docs/compensation.md, rounding), zeros left out."""
     out = {
         inst: {
             k: q

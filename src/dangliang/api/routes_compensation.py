@@ -29,9 +29,9 @@ def compensation(
     as_of: AsOf = None,
     position: Position = None,
 ) -> dict[str, Any]:
-    """A month's advances or a year's settlement per institution (DOMAIN.md §4): equivalents,
-    prices, score, coefficient, every component, total, advances, settlement; computed, not
-    recorded (a payout run records it)."""
+    """A month's advances or a year's settlement per institution (docs/compensation.md):
+    equivalents, prices, score, coefficient, every component, total, advances, settlement;
+    computed, not recorded (a payout run records it)."""
     computed = app.compute(parse_period(period), as_of=moment(as_of), position=position)
     return scoped(computed.as_json(), principal, institution)
 

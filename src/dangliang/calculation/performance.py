@@ -1,7 +1,7 @@
 """Performance pay inside institutions (绩效工资分配), on the log as it stood at a position:
 gathers each institution's pool and its staff's equivalents, coefficients, months in post and
 items outside the total, reads the performance-pay parameters of the policy, and runs the pure
-distribution of `dangliang.policy.distribution` (DOMAIN.md §5).
+distribution of `dangliang.policy.distribution` (docs/performance.md).
 
 Readings (documented in docs/performance.md when this grows into distribution runs):
 - a staff member belongs to an institution's distribution for the months of the period in

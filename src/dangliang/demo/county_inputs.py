@@ -1,6 +1,6 @@
 """The synthetic county's input files for the demo generator (`generator.py`): the
 compensation inputs (assessment scores, medical-service income, pay levels, directive tasks,
-a force-majeure declaration) and the performance-pay inputs (DOMAIN.md §5: approved pools,
+a force-majeure declaration) and the performance-pay inputs (docs/performance.md: approved pools,
 personal coefficients, amounts outside the pool), as rows of text. All values are
 illustrative.
 """
@@ -51,7 +51,7 @@ FORCE_MAJEURE_REASON = (
 )
 FORCE_MAJEURE_REFERENCE = "县政府不可抗力认定 {year}-1（示例） / illustrative declaration"
 
-# --- performance-pay inputs (DOMAIN.md §5, all illustrative) -------------------------------
+# --- performance-pay inputs (docs/performance.md, all illustrative) -------------------------------
 
 PERFORMANCE_FILES = {  # format name → file name
     "pools": "performance_pools.csv",

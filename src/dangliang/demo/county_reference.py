@@ -141,7 +141,7 @@ BASIC_PUBLIC_HEALTH: tuple[tuple[str, str, str, str, int], ...] = (
     ("PH024", "慢阻肺患者健康管理", "人次", "0.8000", 1),
     ("PH025", "健康素养监测调查", "份", "0.5000", 1),
 )
-# Zhuji raises the values of weak items such as long prescriptions [seed 002]; the demo
+# Zhuji raises the values of weak items such as long prescriptions [诸暨方案]; the demo
 # shows one mid-year change so that valid-time lookups are exercised.
 WEAK_ITEM_CHANGE = ("BM006", "1.2000", 7)
 

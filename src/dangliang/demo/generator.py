@@ -1,10 +1,11 @@
 """A deterministic synthetic county for demos, tests and benchmarks (示例县数据生成器).
 
 ALL DATA WRITTEN BY THIS MODULE IS SYNTHETIC. The county is shaped like De Qing (德清县:
-12 centres, 127 village clinics [seed 000]) and uses its real township and street names so
-the demo reads naturally, but every institution code, headcount, person, name, catalogue
-value and service record is invented. No equivalent value here is official: each catalogue
-row says "示例数值，非官方 / illustrative value, not official".
+12 centres, 127 village clinics, after 德清县卫生健康局《持续创新、深化拓展 推进基层卫生
+健康事业高质量发展》, 2024) and uses its real township and street names so the demo reads
+naturally, but every institution code, headcount, person, name, catalogue value and service
+record is invented. No equivalent value here is official: each catalogue row says
+"示例数值，非官方 / illustrative value, not official".
 
 One `random.Random(seed)` drives the county, so the same arguments give byte-identical files
 (the XLSX variant too: its zip timestamps and document dates are pinned). Service rows are

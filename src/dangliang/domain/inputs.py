@@ -1,5 +1,5 @@
 """Compensation inputs (补偿计算输入) that are not service records: facts about an institution
-in a year that the rule steps of DOMAIN.md §4 read, and the county's force-majeure
+in a year that the rule steps of docs/compensation.md read, and the county's force-majeure
 declarations. Each is recorded with who entered it; a repeated identical fact records nothing.
 
 Amounts are yuan as `Decimal` with at most 2 places; scores 0–100; ratios 0–1.
@@ -184,7 +184,7 @@ class InstitutionYear(Aggregate):
     def _task_completed(self, task_code: str, completion: Decimal, actor: str) -> None:
         self.completion[task_code] = completion
 
-    # ---- performance pay (DOMAIN.md §5) ----------------------------------------------------
+    # ---- performance pay (docs/performance.md) -------------------------------------------
 
     def approve_pool(
         self, *, pool: Decimal, reward_share: Decimal, reference: str, actor: str
@@ -240,7 +240,7 @@ OUTSIDE_KINDS: Final = MappingProxyType(
 
 
 class StaffYear(Aggregate):
-    """One staff member's performance-pay inputs for a year (DOMAIN.md §5)."""
+    """One staff member's performance-pay inputs for a year (docs/performance.md)."""
 
     class Opened(Aggregate.Created):
         staff_id: str

@@ -9,7 +9,7 @@ store's optimistic concurrency serialises two people acting on the same period:
   results are part of the fact;
 - draft → approved → paid, or draft → rejected (with a reason); a new run supersedes the
   period's draft, never an approved run (retroactive changes are paid as adjustments in a
-  later period's run: DOMAIN.md §4 step 11);
+  later period's run: docs/compensation.md, step 11);
 - maker-checker: whoever approves must not be whoever computed the run.
 """
 

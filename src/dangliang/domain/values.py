@@ -69,7 +69,7 @@ def _require_finite(value: Decimal) -> None:
 def require_first_of_month(
     day: date, what_zh: str = "生效日期", what_en: str = "effective date"
 ) -> date:
-    """Values and prices take effect on the first day of a month (DOMAIN.md §4 step 1)."""
+    """Values and prices take effect on the first day of a month (docs/compensation.md, step 1)."""
     if day.day != 1:
         raise InvalidValue(
             f"{what_zh}必须是某月 1 日：{day.isoformat()}",

@@ -135,7 +135,7 @@ STAFF = FileFormat(
     ),
 )
 
-# --- compensation inputs (补偿计算输入): facts the rule steps of DOMAIN.md §4 read -----------
+# --- compensation inputs (补偿计算输入): facts the steps of docs/compensation.md read ---
 
 SCORES = FileFormat(
     name="scores",
@@ -213,7 +213,7 @@ PARAMETER_CHANGES = FileFormat(
     ),
 )
 
-# --- performance pay inside an institution (机构内部绩效分配, DOMAIN.md §5) ----------------------
+# --- performance pay inside an institution (机构内部绩效分配, docs/performance.md) ------
 
 POOLS = FileFormat(
     name="pools",

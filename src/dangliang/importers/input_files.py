@@ -1,6 +1,6 @@
 """Load compensation inputs (补偿计算输入): assessment scores, medical-service income, pay
 levels, directive tasks, force-majeure declarations and dated policy-parameter changes. The
-inputs of performance pay inside an institution (DOMAIN.md §5: approved pools, personal
+inputs of performance pay inside an institution (docs/performance.md: approved pools, personal
 assessment coefficients and the amounts paid outside the pool) are loaded by
 `performance_pay_inputs.py`, which reuses this module's helpers.
 

@@ -1,4 +1,4 @@
-"""Load the inputs of performance pay inside an institution (DOMAIN.md §5): approved pools
+"""Load the inputs of performance pay inside an institution (docs/performance.md): approved pools
 (绩效工资总量), personal assessment coefficients (个人考核系数) and the amounts paid outside the
 pool (绩效总量外项目).
 
@@ -74,7 +74,7 @@ class OutsideItemRow(TypedDict):
     reference: Text
 
 
-# ---- performance pay inside an institution (DOMAIN.md §5) ---------------------------------
+# ---- performance pay inside an institution (docs/performance.md) ---------------------------------
 
 ZHUJI_REWARD_SHARE = "诸暨方案 二(四)2「奖励性绩效工资占比绩效总额不低于60%」"
 ZHUJI_SURPLUS_SHARE = (

@@ -1,4 +1,5 @@
-"""Payslips (工资条 / 绩效工资明细) and the distribution sheet of one institution (DOMAIN.md §5).
+"""Payslips (工资条 / 绩效工资明细) and the distribution sheet of one institution
+(docs/performance.md).
 
 A distribution comes as its JSON form (a plain mapping, money as decimal strings): the
 institution, period, run and log identity, the policy, `Distribution.as_json()` under

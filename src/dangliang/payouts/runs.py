@@ -1,5 +1,5 @@
 """Payout runs (支付批次) computed from the log: the run's results, adjustments for periods
-already closed, replay, and the causes of every difference (DOMAIN.md §4 steps 10–11).
+already closed, replay, and the causes of every difference (docs/compensation.md, steps 10–11).
 
 A run of period P at log position N:
 - computes P through the compensation pipeline at N; a year-end settlement takes as advances

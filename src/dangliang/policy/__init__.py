@@ -1,7 +1,8 @@
 """Policy (政策): dated, cited parameters loaded from YAML bundles (see docs/policy.md).
 
-The rule steps of DOMAIN.md §4–6 will live here too and read their parameters through
-`ParameterTree.get`, so that every computed number can cite the values it used.
+The rule pipelines live here too (`subsidy*`: docs/compensation.md; `distribution*`:
+docs/performance.md) and read their parameters through `ParameterTree.get`, so that every
+computed number can cite the values it used.
 """
 
 from dangliang.policy.bundle_loader import (

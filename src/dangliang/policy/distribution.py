@@ -1,11 +1,11 @@
-"""Performance pay inside an institution (机构内部绩效工资分配): DOMAIN.md §5, the pure core.
+"""Performance pay inside an institution (机构内部绩效工资分配): docs/performance.md, the pure core.
 
 The approved performance-pay total (绩效工资总量) of one institution for one period is split
 into a base part (基础性绩效) and a reward part (奖励性绩效), and each is divided among the
 staff to the fen so that **the parts add up exactly to the pool** (largest remainder). Pure:
 no storage, no clock; the application gathers the inputs and keeps the result.
 
-Policy [诸暨方案 二(四)2, seed 002; seed 001 for floors]:
+Policy [诸暨方案 二(四)2; for floors 枝江「待遇留」]:
 
 - 「在奖励性绩效工资占比绩效总额不低于60%的前提下，自主确定基础性绩效工资和奖励性绩效工资比例」:
   `split_pool` refuses a reward share below `DistributionRules.min_reward_share` (0.60).
@@ -16,7 +16,7 @@ Policy [诸暨方案 二(四)2, seed 002; seed 001 for floors]:
 - 「家庭医生签约服务费、公卫医生防疫补贴不纳入绩效工资总量」: paid per person, outside the pool.
 - 「年终绩效考核奖，总额度为6万元/人（人数按在编计算），其中1万元/人由财政保障」.
 - 「院长（主任）年薪在单位绩效工资总量外单列核定」: the director takes no share of the pool.
-- 村医年工资不低于3.2万元 [seed 001]: a floor per person, topped up (see `FLOOR_FUNDING`).
+- 村医年工资不低于3.2万元 [枝江「待遇留」]: a floor per person, topped up (see `FLOOR_FUNDING`).
 
 Readings where the documents are silent (each one an option of `DistributionRules`, or a
 value the caller passes; the defaults are illustrative, not official):
@@ -25,7 +25,7 @@ value the caller passes; the defaults are illustrative, not official):
   `SURPLUS_SHARE_RANGE`) carried by `DistributionRules`; the caller may pass other values read
   from its policy bundle (proposed paths: `performance_pay.min_reward_share`,
   `performance_pay.surplus_share_min`, `performance_pay.surplus_share_max`).
-- Base part: divided in proportion to `base_pay × months share` (DOMAIN.md: "fixed part by
+- Base part: divided in proportion to `base_pay × months share` ("fixed part by
   post"; `base_pay` is the post's base amount for a full period).
 - Redistributed surplus: a separate line, divided by the reward weights
   (`surplus_weights="reward"`) or by `personal coefficient × months share` only
@@ -44,9 +44,10 @@ value the caller passes; the defaults are illustrative, not official):
   (Another reading, a quota of 6万 × establishment heads divided by assessment among all
   staff, is not implemented.)
 
-Rounding (DOMAIN.md §7): ROUND_HALF_UP to the fen at named steps only: the reward part of the
-pool, the redistributed surplus, a prorated floor, a prorated year-end bonus. Every other
-amount is a largest-remainder split of a whole number of fen, so sums are exact.
+Rounding (docs/compensation.md, rounding): ROUND_HALF_UP to the fen at named steps only: the
+reward part of the pool, the redistributed surplus, a prorated floor, a prorated year-end
+bonus. Every other amount is a largest-remainder split of a whole number of fen, so sums are
+exact.
 
 This module runs the distribution and checks its inputs; the constants, largest remainder,
 pool split and proration are in `policy.distribution_allocation`, the inputs and results in
@@ -116,7 +117,7 @@ def distribute(
     period: str,
     rules: DistributionRules | None = None,
 ) -> Distribution:
-    """Distribute one institution's performance pay for a period (DOMAIN.md §5).
+    """Distribute one institution's performance pay for a period (docs/performance.md).
 
     Steps: pool_split, surplus, weights, base_part, reward_part, surplus_part, floors,
     outside_total, year_end_bonus, check; each records its inputs and per-person outputs

@@ -42,7 +42,8 @@ OUTSIDE_ITEMS_ZH = {
 NIL = Decimal("0.00")  # zero yuan, shown with its fen like every other amount
 WEIGHT_SHOWN = Decimal("0.000001")  # weights in the trace; the split uses exact fractions
 
-# DOMAIN.md §5 has no numbered steps: Rule.step is 0, except the year-end bonus (§4 step 9).
+# The distribution's steps are not numbered: Rule.step is 0, except the year-end bonus
+# (step 9 of docs/compensation.md).
 RULES = {
     r.name: r
     for r in (

@@ -63,7 +63,8 @@ class InstitutionPool:
 
 @dataclass(frozen=True)
 class DistributionRules:
-    """The readings of DOMAIN.md §5 a county chooses (defaults: 诸暨方案 and the module docs)."""
+    """The readings a county chooses where the documents leave room (defaults: 诸暨方案 and
+    docs/performance.md)."""
 
     min_reward_share: Decimal = MIN_REWARD_SHARE
     surplus_share_range: tuple[Decimal, Decimal] = SURPLUS_SHARE_RANGE

@@ -142,7 +142,7 @@ def by_weight(
     """Largest-remainder split of `amount` by `weights` (exact fractions). When nobody has
     any weight (no equivalents recorded in the period) and a `fallback` is given, the amount
     is shared by it instead, with a note: a pool is never left undistributed for want of
-    records (a configurable reading; DOMAIN.md §5 is silent)."""
+    records (a configurable reading; the documents are silent)."""
     what = {"reward": ("奖励性绩效", "reward pool"), "surplus": ("结余再分配额", "surplus")}[line]
     if fallback is not None and amount and not any(weights.values()) and any(fallback.values()):
         r.note(
@@ -171,7 +171,7 @@ def _floors(
     lines: _Lines,
     rules: DistributionRules,
 ) -> None:
-    """Floors (村医年工资不低于3.2万元 [seed 001]): top up pool pay (base+reward+surplus)."""
+    """Floors (村医年工资不低于3.2万元 [枝江「待遇留」]): top up pool pay (base+reward+surplus)."""
     lines.floor = {
         s.staff_id: _floor_of_period(s, lines.share[s.staff_id], rules)
         for s in members

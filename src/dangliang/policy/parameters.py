@@ -4,7 +4,8 @@ The idea is OpenFisca's: policy values are *data*, a tree of named parameters in
 value carries the date it takes effect and the document and clause it comes from. A rule step
 asks for `unit_price.basic_medical` on a date and gets the value in force then, together with
 its start date, unit and reference, so that every computed number can cite its parameters
-(DOMAIN.md §7). A reform (what-if) is a modified copy of the tree; the baseline is untouched.
+(docs/compensation.md, rounding). A reform (what-if) is a modified copy of the tree; the
+baseline is untouched.
 
 Unlike OpenFisca, amounts are written as strings and read as `Decimal` (a YAML float is
 refused), every value must name its unit and reference, and a bundle is refused with *all* of

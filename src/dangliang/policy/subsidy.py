@@ -1,4 +1,4 @@
-"""Institution compensation (机构补偿): the rule steps of DOMAIN.md §4 as a pipeline.
+"""Institution compensation (机构补偿): the rule steps of docs/compensation.md as a pipeline.
 
 Every step is a small function of (period, inputs, parameters) that reads its parameters
 through a `StepRecorder`, so the trace of what it used is kept with its result (see
@@ -21,9 +21,9 @@ The pipeline, for a year (annual settlement, 年终清算) or a month (advance, 
 10. advances     ratio × month basis at the provisional coefficient; settlement = annual −
                  advances (positive: top-up 补差, negative: claw-back 扣回)
 
-Rounding happens at named steps only (DOMAIN.md §7): equivalents at 4 places (given so),
-point values at 6 places, and each money component, advance and per-head amount to the fen,
-ROUND_HALF_UP. Sums of rounded components are exact.
+Rounding happens at named steps only (docs/compensation.md, rounding): equivalents at 4 places
+(given so), point values at 6 places, and each money component, advance and per-head amount
+to the fen, ROUND_HALF_UP. Sums of rounded components are exact.
 
 This module runs the pipeline; the constants, inputs and results are in
 `policy.subsidy_records`, steps 1–4 in `policy.subsidy_pricing` and steps 5–10 in

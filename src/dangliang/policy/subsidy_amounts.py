@@ -121,7 +121,8 @@ def _basic_medical(
     k: Decimal,
     months: tuple[int, ...],
 ) -> Decimal:
-    """V_bm × k, or with the income offset max(0, V_bm × k − income) (DOMAIN.md §4 step 6)."""
+    """V_bm × k, or with the income offset max(0, V_bm × k − income) (docs/compensation.md,
+    step 6)."""
     value = _value(bought["basic_medical"], prices["basic_medical"], months)
     r.inputs(equivalents=bought["basic_medical"].bought, value=value, coefficient=k)
     amount = value * k

@@ -1,10 +1,10 @@
 """Institution compensation (机构补偿): the constants, inputs and results of the rule steps.
 
-The categories, money components (with their Chinese names) and the rule table of DOMAIN.md §4;
-rounding to the fen and to 4-place equivalents; what the steps read about an institution for a
-year (`InstitutionInputs`, `CountyInputs`) and what they produce (`InstitutionResult`,
-`CountyResult`). The steps themselves are in `policy.subsidy_pricing` (steps 1–4) and
-`policy.subsidy_amounts` (steps 5–10); the pipeline is `policy.subsidy`.
+The categories, money components (with their Chinese names) and the rule table of
+docs/compensation.md; rounding to the fen and to 4-place equivalents; what the steps read
+about an institution for a year (`InstitutionInputs`, `CountyInputs`) and what they produce
+(`InstitutionResult`, `CountyResult`). The steps themselves are in `policy.subsidy_pricing`
+(steps 1–4) and `policy.subsidy_amounts` (steps 5–10); the pipeline is `policy.subsidy`.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ RULES = {
 
 
 def yuan(amount: Decimal) -> Decimal:
-    """Round money to the fen, ROUND_HALF_UP (DOMAIN.md §7)."""
+    """Round money to the fen, ROUND_HALF_UP (docs/compensation.md, rounding)."""
     return amount.quantize(FEN, rounding=ROUND_HALF_UP)
 
 

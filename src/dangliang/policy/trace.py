@@ -21,12 +21,12 @@ from dangliang.policy.parameters_from_log import value_to_canonical
 
 @dataclass(frozen=True)
 class Rule:
-    """A named rule step of DOMAIN.md §4, with where it comes from."""
+    """A named rule step of docs/compensation.md, with where it comes from."""
 
     name: str
     title_zh: str
     title_en: str
-    step: int  # DOMAIN.md §4 step number
+    step: int  # docs/compensation.md step number
     clause: str  # the policy clause, or "configurable"
 
 

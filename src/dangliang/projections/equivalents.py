@@ -14,7 +14,7 @@ timestamps.
 Cells hold *quantities* (scaled by 10^4, exact integers on both backends), never equivalents.
 Equivalents are `quantity × the item's value effective that month`, multiplied when read, so a
 value change — retroactive too — re-prices from stored quantities in O(cube), with no event
-replay and nothing to update (DOMAIN.md §4 step 1).
+replay and nothing to update (docs/compensation.md, step 1).
 
 Recorded events are read straight from the library's JSON in SQL (`json_extract` on SQLite,
 `jsonb` on PostgreSQL), so a rebuild never runs Python per record; the rare corrections and

@@ -1,4 +1,4 @@
-"""Performance pay inside an institution (DOMAIN.md §5): largest remainder, the 60% rule,
+"""Performance pay inside an institution (docs/performance.md): largest remainder, the 60% rule,
 proration, floors, exclusions, year-end bonus; hand-computed cases and hypothesis properties."""
 
 from __future__ import annotations
