@@ -167,10 +167,12 @@ class Core:
 
     # ---- reads of what is in force -------------------------------------------------------
 
-    def policy(self, *, position: int | None = None) -> PolicyInForce:
+    def policy(
+        self, *, position: int | None = None, scheme: str = "compensation"
+    ) -> PolicyInForce:
         self.catch_up()
         with self.engine.connect() as conn:
-            return policy_at(conn, position)
+            return policy_at(conn, position, scheme=scheme)
 
     def resolve_position(self, *, as_of: datetime | None, position: int | None) -> int:
         """Catch up, then the log position to compute at: now, at a moment, or given."""

@@ -21,14 +21,7 @@ def service_record_id(institution_code: str, source_id: str) -> UUID:
 def service_record_id_hex(institution_code: str, source_id: str) -> str:
     """`service_record_id(...).hex`, computed without building UUID objects (the importer's
     hot path: 0.6 µs instead of 5 µs). RFC 4122 §4.3, exactly as `uuid.uuid5` does it."""
-    digest = bytearray(
-        sha1(_NAMESPACE_BYTES + f"service-record|{institution_code}|{source_id}".encode()).digest()[
-            :16
-        ]
-    )
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return digest.hex()
+    return uuid5_hex(f"service-record|{institution_code}|{source_id}")
 
 
 def institution_id(code: str) -> UUID:
@@ -66,3 +59,40 @@ def staff_year_id(staff_id: str, year: int) -> UUID:
 
 def api_user_id(name: str) -> UUID:
     return uuid5(NAMESPACE, f"api-user|{name.strip()}")
+
+
+def insurance_policy_id() -> UUID:
+    """The county's medical-insurance fund policy (医保基金政策), apart from compensation."""
+    return uuid5(NAMESPACE, "insurance-policy")
+
+
+def community_id(code: str) -> UUID:
+    return uuid5(NAMESPACE, f"medical-community|{code}")
+
+
+def community_year_id(code: str, year: int) -> UUID:
+    return uuid5(NAMESPACE, f"community-year|{code}|{year}")
+
+
+def fund_year_id(year: int) -> UUID:
+    return uuid5(NAMESPACE, f"fund-year|{year}")
+
+
+def enrolment_id(insured_ref: str, from_month: str) -> UUID:
+    return uuid5(NAMESPACE, f"enrolment|{insured_ref}|{from_month}")
+
+
+def enrolment_count_id(community_code: str, month: str, insurance_type: str, band: str) -> UUID:
+    return uuid5(NAMESPACE, f"enrolment-count|{community_code}|{month}|{insurance_type}|{band}")
+
+
+def claim_id(claim_ref: str) -> UUID:
+    return uuid5(NAMESPACE, f"claim|{claim_ref}")
+
+
+def uuid5_hex(name: str) -> str:
+    """`uuid5(NAMESPACE, name).hex` without building UUID objects (an importer's hot path)."""
+    digest = bytearray(sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return digest.hex()

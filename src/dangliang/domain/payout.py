@@ -25,10 +25,32 @@ from dangliang.domain import ids
 from dangliang.domain.errors import DomainError, InvalidValue, NotFound
 from dangliang.domain.values import require_text
 
-KINDS = ("monthly_advance", "annual_settlement", "performance_pay")
+KINDS = (
+    "monthly_advance",
+    "annual_settlement",
+    "performance_pay",
+    "insurance_advance",
+    "insurance_settlement",
+)
 PERFORMANCE = "perf-"
 """Prefix of a performance-pay distribution's period (`perf-2024`, `perf-2024-03`): the
 institution-compensation and the staff-distribution runs of one period are separate ledgers."""
+INSURANCE = "ins-"
+"""Prefix of a medical-insurance fund run's period (`ins-2024-03`, `ins-2024-Q1`, `ins-2024`):
+the fund's advances and settlements to medical communities are a ledger of their own."""
+LEDGERS = {PERFORMANCE: "performance", INSURANCE: "insurance"}
+
+
+def ledger_of(period: str) -> str:
+    """`compensation`, `performance` or `insurance`: which ledger a period's runs belong to."""
+    return next((name for p, name in LEDGERS.items() if period.startswith(p)), "compensation")
+
+
+def bare_period(period: str) -> str:
+    """The period without its ledger prefix: `ins-2024-Q1` → `2024-Q1`."""
+    return next((period[len(p) :] for p in LEDGERS if period.startswith(p)), period)
+
+
 STATES_ZH = {
     "draft": "草稿",
     "approved": "已审核",
@@ -101,11 +123,14 @@ class PayoutPeriod(Aggregate):
 
     @classmethod
     def open(cls, *, period: str, actor: str) -> PayoutPeriod:
+        ledger, bare = ledger_of(period), bare_period(period)
         kind = (
             "performance_pay"
-            if period.startswith(PERFORMANCE)
+            if ledger == "performance"
+            else ("insurance_settlement" if len(bare) == 4 else "insurance_advance")
+            if ledger == "insurance"
             else "annual_settlement"
-            if len(period) == 4
+            if len(bare) == 4
             else "monthly_advance"
         )
         return cls(period=period, kind=kind, actor=actor)
@@ -231,9 +256,10 @@ class PayoutPeriod(Aggregate):
 def period_of_run(run_id: str) -> str:
     """`2024-03#2` → `2024-03`."""
     period, sep, number = run_id.partition("#")
-    if not sep or not number.isdigit() or len(period.removeprefix(PERFORMANCE)) not in (4, 7):
+    if not sep or not number.isdigit() or len(bare_period(period)) not in (4, 7):
         raise MalformedRunId(
-            f"批次编号格式应为 期间#序号（如 2024-03#1、perf-2024#1）：{run_id!r}",
-            f"a run id looks like PERIOD#N (e.g. 2024-03#1, perf-2024#1): {run_id!r}",
+            f"批次编号格式应为 期间#序号（如 2024-03#1、perf-2024#1、ins-2024-Q1#1）：{run_id!r}",
+            f"a run id looks like PERIOD#N (e.g. 2024-03#1, perf-2024#1, ins-2024-Q1#1): "
+            f"{run_id!r}",
         )
     return period

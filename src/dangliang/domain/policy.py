@@ -1,6 +1,7 @@
-"""The county's compensation policy (补偿政策) as facts: which parameter bundle was adopted,
-and every dated change of a parameter since (a unit price, the benchmark pay level, the advance
-ratio…), each with its reason and approver.
+"""A county's policy of one payment scheme as facts — compensation of institutions (补偿政策)
+or the medical-insurance fund (医保基金政策), one aggregate each: which parameter bundle was
+adopted, and every dated change of a parameter since (a unit price, the benchmark pay level,
+the advance ratio…), each with its reason and approver.
 
 Events hold the bundle in canonical JSON (`ParameterTree.canonical_json`) and its digest, so the
 parameters any computation used are in the log, whatever happens to the file later. A change
@@ -21,12 +22,16 @@ from dangliang.domain import ids
 from dangliang.domain.errors import InvalidValue
 from dangliang.domain.values import require_text
 
+SCHEMES = {"compensation": "补偿政策", "insurance": "医保基金政策"}
+
 
 class CountyPolicy(Aggregate):
     class Established(Aggregate.Created):
-        """本县补偿政策已建立 (first adoption follows in the same save)."""
+        """本县政策已建立 (first adoption follows in the same save). Events recorded before
+        the insurance scheme existed carry no `scheme`: they are compensation's."""
 
         actor: str
+        scheme: str
 
     class Adopted(Aggregate.Event):
         """政策参数包已采用: the bundle (canonical JSON) in force from now on."""
@@ -48,17 +53,20 @@ class CountyPolicy(Aggregate):
         actor: str
 
     @staticmethod
-    def create_id(**_: Any) -> UUID:
-        return ids.county_policy_id()
+    def create_id(scheme: str = "compensation", **_: Any) -> UUID:
+        return ids.insurance_policy_id() if scheme == "insurance" else ids.county_policy_id()
 
     @event(Established)
-    def __init__(self, actor: str) -> None:
+    def __init__(self, actor: str, scheme: str = "compensation") -> None:
+        self.scheme = scheme
         self.digest: str | None = None
         self.changes: dict[tuple[str, date], str] = {}  # since the last adoption
 
     @classmethod
-    def establish(cls, *, actor: str) -> CountyPolicy:
-        return cls(actor=actor)
+    def establish(cls, *, actor: str, scheme: str = "compensation") -> CountyPolicy:
+        if scheme not in SCHEMES:
+            raise InvalidValue(f"没有政策类别 {scheme!r}", f"no policy scheme {scheme!r}")
+        return cls(actor=actor, scheme=scheme)
 
     def adopt(
         self, *, bundle_name: str, canonical_json: str, digest: str, reference: str, actor: str

@@ -32,12 +32,19 @@ from sqlalchemy import (
     select,
 )
 
+from dangliang.domain.ids import insurance_policy_id
 from dangliang.domain.inputs import ForceMajeure, InstitutionYear, StaffYear
 from dangliang.domain.institution import Institution
-from dangliang.domain.payout import PERFORMANCE, PayoutPeriod
+from dangliang.domain.payout import PayoutPeriod, bare_period
 from dangliang.domain.policy import CountyPolicy
 from dangliang.domain.staff import Staff
 from dangliang.ledger.eventlog import EventLog
+from dangliang.projections.insurance_facts import (
+    INSURANCE_EVENTS,
+    OWNED,
+    insurance_fact,
+    owner_key,
+)
 from dangliang.projections.tracking import empty_tables, notifications_in, topic_of
 
 metadata = MetaData()
@@ -87,6 +94,7 @@ _EVENTS = (
     PayoutPeriod.RunApproved,
     PayoutPeriod.RunRejected,
     PayoutPeriod.RunPaid,
+    *INSURANCE_EVENTS,
 )
 INPUT_KINDS = (
     "institution",
@@ -115,7 +123,7 @@ class InputsProjection:
     """Append-only facts; small, so a rebuild simply deletes and replays them."""
 
     name = "inputs"
-    version = "2"  # bump when a new kind of fact is recorded: old databases are replayed once
+    version = "3"  # bump when a new kind of fact is recorded: old databases are replayed once
     batch_size = 1_000_000
     topics: tuple[str, ...] = tuple(topic_of(c) for c in _EVENTS)
 
@@ -148,6 +156,13 @@ class InputsProjection:
 
 def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
     """(kind, institution, year, key, payload) of one event; owners are remembered first."""
+    if isinstance(e, INSURANCE_EVENTS):
+        if isinstance(e, OWNED):
+            code, year = owner_key(e)
+            conn.execute(
+                owners.insert().values(aggregate_id=str(e.originator_id), code=code, year=year)
+            )
+        return insurance_fact(e, lambda aggregate_id: _owner(conn, aggregate_id))
     if isinstance(
         e,
         Institution.Registered
@@ -167,9 +182,10 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         conn.execute(
             owners.insert().values(aggregate_id=str(e.originator_id), code=code, year=year)
         )
+    scheme = "insurance_" if e.originator_id == insurance_policy_id() else ""
     if isinstance(e, CountyPolicy.Adopted):
         return (
-            "policy",
+            f"{scheme}policy",
             None,
             None,
             "",
@@ -183,7 +199,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         )
     if isinstance(e, CountyPolicy.ParameterChanged):
         return (
-            "parameter_change",
+            f"{scheme}parameter_change",
             None,
             None,
             e.path,
@@ -221,7 +237,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         return (
             "payout_run",
             None,
-            int(e.run_id.removeprefix(PERFORMANCE)[:4]),
+            int(bare_period(e.run_id)[:4]),
             e.run_id,
             {
                 "run_id": e.run_id,
@@ -249,7 +265,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         return (
             "payout_state",
             None,
-            int(e.run_id.removeprefix(PERFORMANCE)[:4]),
+            int(bare_period(e.run_id)[:4]),
             e.run_id,
             {
                 "state": state,

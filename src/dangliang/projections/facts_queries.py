@@ -20,7 +20,8 @@ from typing import Any
 from sqlalchemy import Connection, or_, select
 
 from dangliang.domain.errors import DomainError
-from dangliang.domain.payout import PERFORMANCE
+from dangliang.domain.payout import ledger_of
+from dangliang.domain.policy import SCHEMES
 from dangliang.policy.parameters import ParameterTree
 from dangliang.policy.parameters_from_log import tree_from_canonical_json, value_from_canonical
 from dangliang.policy.subsidy_records import DirectiveTask
@@ -43,17 +44,21 @@ class PolicyInForce:
     changes: list[dict[str, Any]] = field(default_factory=list)
 
 
-def policy_at(conn: Connection, position: int | None = None) -> PolicyInForce:
-    """The policy as the log stood at `position` (now when None)."""
+def policy_at(
+    conn: Connection, position: int | None = None, *, scheme: str = "compensation"
+) -> PolicyInForce:
+    """The policy of a scheme (`compensation` or `insurance`) as the log stood at `position`
+    (now when None)."""
+    prefix = "insurance_" if scheme == "insurance" else ""
     query = select(facts.c.notification_id, facts.c.kind, facts.c.payload).where(
-        facts.c.kind.in_(("policy", "parameter_change"))
+        facts.c.kind.in_((f"{prefix}policy", f"{prefix}parameter_change"))
     )
     if position is not None:
         query = query.where(facts.c.notification_id <= position)
     found: PolicyInForce | None = None
     for nid, kind, payload in conn.execute(query.order_by(facts.c.notification_id)):
         body = json.loads(payload)
-        if kind == "policy":
+        if kind == f"{prefix}policy":
             tree = tree_from_canonical_json(body["canonical_json"], body["bundle_name"])
             found = PolicyInForce(tree, body["bundle_name"], body["digest"], body["reference"], nid)
         elif found is not None:
@@ -65,9 +70,10 @@ def policy_at(conn: Connection, position: int | None = None) -> PolicyInForce:
             )
             found.changes.append({**body, "notification_id": nid})
     if found is None:
+        command = "insurance policy load" if scheme == "insurance" else "policy load"
         raise NoPolicyAdopted(
-            "尚未采用政策参数包：请先运行 dangliang policy load FILE",
-            "no policy bundle adopted: run `dangliang policy load FILE` first",
+            f"尚未采用{SCHEMES[scheme]}参数包：请先运行 dangliang {command} FILE",
+            f"no {scheme} policy bundle adopted: run `dangliang {command} FILE` first",
         )
     return found
 
@@ -190,8 +196,9 @@ class RunRecord:
 
     @property
     def ledger(self) -> str:
-        """`performance` for a staff distribution run, `compensation` for a payout run."""
-        return "performance" if self.period.startswith(PERFORMANCE) else "compensation"
+        """`performance` for a staff distribution run, `insurance` for a fund run,
+        `compensation` for a payout run."""
+        return ledger_of(self.period)
 
 
 def runs_at(
