@@ -420,7 +420,7 @@ def load_bundle(path: str | Path) -> ParameterTree:
     return load_bundle_text(text, file.name)
 
 
-BUILTIN_BUNDLES: Final = ("zhuji", "point_value")
+BUILTIN_BUNDLES: Final = ("zhuji", "point_value", "deqing_insurance", "zhijiang_insurance")
 """Bundles shipped with the package (illustrative values, see docs/policy.md)."""
 
 
