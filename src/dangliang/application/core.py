@@ -21,6 +21,7 @@ from dangliang.projections import registry as reg
 from dangliang.projections.chain import ChainProjection
 from dangliang.projections.equivalents_queries import position_at, recorded_at
 from dangliang.projections.facts_queries import PolicyInForce, RunRecord, policy_at, runs_at
+from dangliang.projections.insurance_cube import InsuranceProjection
 from dangliang.projections.tracking import (
     Projection,
     catch_up,
@@ -69,6 +70,7 @@ class Core:
             self.inputs_projection,
             self.equivalents_projection(),
             self.chain_projection,
+            InsuranceProjection(),
         ]
 
     def catch_up(self, progress: Progress | None = None) -> int:
