@@ -8,8 +8,9 @@ from typing import Any
 
 from dangliang.application.core import Core
 from dangliang.calculation import performance
-from dangliang.domain.payout import PERFORMANCE, PayoutRefused
+from dangliang.domain.payout import PayoutRefused, bare_period
 from dangliang.domain.periods import Period
+from dangliang.payouts import insurance_runs
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
 from dangliang.projections.chain import chain_head, format_head
@@ -23,13 +24,13 @@ class Audit(Core):
         what the run recorded: identical to the fen, or every difference listed."""
         run = self.payout_run(run_id)
         t = self.equivalents_projection().t
-        period = Period.of(run.period.removeprefix(PERFORMANCE))
+        period = Period.of(bare_period(run.period))
+        compute_run = {
+            "performance": performance.compute_run,
+            "insurance": insurance_runs.compute_run,
+        }.get(run.ledger, payouts.compute_run)
         with self.engine.connect() as conn:
-            again = (
-                performance.compute_run(conn, t, period, run.position)
-                if run.ledger == "performance"
-                else payouts.compute_run(conn, t, period, run.position)
-            )
+            again = compute_run(conn, t, period, run.position)
             _, head = chain_head(conn, run.position)
         differences = payouts.compare(run.results, again)
         digest_ok = payouts.results_digest(run.results) == run.results_digest
@@ -45,11 +46,20 @@ class Audit(Core):
 
     def diff_payouts(self, run_a: str, run_b: str) -> dict[str, Any]:
         a, b = self.payout_run(run_a), self.payout_run(run_b)
+        if a.ledger == b.ledger == "insurance":
+            first, second = (a, b) if a.position <= b.position else (b, a)
+            return {
+                "from": {"run_id": first.run_id, "position": first.position},
+                "to": {"run_id": second.run_id, "position": second.position},
+                "differences": payouts.compare(first.results, second.results),
+            }
         for run in (a, b):
-            if run.ledger == "performance":
+            if run.ledger != "compensation":
                 raise PayoutRefused(
-                    f"{run.run_id} 是绩效分配批次：只能比较支付批次",
-                    f"{run.run_id} is a distribution run: only payout runs can be compared",
+                    f"{run.run_id} 与 {b.run_id if run is a else a.run_id} 不是同类批次，"
+                    "或是绩效分配批次：只能比较同类支付批次",
+                    f"{run.run_id} is a distribution run or of another ledger: only payout "
+                    "runs of one ledger can be compared",
                 )
         with self.engine.connect() as conn:
             return payouts.diff_runs(conn, self.equivalents_projection().t, a, b)

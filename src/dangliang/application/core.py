@@ -114,6 +114,11 @@ class Core:
         )
         self._rebuild_small(self.registry_projection, reg.metadata)
         self._rebuild_small(self.inputs_projection, inp.metadata)
+        fund = InsuranceProjection()
+        fund.drop(self.write_engine)
+        fund.create(self.write_engine, indexes=False)
+        catch_up(self.write_engine, self.log, fund, progress=report(fund.name))
+        fund.add_indexes(self.write_engine)
         # The hash chain is not rebuilt: it is the record of what the log held when each event
         # was first chained, which `audit verify` compares the log with.
         old = self.equivalents_projection()
@@ -169,9 +174,7 @@ class Core:
 
     # ---- reads of what is in force -------------------------------------------------------
 
-    def policy(
-        self, *, position: int | None = None, scheme: str = "compensation"
-    ) -> PolicyInForce:
+    def policy(self, *, position: int | None = None, scheme: str = "compensation") -> PolicyInForce:
         self.catch_up()
         with self.engine.connect() as conn:
             return policy_at(conn, position, scheme=scheme)

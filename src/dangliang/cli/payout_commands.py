@@ -131,7 +131,12 @@ def register(main: click.Group) -> None:
         """Export a run's statement (支付单): XLSX with Chinese headers, CSV, or JSON."""
         from dangliang.payouts.statements import write_statement
 
-        written = write_statement(payouts.run_json(app.payout_run(run_id)), out)
+        run = app.payout_run(run_id)
+        written = (
+            app.write_insurance_statement(run_id, out)
+            if run.ledger == "insurance"
+            else write_statement(payouts.run_json(run), out)
+        )
         click.echo(f"{run_id}: {written}")
 
     @main.group()

@@ -55,6 +55,10 @@ class Period:
         return cls(int(label[:4]), int(label[5:7]) if len(label) == 7 else None)
 
     @property
+    def is_year(self) -> bool:
+        return self.month is None and self.quarter is None
+
+    @property
     def label(self) -> str:
         if self.quarter is not None:
             return f"{self.year}-Q{self.quarter}"

@@ -32,6 +32,7 @@ from sqlalchemy import Connection
 
 from dangliang.calculation import compensation as comp
 from dangliang.domain.periods import Period
+from dangliang.payouts.insurance_runs import run_json as insurance_run_json
 from dangliang.payouts.paid_periods import gather
 from dangliang.payouts.run_adjustments import adjustment_lines, causes, figure_changes
 from dangliang.policy.bundle_loader import BUILTIN_BUNDLES
@@ -175,6 +176,8 @@ def run_header(run: inp.RunRecord) -> dict[str, Any]:
 
 def run_json(run: inp.RunRecord) -> dict[str, Any]:
     """A payout run as one JSON document (statements, `payout show --json`, the API)."""
+    if run.ledger == "insurance":
+        return insurance_run_json(run, run_header(run))
     results = run.results
     return {
         **run_header(run),

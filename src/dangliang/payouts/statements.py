@@ -15,8 +15,7 @@ A run comes as its JSON form (a plain mapping, money as decimal strings; see `wr
   institution and a totals row, money as plain decimal strings with at least 2 places). No
   metadata and no adjustment lines: the JSON carries everything.
 - `.json` — the run as given (keys in the given order), UTF-8, indent 2.
-
-Labels (中文 / English) are all defined at the top of this module.
+A fund run (`insurance_…` kinds) has its own layout: `payouts.insurance_statements`.
 """
 
 from __future__ import annotations
@@ -57,6 +56,9 @@ class Column:
         return f"{self.zh} {self.key}"
 
 
+TITLE = "基层医疗卫生机构补偿 {kind}支付单 {period}"
+
+
 @dataclass(frozen=True)
 class Kind:
     """A kind of payout run and the summary columns its statement shows after the components."""
@@ -64,6 +66,7 @@ class Kind:
     zh: str
     en: str
     summary: tuple[Column, ...]
+    title: str = TITLE
 
 
 CODE = Column("code", "机构编码", 14, money=False)
@@ -108,7 +111,6 @@ ADJUSTMENT_COLUMNS = (
     Column("causes", "原因", 90, money=False),
 )
 
-TITLE = "基层医疗卫生机构补偿 {kind}支付单 {period}"
 SHEET_STATEMENT = "支付单"
 SHEET_ADJUSTMENTS = "调整明细"
 TOTAL_LABEL = "合计"
@@ -199,7 +201,7 @@ def write_xlsx(run: Mapping[str, Any], path: Path) -> Path:
     _fill_statement(statement, run, kind)
     _fill_adjustments(workbook.create_sheet(SHEET_ADJUSTMENTS), run)
     workbook.properties.creator = CREATOR
-    workbook.properties.title = _title(run, kind)
+    workbook.properties.title = title(run, kind)
     workbook.properties.created = when
     return write_atomically(path, lambda tmp: save_pinned(workbook, tmp, when))
 
@@ -293,8 +295,8 @@ def _adjustment_rows(run: Mapping[str, Any]) -> Iterator[list[Cell]]:
             ]
 
 
-def _title(run: Mapping[str, Any], kind: Kind) -> str:
-    return TITLE.format(kind=kind.zh, period=_field(run, "period"))
+def title(run: Mapping[str, Any], kind: Kind) -> str:
+    return kind.title.format(kind=kind.zh, period=_field(run, "period"))
 
 
 def _header_rows(run: Mapping[str, Any], kind: Kind) -> list[tuple[str, tuple[Cell, ...]]]:
@@ -374,11 +376,11 @@ def set_widths(sheet: Worksheet, columns: Sequence[Column]) -> None:
         sheet.column_dimensions[get_column_letter(col)].width = c.width
 
 
-def _write_header_block(sheet: Worksheet, run: Mapping[str, Any], kind: Kind) -> int:
+def write_header_block(sheet: Worksheet, run: Mapping[str, Any], kind: Kind) -> int:
     """Title and the run's identity rows (label over columns A:B, values from C); next free row."""
     from openpyxl.styles import Font
 
-    sheet.cell(row=1, column=1, value=_title(run, kind)).font = Font(bold=True, size=14)
+    sheet.cell(row=1, column=1, value=title(run, kind)).font = Font(bold=True, size=14)
     row = 2
     for label, values in _header_rows(run, kind):
         put(sheet, row, 1, label, bold=True)
@@ -393,7 +395,7 @@ def _fill_statement(sheet: Worksheet, run: Mapping[str, Any], kind: Kind) -> Non
     from openpyxl.styles import Alignment, Border, Side
 
     columns = table_columns(kind)
-    head = _write_header_block(sheet, run, kind)
+    head = write_header_block(sheet, run, kind)
     put_row(sheet, head, [c.zh for c in columns], bold=True)
     for col in range(1, len(columns) + 1):
         sheet.cell(row=head, column=col).alignment = Alignment(horizontal="center")

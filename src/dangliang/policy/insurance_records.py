@@ -1,7 +1,7 @@
 """What the insurance-fund rules (医保基金规则) read and produce: a fund's year of inputs and
 the figures per community, all money in integer fen (分).
 
-The inputs are gathered from the log by `dangliang.calculation.insurance`; the rules in
+The inputs are gathered from the log by `dangliang.calculation.fund`; the rules in
 `dangliang.policy.insurance` are pure functions of (parameters, inputs, period). Figures are
 fen so that every split adds up exactly; they are shown as yuan (`yuan_text`) only at the
 edge, in results JSON, statements and explanations.

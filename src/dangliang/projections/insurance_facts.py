@@ -4,7 +4,7 @@ their assessment scores, the fund's yearly revenue and monthly enrolment counts.
 Like every other input fact they are kept as one append-only row per event, so "as the log
 stood at position P" is the latest row per key with notification id ≤ P (see `facts`). The
 large facts — one enrolment per person, one claim per settlement — have their own tables
-(`projections.insurance`).
+(`projections.insurance_cube`).
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ from dangliang.policy import (
 
 BUNDLES_DIR = Path(__file__).resolve().parents[3] / "src" / "dangliang" / "policy" / "bundles"
 DOC = (Path(__file__).resolve().parents[3] / "docs" / "policy.md").read_text(encoding="utf-8")
+INSURANCE_DOC = (Path(__file__).resolve().parents[3] / "docs" / "insurance.md").read_text(
+    encoding="utf-8"
+)
 
 PRICES = """\
 unit_price:
@@ -126,13 +129,16 @@ def test_bundles_share_paths_except_pricing() -> None:
     }
 
 
-def test_docs_table_lists_every_parameter_of_both_bundles() -> None:
+def test_docs_table_lists_every_parameter_of_every_builtin_bundle() -> None:
+    """Compensation bundles in docs/policy.md, the insurance fund's in docs/insurance.md."""
     for name in BUILTIN_BUNDLES:
         tree = load_builtin_bundle(name)
+        insurance = tree.metadata.get("scheme") == "insurance"
+        doc, page = (INSURANCE_DOC, "insurance.md") if insurance else (DOC, "policy.md")
         for path in tree:
             unit = tree.parameter(path).unit
             row = re.compile(rf"^\| `{re.escape(path)}` \| {re.escape(unit)} \|", re.MULTILINE)
-            assert row.search(DOC), f"docs/policy.md has no row for {name}: {path} ({unit})"
+            assert row.search(doc), f"docs/{page} has no row for {name}: {path} ({unit})"
 
 
 # --- lookup by date --------------------------------------------------------------------------
