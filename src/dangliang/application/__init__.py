@@ -8,5 +8,13 @@ from dangliang.application.bootstrap import (
     tune_garbage_collector,
 )
 from dangliang.application.data_entry import INPUT_KINDS
+from dangliang.application.insurance_data import INSURANCE_KINDS
 
-__all__ = ["INPUT_KINDS", "Dangliang", "bootstrap", "default_actor", "tune_garbage_collector"]
+__all__ = [
+    "INPUT_KINDS",
+    "INSURANCE_KINDS",
+    "Dangliang",
+    "bootstrap",
+    "default_actor",
+    "tune_garbage_collector",
+]

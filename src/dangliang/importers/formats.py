@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dangliang.domain.coverage import AGE_BANDS, INSURANCE_TYPES
 from dangliang.domain.inputs import OUTSIDE_KINDS
 
 
@@ -256,6 +257,145 @@ OUTSIDE_ITEMS = FileFormat(
     ),
 )
 
+# --- the medical-insurance fund (医保基金): communities, enrolment, claims -----------------
+
+COMMUNITIES = FileFormat(
+    name="communities",
+    label_zh="医共体",
+    key=("community_code",),
+    columns=(
+        Column("community_code", "医共体编码"),
+        Column("name", "医共体名称"),
+        Column("lead_hospital_code", "牵头医院编码"),
+        Column("lead_hospital_name", "牵头医院名称"),
+        Column("members", "成员机构", aliases=("成员机构编码",)),
+    ),
+)
+
+ENROLMENT = FileFormat(
+    name="enrolment",
+    label_zh="参保人员",
+    key=("insured_ref", "from_month"),
+    columns=(
+        Column("insured_ref", "参保人编号"),
+        Column("insurance_type", "险种"),
+        Column("birth_date", "出生日期"),
+        Column("home", "参保属地"),
+        Column("community_code", "医共体编码"),
+        Column("from_month", "起始月份"),
+        Column("to_month", "终止月份", required=False),
+    ),
+)
+
+ENROLMENT_COUNTS = FileFormat(
+    name="enrolment_counts",
+    label_zh="参保人数",
+    key=("community_code", "month", "insurance_type", "age_band"),
+    columns=(
+        Column("community_code", "医共体编码"),
+        Column("month", "月份"),
+        Column("insurance_type", "险种"),
+        Column("age_band", "年龄段"),
+        Column("count", "人数", aliases=("参保人数",)),
+        Column("reason", "更正原因", required=False),
+    ),
+)
+
+_FUND_AMOUNT = Column(
+    "fund_amount", "统筹基金支付金额（元）", aliases=("统筹基金支付金额", "统筹基金支付金额(元)")
+)
+
+CLAIMS = FileFormat(
+    name="claims",
+    label_zh="医保结算记录",
+    key=("claim_id",),
+    columns=(
+        Column("claim_id", "结算编号"),
+        Column("insured_ref", "参保人编号"),
+        Column("community_code", "医共体编码"),
+        Column("institution_code", "就医机构编码"),
+        Column("out_of_area", "异地就医", required=False),
+        Column("settled_on", "结算日期"),
+        _FUND_AMOUNT,
+    ),
+)
+
+CLAIM_CORRECTIONS = FileFormat(
+    name="claim_corrections",
+    label_zh="结算记录更正",
+    key=("claim_id",),
+    columns=(
+        Column("claim_id", "结算编号"),
+        Column("action", "操作"),
+        Column("community_code", "医共体编码", required=False),
+        Column("institution_code", "就医机构编码", required=False),
+        Column("out_of_area", "异地就医", required=False),
+        Column("settled_on", "结算日期", required=False),
+        Column(_FUND_AMOUNT.name, _FUND_AMOUNT.label_zh, False, _FUND_AMOUNT.aliases),
+        Column("reason", "原因", aliases=("更正原因",)),
+    ),
+)
+
+ENROLMENT_CORRECTIONS = FileFormat(
+    name="enrolment_corrections",
+    label_zh="参保登记更正",
+    key=("insured_ref", "from_month"),
+    columns=(
+        Column("insured_ref", "参保人编号"),
+        Column("from_month", "起始月份"),
+        Column("action", "操作"),
+        Column("insurance_type", "险种", required=False),
+        Column("birth_date", "出生日期", required=False),
+        Column("home", "参保属地", required=False),
+        Column("community_code", "医共体编码", required=False),
+        Column("to_month", "终止月份", required=False),
+        Column("reason", "原因", aliases=("更正原因",)),
+    ),
+)
+
+FUND_YEARS = FileFormat(
+    name="fund_years",
+    label_zh="医保基金年度",
+    key=("year",),
+    columns=(
+        Column("year", "年度"),
+        Column("revenue", "筹资总额（元）", aliases=("筹资总额", "筹资总额(元)")),
+        Column(
+            "prior_spending",
+            "上年度基金支出（元）",
+            required=False,
+            aliases=("上年度基金支出", "上年度基金支出(元)"),
+        ),
+        Column("reference", "文号", aliases=("依据",)),
+    ),
+)
+
+COMMUNITY_SCORES = FileFormat(
+    name="community_scores",
+    label_zh="医共体考核",
+    key=("community_code", "year"),
+    columns=(
+        Column("community_code", "医共体编码"),
+        Column("year", "年度", aliases=("考核年度",)),
+        Column("score", "得分", aliases=("考核得分",)),
+        Column("reference", "考核依据", aliases=("文号",)),
+    ),
+)
+
+INSURANCE_FORMATS = {
+    f.name: f
+    for f in (
+        COMMUNITIES,
+        ENROLMENT,
+        ENROLMENT_COUNTS,
+        CLAIMS,
+        CLAIM_CORRECTIONS,
+        ENROLMENT_CORRECTIONS,
+        FUND_YEARS,
+        COMMUNITY_SCORES,
+    )
+}
+
 FORMATS = {
     f.name: f
     for f in (
@@ -275,7 +415,7 @@ FORMATS = {
         STAFF_COEFFICIENTS,
         OUTSIDE_ITEMS,
     )
-}
+} | INSURANCE_FORMATS
 
 # Controlled vocabularies: canonical English code → accepted spellings (Chinese first).
 INSTITUTION_KINDS = {
@@ -301,6 +441,9 @@ ESTABLISHMENT = {"on": ("在编",), "off": ("编外",)}
 CORRECTION_ACTIONS = {"void": ("作废",), "correct": ("更正",)}
 # Amounts paid outside the performance-pay total; the domain (domain/inputs.py) owns the list.
 OUTSIDE_ITEM_KINDS = {code: (label,) for code, label in OUTSIDE_KINDS.items()}
+# Insurance types and age bands; the domain (domain/coverage.py) owns the lists.
+INSURANCE_TYPE_WORDS = {code: (label,) for code, label in INSURANCE_TYPES.items()}
+AGE_BAND_WORDS = {code: (label,) for code, label in AGE_BANDS.items()}
 TRUE_WORDS = ("true", "yes", "y", "1", "是", "达标")
 FALSE_WORDS = ("false", "no", "n", "0", "否", "不达标")
 
