@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from dangliang import __version__
 from dangliang.api import refusals as errors
-from dangliang.api import routes_compensation, routes_data, routes_runs
+from dangliang.api import routes_compensation, routes_data, routes_insurance, routes_runs
 from dangliang.application import Dangliang, bootstrap, tune_garbage_collector
 from dangliang.settings import Settings
 
@@ -61,7 +61,7 @@ def create_app(service: Dangliang | None = None, settings: Settings | None = Non
         api.state.dangliang = service
     errors.install(api)
     root = APIRouter(prefix=PREFIX, responses=errors.ERROR_RESPONSES)
-    for module in (routes_data, routes_compensation, routes_runs):
+    for module in (routes_data, routes_compensation, routes_runs, routes_insurance):
         root.include_router(module.router)
     api.include_router(root)
     api.openapi = lambda: errors.document_problem_json(FastAPI.openapi(api))  # type: ignore[method-assign]

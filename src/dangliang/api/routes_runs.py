@@ -60,6 +60,8 @@ def run_doc(run: RunRecord) -> dict[str, Any]:
             "institutions": run.results["institutions"],
             "totals": run.results.get("totals"),
         }
+    if run.ledger == "insurance":  # its communities: GET /insurance/runs/{run_id}
+        return {**payouts.run_header(run), "institutions": [], "totals": run.results["totals"]}
     return payouts.run_json(run)
 
 
@@ -160,6 +162,12 @@ def statement(
     """A payout run's statement: XLSX with Chinese headers, CSV (UTF-8 with BOM), or JSON —
     the same bytes as `dangliang payout statement`."""
     run = app.payout_run(run_id)
+    if run.ledger == "insurance":
+        raise ApiError(
+            409,
+            f"{run_id} 是医保基金批次：请用 /insurance/runs/{{run_id}}/statement",
+            f"{run_id} is a fund run: use /insurance/runs/{{run_id}}/statement",
+        )
     if run.ledger == "performance":
         raise ApiError(
             409,

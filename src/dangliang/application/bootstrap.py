@@ -17,12 +17,14 @@ from dangliang.application.audit import Audit
 from dangliang.application.computations import Computations
 from dangliang.application.data_entry import DataEntry
 from dangliang.application.insurance_data import InsuranceData
+from dangliang.application.insurance_fund import InsuranceFund
 from dangliang.application.pay_runs import PayRuns
 from dangliang.application.policy_admin import PolicyAdmin
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
+from dangliang.projections.insurance_cube import InsuranceProjection
 from dangliang.projections.tracking import tracking_metadata
 from dangliang.settings import Database, Settings, SettingsError
 
@@ -57,7 +59,7 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-class Dangliang(DataEntry, InsuranceData, PolicyAdmin, Computations, PayRuns, Audit):
+class Dangliang(DataEntry, InsuranceData, PolicyAdmin, Computations, InsuranceFund, PayRuns, Audit):
     """Every command and query of dangliang, one use-case area per base class."""
 
 
@@ -79,6 +81,7 @@ def bootstrap(settings: Settings) -> Dangliang:
         app = Dangliang(database, log, engine, write_engine)
         app.equivalents_projection().create(write_engine)
         app.chain_projection.create(write_engine)
+        InsuranceProjection().create(write_engine)
         app._upgrade_inputs()
     return app
 

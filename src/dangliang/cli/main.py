@@ -15,7 +15,13 @@ from typing import Any
 import click
 
 from dangliang.application import Dangliang, tune_garbage_collector
-from dangliang.cli import api_commands, compensation_commands, payout_commands, policy_commands
+from dangliang.cli import (
+    api_commands,
+    compensation_commands,
+    insurance_commands,
+    payout_commands,
+    policy_commands,
+)
 from dangliang.cli.common import ProgressLine, as_of_options, with_app
 from dangliang.demo import county_year
 from dangliang.demo.county_year import generate_with_progress
@@ -328,3 +334,4 @@ policy_commands.register(main)
 compensation_commands.register(main)
 payout_commands.register(main)
 api_commands.register(main)
+insurance_commands.register(main)
