@@ -7,6 +7,7 @@ schema fuzzing gets a database of its own (`make_world`), since it writes at ran
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ def prepare(service: Dangliang, county: GeneratedCounty) -> dict[str, str]:
     service.adopt_policy("zhuji", reference="测试 test", actor="tester")
     for kind in ("pools", "staff-coefficients", "outside-items"):
         service.load_inputs(kind, county.files[kind.replace("-", "_")], actor="tester")
+    prepare_fund(service)
     users = service.users
     return {
         "admin": users.add("局管理员", role="admin", institution=None, actor="tester"),
@@ -60,6 +62,55 @@ def prepare(service: Dangliang, county: GeneratedCounty) -> dict[str, str]:
         "clerk": users.add("C01填报员", role="clerk", institution="C01", actor="tester"),
         "clerk2": users.add("C02填报员", role="clerk", institution="C02", actor="tester"),
     }
+
+
+FUND_FILES = {
+    "communities": (
+        "community_code,name,lead_hospital_code,lead_hospital_name,members\n"
+        "YGT01,县人民医院医共体,H001,县人民医院,C01;C02;C03\n"
+        "YGT02,县中医院医共体,H002,县中医院,C04;C05\n"
+    ),
+    "fund_years": (
+        "year,revenue,prior_spending,reference\n2024,900000.00,600000.00,医保〔2024〕1号\n"
+    ),
+    "community_scores": (
+        "community_code,year,score,reference\nYGT01,2024,88,考核〔2025〕1号\n"
+        "YGT02,2024,61.5,考核〔2025〕1号\n"
+    ),
+    "enrolment_counts": "community_code,month,insurance_type,age_band,count\n"
+    + "".join(
+        f"{c},2024-{m:02d},{t},{b},{n}\n"
+        for c, base in (("YGT01", 120), ("YGT02", 80))
+        for m in range(1, 13)
+        for t, b, n in (
+            ("employee", "to_60", base),
+            ("employee", "over_60", base // 4),
+            ("resident", "to_60", base // 2),
+            ("resident", "over_60", base // 3 + m // 6),
+        )
+    ),
+    "claims": "claim_id,insured_ref,community_code,institution_code,out_of_area,settled_on,"
+    "fund_amount\n"
+    + "".join(
+        f"K{n:04d},P{n % 97:03d},{'YGT01' if n % 3 else 'YGT02'},"
+        f"{'X9' if n % 11 == 0 else 'C01'},{'是' if n % 11 == 0 else '否'},"
+        f"2024-{n % 12 + 1:02d}-15,{1500 + (n * 37) % 900}.{n % 100:02d}\n"
+        for n in range(600)
+    ),
+}
+
+
+def prepare_fund(service: Dangliang) -> None:
+    """The county's medical-insurance fund: two communities, a year of monthly enrolment
+    counts and 600 claims, the fund's year and scores, the De Qing bundle."""
+    with tempfile.TemporaryDirectory(prefix="dangliang-fund-") as folder:
+        for kind, text in FUND_FILES.items():
+            path = Path(folder) / f"{kind}.csv"
+            path.write_text(text, encoding="utf-8")
+            service.import_insurance(kind, path, actor="tester", today=date(2025, 6, 1))
+    service.adopt_policy(
+        "deqing_insurance", reference="测试 test", actor="tester", scheme="insurance"
+    )
 
 
 @pytest.fixture(scope="module")
