@@ -190,3 +190,31 @@ def test_a_quarter_is_refused_when_advances_are_monthly(fund_app: Dangliang) -> 
         fund_app.run_insurance(Period(2024, quarter=1), actor=ACTOR, today=TODAY)
     with pytest.raises(PayoutRefused, match="not ended"):
         fund_app.run_insurance(Period(2026, 3), actor=ACTOR, today=TODAY)
+
+
+def test_an_enrolment_ended_after_the_year_was_paid_is_adjusted(fund_app: Dangliang) -> None:
+    app = fund_app
+    year = app.run_insurance(Period(2024), actor=ACTOR, today=TODAY)
+    app.approve_payout(year.run_id, reference="清算审批", actor=CHECKER)
+    paid = {r["code"]: fen(r["figures"]["final"]) for r in year.results["communities"]}
+    person: Enrolment = app.log.repository.get(
+        Enrolment.create_id(insured_ref="P030", from_month="2024-01")
+    )
+    insurance_type, birth_date, home, community, _ = person.values
+    person.correct(
+        insurance_type=insurance_type,
+        birth_date=birth_date,
+        home=home,
+        community_code=community,
+        to_month="2024-06",
+        reason="7月起转外地参保",
+        actor=ACTOR,
+    )
+    app.log.save(person)
+    assert app.replay_payout(year.run_id)["identical"]
+    february = app.run_insurance(Period(2025, 2), actor=ACTOR, today=TODAY)
+    row = next(r for r in february.results["communities"] if r["code"] == community)
+    (line,) = row["adjustment_lines"]
+    now = app.compute_insurance(Period(2024)).result.communities[community].figures["final"]
+    assert fen(line["amount"]) == now - paid[community] < 0  # six months fewer: less budget
+    assert any("P030" in cause and "7月起转外地参保" in cause for cause in line["causes"])
