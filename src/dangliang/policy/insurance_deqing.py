@@ -19,15 +19,6 @@ from decimal import Decimal
 
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
-from dangliang.policy.insurance import (
-    Run,
-    check_period,
-    choice,
-    insured_persons,
-    is_year,
-    month_label,
-    spent,
-)
 from dangliang.policy.insurance_records import (
     CELLS,
     CommunityInputs,
@@ -36,6 +27,15 @@ from dangliang.policy.insurance_records import (
     FundResult,
     fen_of,
     yuan_text,
+)
+from dangliang.policy.insurance_steps import (
+    Run,
+    check_period,
+    choice,
+    insured_persons,
+    is_year,
+    month_label,
+    spent,
 )
 from dangliang.policy.parameters import ParameterTree
 from dangliang.policy.trace import Rule, Step, StepRecorder

@@ -18,7 +18,15 @@ from typing import Any
 
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
-from dangliang.policy.insurance import (
+from dangliang.policy.insurance_records import (
+    CommunityInputs,
+    CommunityResult,
+    FundInputs,
+    FundResult,
+    fen_of,
+    yuan_text,
+)
+from dangliang.policy.insurance_steps import (
     Run,
     check_period,
     choice,
@@ -28,14 +36,6 @@ from dangliang.policy.insurance import (
     monthly_parts,
     spent,
     split,
-)
-from dangliang.policy.insurance_records import (
-    CommunityInputs,
-    CommunityResult,
-    FundInputs,
-    FundResult,
-    fen_of,
-    yuan_text,
 )
 from dangliang.policy.parameters import ParameterTree
 from dangliang.policy.trace import Rule, StepRecorder

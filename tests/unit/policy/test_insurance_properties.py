@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dangliang.domain.periods import Period
 from dangliang.policy import ParameterTree, load_builtin_bundle
-from dangliang.policy.insurance import compute, monthly_parts
+from dangliang.policy.insurance import compute
 from dangliang.policy.insurance_records import (
     CELLS,
     CommunityInputs,
@@ -23,6 +23,7 @@ from dangliang.policy.insurance_records import (
     Member,
     fen_of,
 )
+from dangliang.policy.insurance_steps import monthly_parts
 
 D = Decimal
 YEAR = 2024
