@@ -12,15 +12,19 @@ import csv
 import json
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 
 from dangliang.application import bootstrap
 from dangliang.domain import ids
 from dangliang.settings import Settings
 from tests.e2e.cli import SUBPROCESS, dangliang
+from tests.e2e.conftest import Demo
+from tests.e2e.test_equivalents_cli import run
 
 ACTOR = "e2e-tester"
 SERVICES_HEADER = [
@@ -437,3 +441,149 @@ def test_unsupported_database_url_is_a_usage_error(tmp_path: Path) -> None:
     assert memory.code == 2
     assert "SQLite URL needs a file path" in memory.err
     assert list(tmp_path.iterdir()) == []  # no database file was created
+
+
+# ------------------------------------------------------------ the demo's insurance fund
+
+
+def fund_summary(
+    text: str,
+) -> tuple[dict[str, Decimal], dict[str, dict[str, Decimal]], dict[str, str]]:
+    """Step 14 of the demo's output: the fund's printed amounts, each community's, and each
+    community's outcome ("surplus" or "overspend"), keyed by the labels' English words."""
+    lines = text.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith("14. "))
+    assert "示例数据" in lines[start]
+    fund: dict[str, Decimal] = {}
+    communities: dict[str, dict[str, Decimal]] = {}
+    outcomes: dict[str, str] = {}
+    current = fund
+    for line in lines[start + 1 :]:
+        if not line.startswith("   "):
+            break
+        header = re.match(r"^   (\S+) .*: \S+ (surplus|overspend)$", line)
+        if header:
+            current = communities.setdefault(header[1], {})
+            outcomes[header[1]] = header[2]
+            continue
+        amount = re.match(r"^\s{6,}(.+?)\s+(-?[\d,]+\.\d\d)$", line)
+        if amount:
+            label = re.sub(r"[^\x00-\x7f]+", " ", amount[1])  # the English words
+            label = re.sub(r"\s*\([^)]*\d[^)]*\)", "", label).strip(" ()").split(",")[0]
+            current[label] = Decimal(amount[2].replace(",", ""))
+    return fund, communities, outcomes
+
+
+def show_run(run_id: str, db: str) -> dict[str, Any]:
+    shown = run("insurance", "show", run_id, "--json", db=db)
+    assert shown.returncode == 0, shown.stderr
+    return json.loads(shown.stdout)  # type: ignore[no-any-return]
+
+
+DEQING_LABELS = {  # printed label → the recorded figure
+    "budget": "budget",
+    "spending": "spending",
+    "of which out of area": "spending_out_of_area",
+    "surplus": "surplus",
+    "retained at once": "retained_direct",
+    "retained after assessment": "retained_assessed",
+    "returned to the fund": "returned_to_fund",
+    "overspend": "overspend",
+    "overspend base": "overspend_base",
+    "the community's share": "community_bears",
+    "the fund's share": "fund_bears",
+    "final": "final",
+}
+
+
+@pytest.mark.slow
+def test_the_demo_runs_the_insurance_fund_year_under_de_qing(demo: Demo) -> None:
+    assert demo.first.returncode == 0, demo.first.stderr
+    text = demo.first.stdout
+    assert re.search(r"insurance fund: [\d,]+ insured, [\d,]+ claims of 2023–2024", text)
+    assert "deqing_insurance.yaml adopted" in text and "预拨 advances monthly" in text
+    # Twelve monthly advances and the year-end settlement, approved by the checker, paid.
+    listed = run("insurance", "list", "--json", db=demo.db_url)
+    runs = {r["run_id"]: r for r in json.loads(listed.stdout)}
+    assert set(runs) == {f"ins-2024-{m:02d}#1" for m in range(1, 13)} | {"ins-2024#1"}
+    assert all(r["state"] == "paid" and r["approved_by"] == "e2e-checker" for r in runs.values())
+    assert text.count("approved by e2e-checker") == 14 + 13
+
+    # The printed year is the recorded year-end run, to the fen: one community in surplus,
+    # the other in overspend, each split adding up.
+    recorded = show_run("ins-2024#1", demo.db_url)
+    fund, printed, outcomes = fund_summary(text)
+    assert sorted(outcomes.values()) == ["overspend", "surplus"]
+    assert set(printed) == {row["code"] for row in recorded["communities"]}
+    for row in recorded["communities"]:
+        lines, figures = printed[row["code"]], row["figures"]
+        for label, value in lines.items():
+            key = DEQING_LABELS.get(label, label.replace(" ", "_"))
+            expected = figures[key] if key in figures else row[key]
+            assert value == Decimal(expected), (row["code"], label)
+        assert lines["settlement"] == lines["final"] - lines["advances paid"]
+        if outcomes[row["code"]] == "surplus":
+            assert Decimal(figures["surplus"]) > 0 == Decimal(figures["overspend"])
+            assert (
+                lines["surplus"]
+                == lines["budget"] - lines["spending"]
+                == (
+                    lines["retained at once"]
+                    + lines["retained after assessment"]
+                    + lines["returned to the fund"]
+                )
+            )
+        else:
+            assert Decimal(figures["overspend"]) > 0 == Decimal(figures["surplus"])
+            assert (
+                lines["overspend"]
+                == lines["spending"] - lines["budget"]
+                == (lines["the community's share"] + lines["the fund's share"])
+            )
+    assert fund == {}  # De Qing's fund figures are one line of text
+
+    # Every fund run's statement, the settlement's among them.
+    folder = demo.out_dir / "insurance"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"ins-2024-{m:02d}.xlsx" for m in range(1, 13)] + ["ins-2024.xlsx"]
+    )
+    sheet = load_workbook(folder / "ins-2024.xlsx").worksheets[0]
+    assert any("YGT01" in row for row in sheet.iter_rows(values_only=True))
+
+
+@pytest.mark.slow
+def test_the_demo_under_zhijiang_withholds_then_allots_the_revenue(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'zhijiang.db'}"
+    out = run("demo", "--records", "2000", "--insurance", "zhijiang", "--out", str(tmp_path), db=db)
+    assert out.returncode == 0, out.stderr
+    assert "zhijiang_insurance.yaml adopted" in out.stdout and "advances quarterly" in out.stdout
+    quarters = [f"ins-2024-Q{q}#1" for q in range(1, 5)]
+    for run_id in [*quarters, "ins-2024#1"]:
+        assert f"{run_id} payable" in out.stdout
+
+    fund, printed, outcomes = fund_summary(out.stdout)
+    recorded = show_run("ins-2024#1", db)
+    allotments = sum(lines["allotment"] for lines in printed.values())
+    withheld = fund["reserve"] + fund["critical illness"] + fund["out of area"]
+    assert withheld + allotments + fund.get("unallocated", 0) == fund["revenue"]
+    assert fund["to the communities"] == allotments
+    for label, key in (
+        ("revenue", "revenue"),
+        ("reserve", "reserve"),
+        ("critical illness", "critical_illness"),
+        ("out of area", "out_of_area"),
+        ("to the communities", "to_communities"),
+    ):
+        assert fund[label] == Decimal(recorded["fund"][key]), label
+    for row in recorded["communities"]:
+        lines, figures = printed[row["code"]], row["figures"]
+        assert lines["allotment"] == Decimal(figures["allotment"])
+        assert lines["spending in area"] == Decimal(figures["spending_in_area"])
+        assert lines["final"] == Decimal(figures["final"])
+        assert lines["settlement"] == Decimal(row["settlement"])
+        if outcomes[row["code"]] == "surplus":
+            parts = lines["county"] + lines["township"] + lines["village"]
+            assert parts == lines["surplus"] == lines["allotment"] - lines["spending in area"]
+    assert sorted(p.name for p in (tmp_path / "insurance").iterdir()) == sorted(
+        [f"ins-2024-Q{q}.xlsx" for q in range(1, 5)] + ["ins-2024.xlsx"]
+    )

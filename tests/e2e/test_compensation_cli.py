@@ -170,12 +170,13 @@ def test_demo_pays_the_year_writes_statements_and_payslips_and_runs_again(demo: 
     assert "approved by e2e-checker" in text and "共 / total" in text
 
     # 12 monthly advances, the settlement and the staff distribution: approved by a second
-    # person, paid.
+    # person, paid; and the insurance fund's 12 advances and settlement (tests/e2e/test_cli.py).
     listed = run("payout", "list", "--json", db=db_url)
     assert listed.returncode == 0, listed.stderr
     runs = {r["run_id"]: r for r in json.loads(listed.stdout)}
     months = [f"2024-{m:02d}#1" for m in range(1, 13)]
-    assert set(runs) == {*months, "2024#1", "perf-2024#1"}
+    fund = {f"ins-2024-{m:02d}#1" for m in range(1, 13)} | {"ins-2024#1"}
+    assert set(runs) == {*months, "2024#1", "perf-2024#1", *fund}
     assert all(r["state"] == "paid" and r["approved_by"] == "e2e-checker" for r in runs.values())
     assert all(r["computed_by"] == "e2e" for r in runs.values())
     app = bootstrap(Settings(db_url))
@@ -215,12 +216,17 @@ def test_demo_pays_the_year_writes_statements_and_payslips_and_runs_again(demo: 
     assert len(list(payslips.glob("*.xlsx"))) == len(institutions) == 139
     assert f"{len(people)} HTML" in text
 
-    # Again on the same database: every period is reported as paid and nothing is recorded.
+    # Again on the same database: every period is reported as paid (14 runs and the fund's
+    # 13) and nothing is recorded.
     again = run("demo", "--records", "3000", "--out", str(out_dir), db=db_url)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("already paid, skipped") == 14
+    assert again.stdout.count("already paid, skipped") == 14 + 13
     assert "0 new, 3000 already present" in again.stdout and "already in force" in again.stdout
+    assert "deqing_insurance.yaml already in force" in again.stdout
+    assert again.stdout.count(" 0 new, ") == 1 + 5  # the services and the fund's five files
     assert county in again.stdout.splitlines()
+    summary = text[text.index("\n14. ") : text.index("\n15. ")]
+    assert summary[: summary.rindex(" (")] in again.stdout  # the fund's year, as before
     relisted = json.loads(run("payout", "list", "--json", db=db_url).stdout)
     assert {r["run_id"]: r["state"] for r in relisted} == {k: "paid" for k in runs}
 

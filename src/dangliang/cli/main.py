@@ -95,13 +95,33 @@ def generate(out_dir: Path, records: int, seed: int, year: int, services_format:
     callback=lambda _ctx, _param, year: _ended_year(year),
     help="A year that has ended: the demo pays it in full.",
 )
+@click.option(
+    "--insurance",
+    type=click.Choice(["deqing", "zhijiang"]),
+    default="deqing",
+    show_default=True,
+    help="The insurance fund's rule: De Qing (monthly advances) or Zhijiang (quarterly).",
+)
 @with_app
-def demo(app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year: int) -> None:
+def demo(
+    app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year: int, insurance: str
+) -> None:
     """The main job on a synthetic county, end to end: generate, load, import; twelve monthly
     advance runs, the year-end settlement and the staff distribution, each approved and paid;
-    a summary per centre; statements and payslips in --out. Re-runnable: periods already
-    paid are skipped."""
-    county_year.run(app, actor, out_dir, records, seed, year, progress_line=ProgressLine)
+    a summary per centre; statements and payslips in --out; then the medical-insurance fund
+    (医保基金): its advances and year-end settlement under --insurance, each approved and
+    paid, each community's year, the fund's statements. Re-runnable: periods already paid
+    are skipped."""
+    county_year.run(
+        app,
+        actor,
+        out_dir,
+        records,
+        seed,
+        year,
+        progress_line=ProgressLine,
+        insurance=insurance,
+    )
 
 
 def _ended_year(year: int) -> int:

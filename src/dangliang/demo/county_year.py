@@ -7,7 +7,10 @@ illustrative Zhuji policy, then do what the county does with the year — twelve
 advance runs (按月预拨), the year-end settlement (年终清算, against the advances actually
 paid) and the staff distribution (绩效工资分配), each approved by a second person
 (maker-checker) and marked paid — print a summary per centre, and write every statement and
-payslip to the output folder.
+payslip to the output folder. Then the county's medical-insurance fund (医保基金, 示例数据;
+`fund_year.py`): its files imported, the De Qing or Zhijiang bundle adopted, the fund's
+advances and year-end settlement recorded the same way, each community's year printed and
+every fund run's statement written.
 
 Re-runnable: a period that already has an approved or paid run is reported and skipped, so a
 second demo on the same database records no new run (a later change to a closed period is
@@ -51,6 +54,10 @@ STEPS = {
     9: "distribution",
     10: "summary",
     11: "documents",
+    12: "fund inputs",
+    13: "fund runs",
+    14: "fund summary",
+    15: "fund documents",
 }
 KINDS = {
     "monthly_advance": "按月预拨 / monthly advance",
@@ -133,8 +140,12 @@ def run(
     year: int,
     *,
     progress_line: ProgressLineFactory,
+    insurance: str = "deqing",
 ) -> None:
-    """The demo: every step prints one line or more, with the time it took."""
+    """The demo: every step prints one line or more, with the time it took. `insurance`: the
+    fund's rule, `deqing` or `zhijiang` (its built-in bundle is adopted)."""
+    from dangliang.demo.fund_year import run_fund  # it builds on this module's steps
+
     clock = Clock()
     click.echo(f"数据库 / database: {app.database.describe()}")
     files = _generate(out_dir, records, seed, year, clock, progress_line)
@@ -150,6 +161,7 @@ def run(
     _summary(settlement, parents, clock)
     _distribution_line(distribution, year, clock)
     _write_documents(app, [*advances, settlement], distribution, out_dir, clock)
+    run_fund(app, actor, files, year, insurance, out_dir, clock, progress_line)
     click.echo(clock.report())
 
 
@@ -171,7 +183,9 @@ def _generate(
         f"1. 生成示例县 / generated a synthetic county in {out_dir}: "
         f"{county.institutions - county.village_clinics} centres, "
         f"{county.village_clinics} village clinics, {county.staff} staff, "
-        f"{county.items} items (illustrative values), {county.records:,} records {clock.lap(1)}"
+        f"{county.items} items (illustrative values), {county.records:,} records; "
+        f"医保基金 / insurance fund: {county.insured:,} insured, {county.claims:,} claims of "
+        f"{year - 1}–{year} (示例数据 / illustrative data) {clock.lap(1)}"
     )
     return county.files
 

@@ -15,7 +15,9 @@ per-row work is a few `random()` calls and `bisect`s over pools prepared beforeh
 The compensation inputs (assessment scores, medical-service income, pay levels, directive
 tasks, a force-majeure declaration) come from a second generator seeded from the same seed,
 so they leave every other file exactly as it was; the performance-pay inputs (approved pools,
-personal coefficients, amounts outside the pool) from a third, for the same reason.
+personal coefficients, amounts outside the pool) from a third, for the same reason; the
+medical-insurance fund (communities, enrolment, two years of claims, the fund's years, the
+communities' scores; `county_fund.py`, all 示例数据) from a fourth.
 
 This module holds the entry point `generate` and the file writers; the rows come from
 `county_reference.py` (institutions, headcount, staff, catalogue), `county_inputs.py` (the
@@ -35,6 +37,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO
 
+from dangliang.demo.county_fund import write_fund
 from dangliang.demo.county_inputs import (
     INPUT_FILES,
     PERFORMANCE_FILES,
@@ -90,6 +93,8 @@ class GeneratedCounty:
     items: int
     records: int
     files: dict[str, Path]
+    insured: int = 0  # people in the fund's enrolment file
+    claims: int = 0  # the fund's claims, of the year and the year before
 
 
 # --- public entry point -----------------------------------------------------------------
@@ -166,6 +171,9 @@ def generate(
         OUTSIDE_ITEMS,
         outside_rows(performance_rng, staff, year, directors),
     )
+    fund_rng = random.Random(f"dangliang-fund-{seed}")  # leaves the others be
+    fund = write_fund(out_dir, fund_rng, institutions, year, days[-1], records)
+    files.update(fund.files)
     chunks = service_chunks(rng, staff, days, records)
     _write_services(files["services"], services_format, chunks, progress)
 
@@ -177,6 +185,8 @@ def generate(
         items=len(BASIC_MEDICAL) + len(BASIC_PUBLIC_HEALTH),
         records=records,
         files=files,
+        insured=fund.people,
+        claims=fund.claims,
     )
 
 
