@@ -19,46 +19,36 @@ paid as an adjustment in a later run, never by editing a paid one).
 
 from __future__ import annotations
 
-import time
-import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import click
 
 from dangliang.application import Dangliang
+from dangliang.demo.fund_year import run_fund
 from dangliang.demo.generator import GeneratedCounty, generate
+from dangliang.demo.workflow import (
+    APPROVAL_REFERENCE,
+    PAID_REFERENCE,
+    Clock,
+    ProgressDisplay,
+    ProgressLineFactory,
+    checker,
+    ljust,
+    rjust,
+)
 from dangliang.domain.payout import PERFORMANCE, STATES_ZH
 from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
 from dangliang.policy.subsidy_records import COMPONENTS
 from dangliang.projections.facts_queries import RunRecord
 
-APPROVAL_REFERENCE = "演示审批 demo approval"
-PAID_REFERENCE = "演示 demo"
 STATEMENTS = "statements"
 PAYSLIPS = "payslips"
-STEPS = {
-    1: "generate",
-    2: "load",
-    3: "import",
-    4: "equivalents",
-    5: "policy",
-    6: "inputs",
-    7: "advances",
-    8: "settlement",
-    9: "distribution",
-    10: "summary",
-    11: "documents",
-    12: "fund inputs",
-    13: "fund runs",
-    14: "fund summary",
-    15: "fund documents",
-}
 KINDS = {
     "monthly_advance": "按月预拨 / monthly advance",
     "annual_settlement": "年终清算 / year-end settlement",
@@ -78,17 +68,6 @@ SUMMARY_COLUMNS = (  # (key, header, width)
 )
 
 
-class ProgressDisplay(Protocol):
-    """Where long steps report progress (the command line passes a terminal line)."""
-
-    def __call__(self, phase: str, done: int, total: int) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-ProgressLineFactory = Callable[[str], ProgressDisplay]  # the unit counted ("rows") → a display
-
-
 def generate_with_progress(
     out_dir: Path, progress: ProgressDisplay, *, records: int, **options: Any
 ) -> GeneratedCounty:
@@ -106,31 +85,6 @@ def generate_with_progress(
         progress.finish()
 
 
-def checker(actor: str) -> str:
-    """The demo's second person: whoever approves must not be whoever computed the run."""
-    return f"{actor}-checker"
-
-
-class Clock:
-    """The time each step took (several laps may belong to one step) and the total."""
-
-    def __init__(self) -> None:
-        self.started = self.last = time.monotonic()
-        self.steps: dict[int, float] = defaultdict(float)
-
-    def lap(self, step: int) -> str:
-        """Add the time since the previous lap to `step`; "(1.2s)" for the line it ends."""
-        now = time.monotonic()
-        took = now - self.last
-        self.steps[step] += took
-        self.last = now
-        return f"({took:.1f}s)"
-
-    def report(self) -> str:
-        parts = " · ".join(f"{n}. {STEPS[n]} {s:.1f}s" for n, s in sorted(self.steps.items()))
-        return f"— 用时 / time: {parts}; 共 / total {time.monotonic() - self.started:.1f}s"
-
-
 def run(
     app: Dangliang,
     actor: str,
@@ -144,8 +98,6 @@ def run(
 ) -> None:
     """The demo: every step prints one line or more, with the time it took. `insurance`: the
     fund's rule, `deqing` or `zhijiang` (its built-in bundle is adopted)."""
-    from dangliang.demo.fund_year import run_fund  # it builds on this module's steps
-
     clock = Clock()
     click.echo(f"数据库 / database: {app.database.describe()}")
     files = _generate(out_dir, records, seed, year, clock, progress_line)
@@ -243,7 +195,7 @@ def _equivalents(app: Dangliang, year: int, clock: Clock) -> dict[str, str]:
         f"4. {year} 年工作当量 / equivalents (log position {summary['position']:,}) {clock.lap(4)}:"
     )
     headers = (("基本医疗 medical", 20), ("基本公卫 public health", 24), ("记录 records", 14))
-    click.echo(f"   {_ljust('机构', 8)}" + "".join(_rjust(h, w) for h, w in headers))
+    click.echo(f"   {ljust('机构', 8)}" + "".join(rjust(h, w) for h, w in headers))
     for code in sorted(counts):
         click.echo(
             f"   {code + '*':<8}{medical[code]:>20,}{public_health[code]:>24,}{counts[code]:>14,}"
@@ -335,7 +287,7 @@ def _summary(run: RunRecord, parents: Mapping[str, str], clock: Clock) -> None:
         f"10. {run.period} 汇总 / summary (元; equivalents paid, EU; from settlement run "
         f"{run.run_id}, log position {run.position:,}):"
     )
-    click.echo("   " + _ljust("机构", 6) + "".join(_rjust(h, w) for _, h, w in SUMMARY_COLUMNS))
+    click.echo("   " + ljust("机构", 6) + "".join(rjust(h, w) for _, h, w in SUMMARY_COLUMNS))
     for code in sorted(rows):
         click.echo(_summary_line(f"{code}*", rows[code]))
     click.echo(_summary_line("全县", county))
@@ -368,7 +320,7 @@ def _summary_line(label: str, row: Mapping[str, Decimal]) -> str:
         f"{row[key]:>{width},}" if key.startswith("eq_") else f"{row[key]:>{width},.2f}"
         for key, _, width in SUMMARY_COLUMNS
     )
-    return f"   {_ljust(label, 6)}{cells}"
+    return f"   {ljust(label, 6)}{cells}"
 
 
 def _distribution_line(run: RunRecord, year: int, clock: Clock) -> None:
@@ -413,16 +365,3 @@ def _write_documents(
         f"11. 工资条 / payslips: {len(written) - sheets} HTML and {sheets} 分配表 / distribution "
         f"sheets (XLSX) in {out_dir / PAYSLIPS} {clock.lap(11)}"
     )
-
-
-def _width(text: str) -> int:
-    """Columns on a terminal: a CJK character takes two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _rjust(text: str, width: int) -> str:
-    return " " * max(width - _width(text), 1) + text
-
-
-def _ljust(text: str, width: int) -> str:
-    return text + " " * max(width - _width(text), 1)

@@ -21,13 +21,13 @@ from typing import Any
 import click
 
 from dangliang.application import Dangliang
-from dangliang.demo.county_year import (
+from dangliang.demo.workflow import (
     APPROVAL_REFERENCE,
     PAID_REFERENCE,
     Clock,
     ProgressLineFactory,
-    _ljust,
     checker,
+    ljust,
 )
 from dangliang.domain.payout import INSURANCE, STATES_ZH
 from dangliang.domain.periods import Period
@@ -259,7 +259,7 @@ def _community(row: Mapping[str, Any], rule: str, ratio: Ratios, score: Decimal 
 
 
 def _line(label: str, amount: str, indent: int = 0) -> None:
-    text = _ljust(" " * (6 + indent) + label, LABEL_WIDTH)
+    text = ljust(" " * (6 + indent) + label, LABEL_WIDTH)
     click.echo(f"{text}{_money(amount):>{AMOUNT_WIDTH}}")
 
 
