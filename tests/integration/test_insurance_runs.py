@@ -218,3 +218,17 @@ def test_an_enrolment_ended_after_the_year_was_paid_is_adjusted(fund_app: Dangli
     now = app.compute_insurance(Period(2024)).result.communities[community].figures["final"]
     assert fen(line["amount"]) == now - paid[community] < 0  # six months fewer: less budget
     assert any("P030" in cause and "7月起转外地参保" in cause for cause in line["causes"])
+
+
+def test_a_later_score_is_paid_as_an_adjustment_naming_it(fund_app: Dangliang) -> None:
+    app = fund_app
+    year = app.run_insurance(Period(2024), actor=ACTOR, today=TODAY)
+    app.approve_payout(year.run_id, reference="清算审批", actor=CHECKER)
+    rescored: CommunityYear = app.log.repository.get(CommunityYear.create_id("WK", 2024))
+    rescored.score_assessment(score=Decimal(100), reference="复核〔2025〕9号", actor=ACTOR)
+    app.log.save(rescored)
+    march = app.run_insurance(Period(2025, 3), actor=ACTOR, today=TODAY)
+    lines = {r["code"]: r["adjustment_lines"] for r in march.results["communities"]}
+    (line,) = lines["WK"]
+    assert lines["XS"] == [] and fen(line["amount"]) > 0  # 90 → 100 points: more kept
+    assert any("community_score" in c and "复核〔2025〕9号" in c for c in line["causes"])

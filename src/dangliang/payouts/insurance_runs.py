@@ -29,9 +29,12 @@ from dangliang.projections import insurance_inputs as facts
 from dangliang.projections import insurance_queries as q
 from dangliang.projections.equivalents import EquivalentsTables
 
-MONEY = ("budget", "spending", "advance", "final", "advances_paid", "settlement")
-
-
+FACTS_ZH = {
+    "community": "医共体信息",
+    "community_score": "医共体考核得分",
+    "fund_year": "医保基金年度数据",
+    "enrolment_count": "参保人数",
+}
 def insurance_runs(conn: Connection, position: int | None) -> dict[str, inp.RunRecord]:
     return {k: r for k, r in inp.runs_at(conn, position).items() if r.ledger == "insurance"}
 
@@ -156,7 +159,7 @@ def causes(conn: Connection, year: int, after: int, upto: int) -> dict[str, list
                 out[code if y == year else ""].append(_describe(e))
     for nid, kind, key, body in facts.insurance_fact_changes(conn, year, after, upto):
         code = key.split("|")[0] if kind in ("community_score", "enrolment_count") else ""
-        out[code].append(f"#{nid} {kind} {key}: {_brief(body)}")
+        out[code].append(f"#{nid} {FACTS_ZH.get(kind, kind)} {kind} {key}: {_brief(body)}")
     return dict(out)
 
 

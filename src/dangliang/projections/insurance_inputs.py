@@ -97,7 +97,7 @@ def insurance_fact_changes(
         select(facts.c.notification_id, facts.c.kind, facts.c.key, facts.c.payload)
         .where(
             facts.c.kind.in_(("community", "community_score", "fund_year", "enrolment_count")),
-            or_(facts.c.year == year, facts.c.year == year + 1, facts.c.year.is_(None)),
+            or_(facts.c.year == year, facts.c.year.is_(None)),
             facts.c.notification_id > after,
             facts.c.notification_id <= upto,
         )
