@@ -35,6 +35,8 @@ FACTS_ZH = {
     "fund_year": "医保基金年度数据",
     "enrolment_count": "参保人数",
 }
+
+
 def insurance_runs(conn: Connection, position: int | None) -> dict[str, inp.RunRecord]:
     return {k: r for k, r in inp.runs_at(conn, position).items() if r.ledger == "insurance"}
 
@@ -163,8 +165,20 @@ def causes(conn: Connection, year: int, after: int, upto: int) -> dict[str, list
     return dict(out)
 
 
+EVENTS_ZH = {
+    ("claim", "settled"): "结算记录导入",
+    ("claim", "corrected"): "结算记录更正",
+    ("claim", "voided"): "结算记录作废",
+    ("enrolment", "recorded"): "参保登记导入",
+    ("enrolment", "corrected"): "参保登记更正",
+    ("enrolment", "voided"): "参保登记作废",
+}
+
+
 def _describe(e: dict[str, Any]) -> str:
-    parts = [f"#{e.get('notification_id', '?')}", str(e.get("kind", "")), str(e.get("ref", ""))]
+    kind = str(e.get("kind", ""))
+    label = EVENTS_ZH.get((str(e.get("record", "")), kind), "")
+    parts = [f"#{e.get('notification_id', '?')}", f"{label} {kind}".strip(), str(e.get("ref", ""))]
     if "old_fen" in e or "new_fen" in e:
         old, new = e.get("old_fen"), e.get("new_fen")
         parts.append(
