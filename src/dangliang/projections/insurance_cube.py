@@ -2,8 +2,7 @@
 
 One catch-up projection keeps, for claims (one `Claim` per settlement):
 
-- `ins_claims`: one row per version of a claim (settled, corrected, voided — a voided row
-  keeps the values it takes out), for listing the claims behind a figure as they stood;
+- `ins_claims`: one row per version of a claim (a voided row keeps the values it takes out);
 - `ins_spending_deltas`: one row per change to a cell community × month × out-of-area — a
   settlement adds its fund amount; a correction moves the old amount out of the old cell and
   the new one into the new cell; a void takes it out. Each row keeps its notification id, so
@@ -18,15 +17,15 @@ people × months, so that a year's counts never expand every month of every pers
   +1 in `over_60` at the month the person's band turns (`turning_month`) if it turns before
   the end; −1 at the month after the last one (nothing while it is open). A correction takes
   the old points out and puts the new ones in; a void takes them out;
-- `ins_enrolment_changes`: the current sums per community × insurance type × band × month.
-  People enrolled in month m are the sum of the changes with month ≤ m, taken when read.
+- `ins_enrolment_changes`: the current sums per community × insurance type × band × month
+  (people enrolled in month m: the sum of the changes with month ≤ m, taken when read).
 
 Like the equivalents cube, the bulk-imported events (`Claim.Settled`, `Enrolment.Recorded`:
 millions a year) are read straight from the stored JSON in SQL (`json_extract` on SQLite,
 `jsonb` on PostgreSQL) — a catch-up runs no Python per event; the rare corrections and voids
 go through the library's mapper, with the state before them folded from the record's own
-events. `InsuranceProjection(bulk_sql=False)` maps every event in Python (the same tables:
-tested). The queries are in `insurance_queries`.
+events (`bulk_sql=False` maps every event in Python: the same tables, tested). The queries
+are in `insurance_queries`.
 """
 
 from __future__ import annotations
@@ -52,12 +51,11 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dangliang.domain.claims import Claim, Enrolment
 from dangliang.domain.coverage import age_band, month_after
 from dangliang.ledger.eventlog import EventLog
+from dangliang.projections import insurance_sql as sql
 from dangliang.projections.equivalents import set_active_suffix
 from dangliang.projections.tracking import forget_tracking, notifications_in, topic_of
 
@@ -220,17 +218,17 @@ class InsuranceProjection:
         topics = CHANGES
         if self.bulk_sql:
             events = log.events_table
-            claims_sql = _settled_sql(dialect, t.claims.name, events)
+            claims_sql = sql.settled_sql(dialect, t.claims.name, events)
             conn.execute(text(claims_sql), {**params, "topic": SETTLED})
-            enrolments_sql = _recorded_sql(dialect, t.enrolments.name, events)
+            enrolments_sql = sql.recorded_sql(dialect, t.enrolments.name, events)
             conn.execute(text(enrolments_sql), {**params, "topic": RECORDED})
-            conn.execute(text(_spending_sql(t)), params)
-            conn.execute(text(_points_sql(dialect, t)), params)
+            conn.execute(text(sql.spending_sql(t)), params)
+            conn.execute(text(sql.points_sql(dialect, t)), params)
         else:
             topics = self.topics
         self._apply_events(conn, log, start, stop, topics)
-        _merge(conn, t.spending_deltas, t.spending, SPENDING_CELL, "fund_fen", spent_before)
-        _merge(
+        sql.merge(conn, t.spending_deltas, t.spending, SPENDING_CELL, "fund_fen", spent_before)
+        sql.merge(
             conn, t.enrolment_deltas, t.enrolment_changes, ENROLMENT_CELL, "delta", points_before
         )
 
@@ -355,140 +353,3 @@ def _points(row: dict[str, Any], sign: int) -> list[dict[str, Any]]:
         }
         for month, band, delta in change_points(row["from_month"], row["to_month"], born)
     ]
-
-
-# ---- the bulk events in SQL ---------------------------------------------------------------
-
-
-_SETTLED_FIELDS = (
-    "claim_id",
-    "insured_ref",
-    "community_code",
-    "institution_code",
-    "out_of_area",
-    "settled_on",
-    "fund_fen",
-    "import_ref",
-)
-_RECORDED_FIELDS = ("insured_ref", "from_month", *ENROLMENT_VALUES, "import_ref")
-_DATES = ("settled_on", "birth_date")  # stored as {"_type_": "date_iso", "_data_": "…"}
-
-
-def _json_rows(dialect: str, events: str, fields: tuple[str, ...]) -> str:
-    """`SELECT nid, <fields>` of the events of topic `:topic` with ids in (start, stop]."""
-    paths = {name: [name, "_data_"] if name in _DATES else [name] for name in fields}
-    if dialect == "postgresql":
-        columns = ", ".join(
-            "j" + "".join(f"->'{p}'" for p in path[:-1]) + f"->>'{path[-1]}' AS {name}"
-            for name, path in paths.items()
-        )
-        return (
-            f"SELECT notification_id AS nid, {columns} FROM (SELECT notification_id, "
-            f"convert_from(state, 'UTF8')::jsonb AS j FROM {events} "
-            "WHERE notification_id > :start AND notification_id <= :stop "
-            "AND topic = :topic OFFSET 0) AS e"  # OFFSET 0: each event's JSON parsed once
-        )
-    columns = ", ".join(
-        f"json_extract(j, '$.{'.'.join(path)}') AS {name}" for name, path in paths.items()
-    )
-    return (
-        f"SELECT id AS nid, {columns} FROM (SELECT rowid AS id, CAST(state AS TEXT) AS j "
-        f"FROM {events} WHERE rowid > :start AND rowid <= :stop AND topic = :topic)"
-    )
-
-
-def _settled_sql(dialect: str, claims: str, events: str) -> str:
-    pg = dialect == "postgresql"
-    boolean = "out_of_area::boolean" if pg else "out_of_area"
-    fen = "fund_fen::bigint" if pg else "fund_fen"
-    return (
-        f"INSERT INTO {claims} (notification_id, claim_id, insured_ref, community_code, "
-        "institution_code, out_of_area, settled_on, month, fund_fen, state, import_ref, reason) "
-        "SELECT nid, claim_id, insured_ref, community_code, institution_code, "
-        f"{boolean}, settled_on, substr(settled_on, 1, 7), {fen}, 'recorded', import_ref, NULL "
-        f"FROM ({_json_rows(dialect, events, _SETTLED_FIELDS)}) AS s"
-    )
-
-
-def _recorded_sql(dialect: str, enrolments: str, events: str) -> str:
-    names = ", ".join(_RECORDED_FIELDS)
-    return (
-        f"INSERT INTO {enrolments} (notification_id, {names}, state, reason) "
-        f"SELECT nid, {names}, 'recorded', NULL "
-        f"FROM ({_json_rows(dialect, events, _RECORDED_FIELDS)}) AS r"
-    )
-
-
-def _spending_sql(t: InsuranceTables) -> str:
-    """Each settled claim of the range adds its amount to its cell."""
-    return (
-        f"INSERT INTO {t.spending_deltas.name} "
-        "(notification_id, community_code, month, out_of_area, delta_fen) "
-        "SELECT notification_id, community_code, month, out_of_area, fund_fen "
-        f"FROM {t.claims.name} WHERE notification_id > :start AND notification_id <= :stop "
-        "AND state = 'recorded'"
-    )
-
-
-def _points_sql(dialect: str, t: InsuranceTables) -> str:
-    """`change_points` of each recorded enrolment of the range, on month numbers
-    (year × 12 + month − 1): fi its first month, ti the month its band turns over 60, ei the
-    month after its last (NULL while open). Kept equal to `change_points` by the tests."""
-
-    def index(month: str) -> str:
-        year, number = f"substr({month}, 1, 4)", f"substr({month}, 6, 2)"
-        return f"(CAST({year} AS INTEGER) * 12 + CAST({number} AS INTEGER) - 1)"
-
-    def label(i: str) -> str:
-        if dialect == "postgresql":
-            year, number = f"lpad(({i} / 12)::text, 4, '0')", f"lpad(({i} % 12 + 1)::text, 2, '0')"
-            return f"({year} || '-' || {number})"
-        return f"printf('%04d-%02d', {i} / 12, {i} % 12 + 1)"
-
-    turn = (
-        "((CAST(substr(birth_date, 1, 4) AS INTEGER) + 61) * 12 "
-        "+ CAST(substr(birth_date, 6, 2) AS INTEGER) - 1 "
-        "+ CASE WHEN substr(birth_date, 9, 2) <> '01' THEN 1 ELSE 0 END)"
-    )
-    return (
-        f"INSERT INTO {t.enrolment_deltas.name} "
-        "(notification_id, community_code, insurance_type, age_band, month, delta) "
-        "SELECT nid, community_code, insurance_type, "
-        "CASE k WHEN 0 THEN CASE WHEN fi >= ti THEN 'over_60' ELSE 'to_60' END "
-        "WHEN 1 THEN 'to_60' WHEN 2 THEN 'over_60' "
-        "ELSE CASE WHEN ei - 1 >= ti THEN 'over_60' ELSE 'to_60' END END, "
-        f"CASE k WHEN 0 THEN from_month WHEN 3 THEN {label('ei')} ELSE {label('ti')} END, "
-        "CASE WHEN k IN (0, 2) THEN 1 ELSE -1 END "
-        "FROM (SELECT notification_id AS nid, community_code, insurance_type, from_month, "
-        f"{index('from_month')} AS fi, {turn} AS ti, "
-        f"CASE WHEN to_month IS NULL THEN NULL ELSE {index('to_month')} + 1 END AS ei "
-        f"FROM {t.enrolments.name} WHERE notification_id > :start "
-        "AND notification_id <= :stop AND state = 'recorded') AS e "
-        "CROSS JOIN (SELECT 0 AS k UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3) AS p "
-        "WHERE k = 0 OR (k IN (1, 2) AND fi < ti AND (ei IS NULL OR ti < ei)) "
-        "OR (k = 3 AND ei IS NOT NULL)"
-    )
-
-
-def _merge(
-    conn: Connection,
-    deltas: Table,
-    sums: Table,
-    cell: tuple[str, ...],
-    total: str,
-    after_seq: int,
-) -> None:
-    """Add the deltas written since `after_seq` to the current sums."""
-    delta = "delta_fen" if total == "fund_fen" else "delta"
-    grouped = (
-        select(*(deltas.c[k] for k in cell), func.sum(deltas.c[delta]))
-        .where(deltas.c.seq > after_seq)
-        .group_by(*(deltas.c[k] for k in cell))
-    )
-    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = make(sums).from_select([*cell, total], grouped)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[sums.c[k] for k in cell],
-        set_={total: sums.c[total] + stmt.excluded[total]},
-    )
-    conn.execute(stmt)
