@@ -124,3 +124,30 @@ def test_a_fund_run_through_the_api(world: World) -> None:
     replay = ok(world.get(f"/payout-runs/{quoted}/replay", "auditor"))
     assert replay["identical"]
     assert run_id in {r["run_id"] for r in ok(world.get("/insurance/runs", "clerk"))}
+
+
+def test_the_zhijiang_rule_through_the_api(prepared_app: Any, county: Any) -> None:
+    from fastapi.testclient import TestClient
+
+    from dangliang.api import create_app
+    from tests.api.conftest import API, prepare_fund
+    from tests.conftest import load_reference
+
+    def prepare(app: Any) -> None:
+        load_reference(app, county)
+        prepare_fund(app)  # adopts De Qing; Zhijiang is adopted on top below
+
+    app = prepared_app("insurance-zhijiang-api", prepare)
+    app.adopt_policy("zhijiang_insurance", reference="枝江", actor="tester", scheme="insurance")
+    token = app.users.add("医保管理员", role="admin", institution=None, actor="tester")
+    client = TestClient(create_app(app))
+    auth = {"Authorization": f"Bearer {token}"}
+    doc = ok(client.get(f"{API}/insurance/figures", params={"period": "2024"}, headers=auth))
+    fund = {k: Decimal(v) for k, v in doc["figures"].items()}
+    allotted = sum(Decimal(c["figures"]["allotment"]) for c in doc["communities"])
+    withheld = fund["reserve"] + fund["critical_illness"] + fund["out_of_area"]
+    assert withheld + allotted + fund["unallocated"] == fund["revenue"] == Decimal("900000.00")
+    monthly = client.post(f"{API}/insurance/runs", json={"period": "2024-01"}, headers=auth)
+    assert monthly.status_code == 409 and "quarterly" in monthly.text
+    run = ok(client.post(f"{API}/insurance/runs", json={"period": "2024-Q1"}, headers=auth), 201)
+    assert run["run_id"] == "ins-2024-Q1#1" and run["rule"] == "zhijiang"
