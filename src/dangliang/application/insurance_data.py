@@ -10,12 +10,9 @@ Every import is recorded as a `DataImport` (kind, file, digest, counts, who).
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy import select
 
 from dangliang.application.core import Core, Progress
 from dangliang.domain.errors import DomainError
@@ -25,7 +22,7 @@ from dangliang.importers import insurance_revisions as revisions
 from dangliang.importers.bulk_import import BulkImporter, BulkSpec, ImportResult
 from dangliang.importers.bulk_insurance import claims_spec, enrolment_spec
 from dangliang.ledger.bulk import bulk_writer
-from dangliang.projections import facts as inp
+from dangliang.projections.insurance_inputs import communities_at
 from dangliang.projections.tracking import catch_up
 
 INSURANCE_KINDS = {
@@ -101,13 +98,8 @@ class InsuranceData(Core):
         the inputs projection's `community` facts, brought up to the log's head first)."""
         for p in self._behind([self.inputs_projection], self.log.head()):
             catch_up(self.write_engine, self.log, p)
-        query = (
-            select(inp.facts.c.key, inp.facts.c.payload)
-            .where(inp.facts.c.kind == "community")
-            .order_by(inp.facts.c.notification_id)
-        )
         with self.engine.connect() as conn:
-            return {key: json.loads(payload)["members"] for key, payload in conn.execute(query)}
+            return {c.code: list(c.members) for c in communities_at(conn).values()}
 
     def _bulk_insurance(
         self,

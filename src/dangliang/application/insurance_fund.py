@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from dangliang.application.pay_runs import PayRuns
+from dangliang.application.pay_runs import PayRuns, refuse_other_drafts, require_ended
 from dangliang.calculation import fund as calc
 from dangliang.domain.payout import INSURANCE, PayoutRefused
 from dangliang.domain.periods import Period
@@ -119,12 +119,7 @@ class InsuranceFund(PayRuns):
         """Compute and record a fund run (draft) for a month or quarter that has ended
         (advances, by the policy's `advance.frequency`) or a year that has ended (settlement);
         it supersedes the period's draft, if any."""
-        if today <= period.last_day:
-            raise PayoutRefused(
-                f"{period.label} 尚未结束（截至 {period.last_day}），不能计算医保基金批次",
-                f"{period.label} has not ended (it ends on {period.last_day}): "
-                "a fund run is computed after the period",
-            )
+        require_ended(period, today, ("医保基金批次", "a fund run"))
         position = self.catch_up()
         t = self.equivalents_projection().t
         with self.engine.connect() as conn:
@@ -142,16 +137,10 @@ class InsuranceFund(PayRuns):
                         f"the fund's advances are {frequency} (advance.frequency): "
                         f"run a period such as {example}",
                     )
-            open_drafts = [
-                r.run_id
-                for r in insurance_runs.insurance_runs(conn, position).values()
-                if r.state == "draft" and r.period != f"{INSURANCE}{period.label}"
-            ]
-            if open_drafts:
-                raise PayoutRefused(
-                    f"请先审核或退回草稿批次 {', '.join(open_drafts)}",
-                    f"approve or reject the draft run(s) {', '.join(open_drafts)} first",
-                )
+            refuse_other_drafts(
+                insurance_runs.insurance_runs(conn, position).values(),
+                f"{INSURANCE}{period.label}",
+            )
             results = insurance_runs.compute_run(conn, t, period, position)
             _, head = chain_head(conn, position)
         return self._record_run(f"{INSURANCE}{period.label}", results, position, head, actor)

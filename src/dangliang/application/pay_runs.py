@@ -4,7 +4,7 @@ made from what a run recorded (payslips, distribution sheets)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,26 +28,11 @@ class PayRuns(Core):
     def run_payout(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
         """Compute and record a payout run (draft) for a month that has ended (advances) or a
         year that has ended (settlement); it supersedes the period's draft, if any."""
-        if today <= period.last_day:
-            raise PayoutRefused(
-                f"{period.label} 尚未结束（截至 {period.last_day}），不能计算支付批次",
-                f"{period.label} has not ended (it ends on {period.last_day}): "
-                "a payout run is computed after the period",
-            )
+        require_ended(period, today, ("支付批次", "a payout run"))
         position = self.catch_up()
         t = self.equivalents_projection().t
         with self.engine.connect() as conn:
-            open_drafts = [
-                r.run_id
-                for r in payouts.compensation_runs(conn, position).values()
-                if r.state == "draft" and r.period != period.label
-            ]
-            if open_drafts:
-                # Two open drafts could both carry the same adjustment and pay it twice.
-                raise PayoutRefused(
-                    f"请先审核或退回草稿批次 {', '.join(open_drafts)}",
-                    f"approve or reject the draft run(s) {', '.join(open_drafts)} first",
-                )
+            refuse_other_drafts(payouts.compensation_runs(conn, position).values(), period.label)
             results = payouts.compute_run(conn, t, period, position)
             _, head = chain_head(conn, position)
         return self._record_run(period.label, results, position, head, actor)
@@ -158,3 +143,24 @@ class PayRuns(Core):
                 f"{run.run_id} is not a distribution run (use payout statement for payouts)",
             )
         return run.results
+
+
+def require_ended(period: Period, today: date, run: tuple[str, str]) -> None:
+    """A run of a period is computed only after the period's last day."""
+    if today <= period.last_day:
+        raise PayoutRefused(
+            f"{period.label} 尚未结束（截至 {period.last_day}），不能计算{run[0]}",
+            f"{period.label} has not ended (it ends on {period.last_day}): "
+            f"{run[1]} is computed after the period",
+        )
+
+
+def refuse_other_drafts(runs: Iterable[inp.RunRecord], label: str) -> None:
+    """One open draft per ledger: two open drafts could both carry the same adjustment and
+    pay it twice."""
+    open_drafts = [r.run_id for r in runs if r.state == "draft" and r.period != label]
+    if open_drafts:
+        raise PayoutRefused(
+            f"请先审核或退回草稿批次 {', '.join(open_drafts)}",
+            f"approve or reject the draft run(s) {', '.join(open_drafts)} first",
+        )

@@ -187,15 +187,9 @@ def explain(
         "rule": computation.result.rule,
         "position": position,
         "policy": policy_json(computation.policy, computation.tree),
-        "figures": {k: yuan_text(v) for k, v in found.figures.items()},
+        "figures": found.figures_json(),
         "score": None if inputs.score is None else str(inputs.score),
-        "allocation": [
-            {
-                **{k: v for k, v in a.items() if k != "amount_fen"},
-                "amount": yuan_text(a["amount_fen"]),
-            }
-            for a in found.allocation
-        ],
+        "allocation": found.allocation_json(),
         "steps": [s.as_json() for s in computation.result.steps + found.steps],
         "enrolled_by_month": dict(enrolled),
         "spending_by_month": dict(spent),

@@ -33,7 +33,6 @@ from dangliang.policy.insurance_steps import (
     check_period,
     choice,
     insured_persons,
-    is_year,
     month_label,
     spent,
 )
@@ -118,7 +117,7 @@ def compute(tree: ParameterTree, fund: FundInputs, period: Period) -> FundResult
     """Budgets, spending and advances of every community for the period; on a year, the
     settlement (surplus kept or overspend shared) too. A year needs every community's score."""
     check_period(fund, period)
-    year_run = is_year(period)
+    year_run = period.is_year
     if year_run:
         require_scores(fund)
     run = Run(tree, period.label, STEPS)

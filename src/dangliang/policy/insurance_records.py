@@ -91,6 +91,18 @@ class CommunityResult:
     surplus; empty otherwise."""
     steps: list[Step] = field(default_factory=list)
 
+    def figures_json(self) -> dict[str, str]:
+        return {k: yuan_text(v) for k, v in self.figures.items()}
+
+    def allocation_json(self) -> list[dict[str, Any]]:
+        """The surplus split with each amount as yuan text."""
+        out = []
+        for line in self.allocation:
+            shown = {k: v for k, v in line.items() if k != "amount_fen"}
+            shown["amount"] = yuan_text(line["amount_fen"])
+            out.append(shown)
+        return out
+
 
 @dataclass
 class FundResult:
@@ -115,14 +127,8 @@ class FundResult:
                 {
                     "code": c.code,
                     "name": c.name,
-                    "figures": {k: yuan_text(v) for k, v in c.figures.items()},
-                    "allocation": [
-                        {
-                            **{k: v for k, v in a.items() if k != "amount_fen"},
-                            "amount": yuan_text(a["amount_fen"]),
-                        }
-                        for a in c.allocation
-                    ],
+                    "figures": c.figures_json(),
+                    "allocation": c.allocation_json(),
                     "steps": [s.as_json() for s in c.steps],
                 }
                 for c in sorted(self.communities.values(), key=lambda c: c.code)

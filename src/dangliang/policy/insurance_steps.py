@@ -41,10 +41,6 @@ def choice(path: str, value: str, options: Iterable[str]) -> str:
     return value
 
 
-def is_year(period: Period) -> bool:
-    return period.is_year
-
-
 def check_period(fund: FundInputs, period: Period) -> None:
     if period.year != fund.year:
         raise DomainError(

@@ -31,7 +31,6 @@ from dangliang.policy.insurance_steps import (
     check_period,
     choice,
     insured_persons,
-    is_year,
     month_label,
     monthly_parts,
     spent,
@@ -249,7 +248,7 @@ def community(
         spending_out_of_area=out_of_area,
         balance=budget - in_area,
     )
-    if is_year(period):
+    if period.is_year:
         res.figures.update(settlement(run, year, c, allotment, in_area, res))
     return res
 
