@@ -17,7 +17,7 @@ from dangliang.domain.periods import Period
 from dangliang.payouts import insurance_runs
 from dangliang.payouts import runs as payouts
 from dangliang.payouts.insurance_statements import write_insurance_statement
-from dangliang.policy.insurance import advance_months
+from dangliang.policy.insurance import advance_months, reads_equivalents
 from dangliang.policy.reform import scenario_from_sets
 from dangliang.projections import facts_queries as inp
 from dangliang.projections import insurance_inputs as facts
@@ -50,7 +50,13 @@ class InsuranceFund(PayRuns):
         at = self.resolve_position(as_of=as_of, position=position)
         with self.engine.connect() as conn:
             policy = inp.policy_at(conn, at, scheme=calc.SCHEME)
-            fund = calc.gather(conn, self.equivalents_projection().t, period.year, at)
+            fund = calc.gather(
+                conn,
+                self.equivalents_projection().t,
+                period.year,
+                at,
+                with_equivalents=reads_equivalents(policy.tree, period.year),
+            )
         scenario = scenario_from_sets(list(sets), policy.tree, period.first_day)
         baseline = calc.run(period, at, policy, fund)
         reform = calc.run(period, at, policy, fund, tree=scenario.apply(policy.tree))

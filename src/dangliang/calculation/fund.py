@@ -19,6 +19,7 @@ from dangliang.calculation.compensation import policy_json
 from dangliang.domain.errors import NotFound
 from dangliang.domain.periods import Period
 from dangliang.policy.insurance import compute as compute_fund
+from dangliang.policy.insurance import reads_equivalents
 from dangliang.policy.insurance_records import (
     CommunityInputs,
     FundInputs,
@@ -74,11 +75,19 @@ class InsuranceComputation:
 # ---- gathering inputs -------------------------------------------------------------------------
 
 
-def gather(conn: Connection, t: EquivalentsTables, year: int, position: int) -> FundInputs:
+def gather(
+    conn: Connection,
+    t: EquivalentsTables,
+    year: int,
+    position: int,
+    *,
+    with_equivalents: bool = True,
+) -> FundInputs:
     """Every community's year as the log stood at `position`: enrolment month by month
     (people, plus monthly counts), claims by month, score, members with their equivalents;
     the fund's revenue and last year's spending (from last year's claims in the log, else
-    as the bureau reported it)."""
+    as the bureau reported it). Without `with_equivalents` the members' equivalents are 0 and
+    the cube is not read (the De Qing rule does not use them)."""
     communities = facts.communities_at(conn, position)
     scores = facts.scores_at(conn, year, position)
     fund_year = facts.fund_year_at(conn, year, position)
@@ -91,7 +100,7 @@ def gather(conn: Connection, t: EquivalentsTables, year: int, position: int) -> 
     spending = q.spending(conn, year, position)
     prior = q.county_spending(conn, year - 1, position) or fund_year.prior_spending_fen
     institutions = inp.facts_for_year(conn, year, position)
-    eus = _equivalents(conn, t, year, position)
+    eus = _equivalents(conn, t, year, position) if with_equivalents else {}
     out = {}
     for code in sorted(communities):
         c = communities[code]
@@ -136,7 +145,9 @@ def compute(
     tree: ParameterTree | None = None,
 ) -> InsuranceComputation:
     policy = inp.policy_at(conn, position, scheme=SCHEME)
-    fund = gather(conn, t, period.year, position)
+    fund = gather(
+        conn, t, period.year, position, with_equivalents=reads_equivalents(policy.tree, period.year)
+    )
     return run(period, position, policy, fund, tree=tree)
 
 

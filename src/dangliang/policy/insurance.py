@@ -46,3 +46,9 @@ def advance_months(tree: ParameterTree, year: int) -> str:
     1 January), so that a caller can refuse a quarter run when advances are monthly."""
     value = tree.get("advance.frequency", date(year, 1, 1)).as_text()
     return choice("advance.frequency", value, FREQUENCIES)
+
+
+def reads_equivalents(tree: ParameterTree, year: int) -> bool:
+    """Whether the rule in force in `year` shares a surplus by institutions' equivalents
+    (Zhijiang), so that a caller reads the cube only when it is needed."""
+    return tree.get("rule", date(year, 1, 1)).as_text() == "zhijiang"
