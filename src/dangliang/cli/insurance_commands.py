@@ -18,6 +18,7 @@ import click
 
 from dangliang.application import Dangliang
 from dangliang.cli.common import ProgressLine, as_of_options, with_app
+from dangliang.cli.policy_commands import adoption_line, change_line
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
 from dangliang.domain.values import utc
@@ -89,10 +90,7 @@ def register(main: click.Group) -> None:
         """Adopt a fund bundle (a YAML file, or a built-in: deqing_insurance,
         zhijiang_insurance)."""
         changed, tree = app.adopt_policy(source, reference=reference, actor=actor, scheme=SCHEME)
-        state = "已采用 / adopted" if changed else "已在使用，未记录 / already in force"
-        click.echo(
-            f"{tree.source}: {len(tree)} 个参数 / parameters, digest {tree.digest()[:16]} — {state}"
-        )
+        click.echo(adoption_line(changed, tree))
 
     @insurance_policy.command("set")
     @click.argument("path")
@@ -123,10 +121,7 @@ def register(main: click.Group) -> None:
             actor=actor,
             scheme=SCHEME,
         )
-        click.echo(
-            f"{path} = {value} from {start.date()}: "
-            + ("已记录 / recorded" if changed else "已在使用，未记录 / already in force")
-        )
+        click.echo(change_line(path, value, start, changed))
 
     @insurance_policy.command("show")
     @click.option(

@@ -17,6 +17,21 @@ import click
 from dangliang.application import Dangliang
 from dangliang.cli.common import as_of_options, with_app
 from dangliang.domain.values import utc
+from dangliang.policy.parameters import ParameterTree
+
+
+def adoption_line(changed: bool, tree: ParameterTree) -> str:
+    """What `policy load` (and `insurance policy load`) prints."""
+    state = (
+        "已采用 / adopted" if changed else "已在使用，未记录 / already in force, nothing recorded"
+    )
+    return f"{tree.source}: {len(tree)} 个参数 / parameters, digest {tree.digest()[:16]} — {state}"
+
+
+def change_line(path: str, value: str, start: datetime, changed: bool) -> str:
+    """What `policy set` (and `insurance policy set`) prints."""
+    state = "已记录 / recorded" if changed else "已在使用，未记录 / already in force"
+    return f"{path} = {value} from {start.date()}: {state}"
 
 
 def register(main: click.Group) -> None:
@@ -38,14 +53,7 @@ def register(main: click.Group) -> None:
         """Validate a policy bundle (a YAML file, or a built-in: zhuji, point_value) and record
         its adoption. A bundle with problems is refused with file:line:key for each."""
         changed, tree = app.adopt_policy(source, reference=reference, actor=actor)
-        state = (
-            "已采用 / adopted"
-            if changed
-            else "已在使用，未记录 / already in force, nothing recorded"
-        )
-        click.echo(
-            f"{tree.source}: {len(tree)} 个参数 / parameters, digest {tree.digest()[:16]} — {state}"
-        )
+        click.echo(adoption_line(changed, tree))
 
     @policy.command("set")
     @click.argument("path")
@@ -74,10 +82,7 @@ def register(main: click.Group) -> None:
         changed = app.change_parameter(
             path, value, start=start.date(), reason=reason, approver=approver, actor=actor
         )
-        click.echo(
-            f"{path} = {value} from {start.date()}: "
-            + ("已记录 / recorded" if changed else "已在使用，未记录 / already in force")
-        )
+        click.echo(change_line(path, value, start, changed))
 
     @policy.command("show")
     @click.option(
