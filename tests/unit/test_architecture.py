@@ -15,6 +15,7 @@ ROOT = PACKAGE.parents[1]
 MAX_LINES = 500
 LAYERS = {  # top-level packages, outermost first (the import-linter contract in pyproject)
     "cli",
+    "web",
     "api",
     "demo",
     "application",

@@ -19,6 +19,7 @@ from dangliang.application.data_entry import DataEntry
 from dangliang.application.insurance_data import InsuranceData
 from dangliang.application.insurance_fund import InsuranceFund
 from dangliang.application.pay_runs import PayRuns
+from dangliang.application.sessions import WebSessions
 from dangliang.application.policy_admin import PolicyAdmin
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import equivalents as eq
@@ -82,6 +83,7 @@ def bootstrap(settings: Settings) -> Dangliang:
         app.equivalents_projection().create(write_engine)
         app.chain_projection.create(write_engine)
         InsuranceProjection().create(write_engine)
+        WebSessions.create(write_engine)
         app._upgrade_inputs()
     return app
 

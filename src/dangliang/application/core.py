@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, func, select
 
 from dangliang.application.accounts import Users
+from dangliang.application.sessions import WebSessions
 from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.payout import period_of_run
 from dangliang.ledger.eventlog import EventLog
@@ -56,6 +57,7 @@ class Core:
         self.inputs_projection = inp.InputsProjection()
         self.chain_projection = ChainProjection()
         self.users = Users(log, self.institutions)
+        self.sessions = WebSessions(engine, write_engine)
 
     # ---- projections ---------------------------------------------------------------------
 

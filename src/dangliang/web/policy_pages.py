@@ -1,0 +1,7 @@
+"""Policy (政策参数): parameters in force, history, what-if."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
