@@ -19,8 +19,8 @@ from dangliang.application.data_entry import DataEntry
 from dangliang.application.insurance_data import InsuranceData
 from dangliang.application.insurance_fund import InsuranceFund
 from dangliang.application.pay_runs import PayRuns
-from dangliang.application.sessions import WebSessions
 from dangliang.application.policy_admin import PolicyAdmin
+from dangliang.application.sessions import WebSessions
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
