@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from dangliang.domain import ids
 from dangliang.domain.errors import InvalidValue
 from dangliang.domain.users import ApiUser, UserRefused, new_token, token_digest, user_id_of_token
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 def make(role: str = "admin", institution: str | None = None) -> tuple[ApiUser, str]:
@@ -20,8 +24,8 @@ def test_a_token_names_its_user_and_only_its_digest_is_kept() -> None:
     user, token = make()
     assert user_id_of_token(token) == user.id == ids.api_user_id(" 张三 ")
     assert user.token_digest == token_digest(token) and token not in repr(user.__dict__)
-    assert user.accepts(token)
-    assert not user.accepts(token + "x") and not user.accepts("")
+    assert user.accepts(token, NOW)
+    assert not user.accepts(token + "x", NOW) and not user.accepts("", NOW)
 
 
 @pytest.mark.parametrize(
@@ -54,10 +58,10 @@ def test_a_new_token_replaces_the_old_and_revocation_is_final() -> None:
     user, old = make()
     new = new_token(user.id)
     user.issue_token(token=new, actor="t")
-    assert user.accepts(new) and not user.accepts(old)
+    assert user.accepts(new, NOW) and not user.accepts(old, NOW)
     with pytest.raises(InvalidValue, match="reason"):
         user.revoke(reason=" ", actor="t")
     user.revoke(reason="离职", actor="t")
-    assert not user.accepts(new)
+    assert not user.accepts(new, NOW)
     with pytest.raises(UserRefused, match="revoked"):
         user.issue_token(token=new_token(user.id), actor="t")
