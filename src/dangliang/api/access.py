@@ -12,6 +12,7 @@ narrowed to their institutions by `scoped` (or refused with 403 when they name a
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
@@ -25,6 +26,9 @@ bearer = HTTPBearer(
     auto_error=False,
     description="An API token from `dangliang users add NAME --role ROLE`.",
 )
+
+# RFC 6750's challenge for an expired token.
+EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The access token expired"'
 
 # Roles allowed to take each kind of action.
 READ = ("admin", "auditor", "clerk")
@@ -51,7 +55,16 @@ def authenticated(
             "a token is required (Authorization: Bearer …)",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    found = service(request).users.authenticate(credentials.credentials)
+    users = service(request).users
+    now = datetime.now(UTC)
+    found = users.authenticate(credentials.credentials, now=now)
+    if found is None and users.token_expired(credentials.credentials, now=now):
+        raise ApiError(
+            401,
+            "令牌已过期，请管理员换发（dangliang users token）",
+            "the token has expired; ask an admin for a new one (dangliang users token)",
+            headers={"WWW-Authenticate": EXPIRED_CHALLENGE},
+        )
     if found is None:
         raise ApiError(
             401,
