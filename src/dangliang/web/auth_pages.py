@@ -18,12 +18,14 @@ import time
 from collections import defaultdict, deque
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
+from dangliang.application.accounts import Principal
 from dangliang.domain.errors import DomainError
 from dangliang.web.guard import (
     PASSWORD_PAGE,
+    READ,
     SESSION_COOKIE,
     PageError,
     Service,
@@ -150,7 +152,7 @@ def login(
 
 @router.post("/logout")
 async def logout(
-    request: Request, app: Service, _: Annotated[object, form("admin", "auditor", "clerk")]
+    request: Request, app: Service, _: Annotated[Principal, Depends(form(*READ))]
 ) -> Response:
     app.sessions.end(request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
@@ -167,7 +169,7 @@ def password_page(request: Request, me: Viewer) -> Response:
 def change_password(
     request: Request,
     app: Service,
-    me: Annotated[object, form("admin", "auditor", "clerk")],
+    _: Annotated[Principal, Depends(form(*READ))],
     old_password: Annotated[str, Form(max_length=200)],
     new_password: Annotated[str, Form(max_length=200)],
     repeat_password: Annotated[str, Form(max_length=200)],

@@ -1,7 +1,8 @@
 // dangliang workbench: small progressive enhancement over server-rendered pages.
 // - draws every chart whose ECharts option the server wrote next to it;
 // - `data-confirm` on a form asks before it is sent;
-// - `data-poll` on an element refreshes it from its URL until it says it is finished.
+// - `data-poll` on an element refreshes it from its URL until it says it is finished;
+// - a submit button with `data-busy` says what is happening while a long request works.
 (function () {
   "use strict";
   var lang = document.documentElement.lang === "en" ? "en" : "zh";
@@ -55,6 +56,14 @@
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll(".chart").forEach(draw);
     document.querySelectorAll("[data-poll]").forEach(poll);
+    document.querySelectorAll("button[data-busy]").forEach(function (b) {
+      if (!b.form) { return; }
+      b.form.addEventListener("submit", function () {
+        b.textContent = b.getAttribute("data-busy");
+        b.setAttribute("aria-busy", "true");
+        setTimeout(function () { b.disabled = true; }, 0);  // after the form has been sent
+      });
+    });
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
       f.addEventListener("submit", function (e) {
         if (!window.confirm(f.getAttribute("data-confirm"))) { e.preventDefault(); }
