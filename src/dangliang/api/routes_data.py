@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import tempfile
 from datetime import date
 from enum import Enum
@@ -16,32 +15,23 @@ from dangliang.api import models
 from dangliang.api.access import Admin, Importer, Reader, Service, require_institution, scoped
 from dangliang.api.params import AsOf, InstitutionQuery, PeriodQuery, Position, moment, parse_period
 from dangliang.api.refusals import ApiError, ProblemItem
-from dangliang.application import INPUT_KINDS, Dangliang
-from dangliang.application.accounts import Principal
-from dangliang.domain.problems import Problem, ProblemsFound
+from dangliang.application import INSURANCE_KINDS
+from dangliang.application.uploads import (
+    IMPORT_KINDS,
+    Forbidden,
+    check_may_import,
+    import_upload,
+    safe_name,
+)
 from dangliang.domain.users import ROLES
-from dangliang.importers.formats import CORRECTIONS, SERVICES
-from dangliang.importers.readers import open_table
 
 router = APIRouter()
 
 ImportKind = Enum(  # type: ignore[misc]
     "ImportKind",
-    {
-        k.replace("-", "_"): k
-        for k in (
-            "services",
-            "corrections",
-            "institutions",
-            "headcount",
-            "staff",
-            "catalogue",
-            *INPUT_KINDS,
-        )
-    },
+    {k.replace("-", "_"): k for k in IMPORT_KINDS if k not in INSURANCE_KINDS},
     type=str,
-)
-CLERK_KINDS = ("services", "corrections")  # the rest are the bureau's decisions
+)  # the fund's kinds are uploaded at /insurance/imports/{kind}
 
 
 @router.get("/health", response_model=models.Health, tags=["system"])
@@ -83,106 +73,31 @@ def upload(
     whole file is refused (422, every problem with row, column and reason) and nothing is
     written. Re-importing the same file changes nothing. A clerk may import service records
     and corrections of their own institution and its village clinics only."""
-    name = _safe_name(file.filename, kind.value)
-    if principal.role == "clerk" and kind.value not in CLERK_KINDS:
-        raise ApiError(
-            403,
-            f"机构填报员只能导入服务记录与更正（不能导入 {kind.value}）",
-            f"a clerk may import services and corrections only, not {kind.value}",
-        )
-    with tempfile.TemporaryDirectory(prefix="dangliang-upload-") as folder:
-        path = Path(folder) / name
-        with path.open("wb") as out:
-            while chunk := file.file.read(1 << 20):
-                out.write(chunk)
-        try:
-            if principal.role == "clerk":
-                _require_rows_in_scope(path, kind.value, principal)
-            return _import(app, kind.value, path, principal.name)
-        except ProblemsFound as e:  # name the upload, not where it was kept
-            raise ProblemsFound([_renamed(p, str(path), name) for p in e.problems]) from None
+    name = safe_name(file.filename, kind.value)
+    try:
+        check_may_import(principal, kind.value)
+        with tempfile.TemporaryDirectory(prefix="dangliang-upload-") as folder:
+            path = save_upload(file, Path(folder) / name)
+            found = import_upload(
+                app, kind.value, path, principal, display_name=name, today=date.today()
+            )
+    except Forbidden as e:
+        raise forbidden(e) from None
+    return found.as_json()
 
 
-def _import(app: Dangliang, kind: str, path: Path, actor: str) -> dict[str, Any]:
-    if kind == "services":
-        r = app.import_services(path, actor=actor, today=date.today())
-        return _result(kind, r.file, r.rows, r.inserted, r.already_present, r.summary())
-    if kind == "corrections":
-        c = app.import_corrections(path, actor=actor, today=date.today())
-        done = c.corrected + c.voided
-        return _result(kind, c.file, c.rows, done, c.already_applied, c.summary())
-    loaders = {
-        "institutions": app.load_institutions,
-        "headcount": app.load_headcount,
-        "staff": app.load_staff,
-        "catalogue": app.load_catalogue,
-    }
-    if kind in loaders:
-        loaded = loaders[kind](path, actor=actor)
-    else:
-        loaded = app.load_inputs(kind, path, actor=actor)
-    return _result(
-        kind,
-        loaded.file,
-        loaded.rows,
-        loaded.changed,
-        loaded.rows - loaded.changed,
-        loaded.summary(),
-    )
+def save_upload(file: UploadFile, path: Path) -> Path:
+    """Copy an upload to `path`, a megabyte at a time."""
+    with path.open("wb") as out:
+        while chunk := file.file.read(1 << 20):
+            out.write(chunk)
+    return path
 
 
-def _result(
-    kind: str, file: str, rows: int, accepted: int, unchanged: int, summary: str
-) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "file": Path(file).name,
-        "rows": rows,
-        "accepted": accepted,
-        "unchanged": unchanged,
-        "summary": summary,
-    }
-
-
-def _require_rows_in_scope(path: Path, kind: str, principal: Principal) -> None:
-    """Every row of a clerk's file belongs to their institutions; otherwise 403 listing
-    each row that does not (the file's other problems are found by the import itself)."""
-    fmt = SERVICES if kind == "services" else CORRECTIONS
-    outside: list[ProblemItem] = []
-    with open_table(path, fmt) as table:
-        for row_number, row in table:
-            code = (row.get("institution_code") or "").strip()
-            if code and not principal.may_see(code):
-                outside.append(
-                    ProblemItem(
-                        file=path.name,
-                        row=row_number,
-                        column="institution_code",
-                        message_zh=f"不属于本机构及其村卫生室：{code}",
-                        message_en=f"{code} is not {principal.institution} or its village clinics",
-                    )
-                )
-    if outside:
-        raise ApiError(
-            403,
-            f"文件中有 {len(outside)} 行属于其他机构，未写入任何数据",
-            f"{len(outside)} row(s) belong to other institutions; nothing was written",
-            outside[:1000],
-        )
-
-
-def _safe_name(filename: str | None, kind: str) -> str:
-    """The upload's base name, kept to letters, digits and `._-` (its suffix picks the
-    reader: .csv, .xlsx, .jsonl …); `KIND.csv` when it has none."""
-    base = Path(filename or "").name
-    base = re.sub(r"[^\w.\-]", "_", base).lstrip(".")[:120]
-    return base if "." in base else f"{base or kind}.csv"
-
-
-def _renamed(p: Problem, stored: str, name: str) -> Problem:
-    return Problem(
-        name if p.file == stored else p.file, p.row, p.column, p.message_zh, p.message_en
-    )
+def forbidden(e: Forbidden) -> ApiError:
+    """403 with the rows concerned (at most 1,000)."""
+    items = [ProblemItem(**p.as_dict()) for p in e.problems[:1000]]  # type: ignore[arg-type]
+    return ApiError(403, e.message_zh, e.message_en, items)
 
 
 @router.get("/equivalents", response_model=models.Equivalents, tags=["equivalents"])

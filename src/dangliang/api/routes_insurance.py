@@ -7,7 +7,6 @@ Approving, rejecting, marking paid and replaying a fund run use the payout-run e
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from datetime import date
 from enum import Enum
 from pathlib import Path as FilePath
@@ -21,11 +20,12 @@ from dangliang.api import models
 from dangliang.api.access import Admin, Auditor, Reader, Service
 from dangliang.api.params import AsOf, Position, moment
 from dangliang.api.refusals import ApiError
+from dangliang.api.routes_data import forbidden, save_upload
 from dangliang.api.routes_runs import MEDIA, RunId, StatementFormat
 from dangliang.application import INSURANCE_KINDS, Dangliang
 from dangliang.application.accounts import Principal
+from dangliang.application.uploads import Forbidden, import_upload, safe_name
 from dangliang.domain.periods import Period
-from dangliang.domain.problems import ProblemsFound
 from dangliang.payouts import runs as payouts
 
 router = APIRouter(prefix="/insurance", tags=["insurance fund"])
@@ -191,23 +191,15 @@ def upload(
     """Import a fund file (docs/formats.md): refused whole (422, every problem with row,
     column and reason) when any row is wrong; re-importing the same file changes nothing."""
     name = FilePath(file.filename or f"{kind.value}.csv").name or f"{kind.value}.csv"
-    with tempfile.TemporaryDirectory(prefix="dangliang-upload-") as folder:
-        path = FilePath(folder) / name
-        with path.open("wb") as out:
-            while chunk := file.file.read(1 << 20):
-                out.write(chunk)
-        try:
-            result = app.import_insurance(
-                kind.value, path, actor=principal.name, today=date.today()
+    try:
+        with tempfile.TemporaryDirectory(prefix="dangliang-upload-") as folder:
+            path = save_upload(file, FilePath(folder) / safe_name(name, kind.value))
+            found = import_upload(
+                app, kind.value, path, principal, display_name=name, today=date.today()
             )
-        except ProblemsFound as e:  # name the upload, not where it was kept
-            raise ProblemsFound(
-                [
-                    replace(p, file=name) if p.file in (str(path), path.name) else p
-                    for p in e.problems
-                ]
-            ) from None
-    return {"kind": kind.value, "file": name, "summary": result.summary()}
+    except Forbidden as e:
+        raise forbidden(e) from None
+    return {"kind": kind.value, "file": name, "summary": found.summary}
 
 
 @router.post("/runs", response_model=models.Open, status_code=201)
