@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dangliang.application.uploads import Forbidden
 from dangliang.domain.errors import DomainError, InvalidValue, NotFound
 from dangliang.domain.payout import PayoutRefused
 from dangliang.domain.problems import ProblemsFound
@@ -98,6 +99,8 @@ def problem_response(
 
 
 def domain_status(error: DomainError) -> int:
+    if isinstance(error, Forbidden):
+        return 403
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, InvalidValue):

@@ -21,12 +21,12 @@ from dangliang.settings import Settings
 from dangliang.web import (
     audit_pages,
     auth_pages,
-    errors,
     explain_pages,
     import_pages,
     institution_pages,
     overview_pages,
     policy_pages,
+    refusal_pages,
     run_pages,
     user_pages,
 )
@@ -51,7 +51,7 @@ def create_site(service: Dangliang | None = None, settings: Settings | None = No
     site.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in PAGE_MODULES:
         site.include_router(module.router, include_in_schema=False)
-    errors.install(site)
+    refusal_pages.install(site)
     return site
 
 
