@@ -81,6 +81,9 @@ def test_users_and_a_real_server(db_url: str, county: Any) -> None:
             r["code"].startswith("C01") for r in found["institutions"]
         )
         assert httpx.get(base + "/docs").status_code == 200
+        workbench = httpx.get(base + "/", headers={"Accept": "text/html"})
+        assert workbench.status_code == 303 and workbench.headers["location"] == "/login?next=/"
+        assert "登录" in httpx.get(base + "/login").text
         revoked = run("users", "revoke", "C01填报员", "--reason", "调岗", db=db_url)
         assert revoked.returncode == 0, revoked.stderr
         assert httpx.get(base + "/api/v1/me", headers=headers).status_code == 401

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import click
 
-from dangliang.application import Dangliang, bootstrap
+from dangliang.application import Dangliang
 from dangliang.application.accounts import TOKEN_DAYS
 from dangliang.cli.common import with_app
+from dangliang.cli.serving import check_database, serve_site
 from dangliang.domain.users import ROLES, ApiUser
 from dangliang.settings import ENV_DB, Settings, SettingsError
 
@@ -160,33 +161,13 @@ def register(main: click.Group) -> None:
     )
     @click.pass_context
     def serve(ctx: click.Context, host: str, port: int, workers: int, db_url: str | None) -> None:
-        """Serve the HTTP API (OpenAPI docs at http://HOST:PORT/docs)."""
-        import os
-
-        import uvicorn
-
+        """Serve the workbench (http://HOST:PORT/) and the HTTP API (docs at /docs)."""
         try:
             settings = Settings.from_env(db_url or ctx.find_root().params.get("db_url"))
-            bootstrap(settings).close()  # fail here, clearly, if the database is unusable
+            check_database(settings)
         except SettingsError as e:
             raise click.UsageError(str(e)) from e
-        # The app (in each worker process) finds the database in the environment.
-        os.environ[ENV_DB] = settings.db_url
-        click.echo(
-            f"数据库 / database: {settings.database.describe()}\n"
-            f"接口文档 / API docs: http://{host}:{port}/docs  (tokens: `dangliang users add`)"
-        )
-        from dangliang.api.server import NoDelayH11Protocol
-
-        uvicorn.run(
-            "dangliang.api:app_from_env",
-            factory=True,
-            http=NoDelayH11Protocol,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level="info",
-        )
+        serve_site(settings, host=host, port=port, workers=workers)
 
 
 def _show_token(name: str, role: str, institution: str | None, token: str, token_days: int) -> None:

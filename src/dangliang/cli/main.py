@@ -23,12 +23,14 @@ from dangliang.cli import (
     policy_commands,
 )
 from dangliang.cli.common import ProgressLine, as_of_options, with_app
+from dangliang.cli.serving import serve_site
 from dangliang.demo import county_year
 from dangliang.demo.county_year import generate_with_progress
+from dangliang.demo.workbench_logins import demo_logins
 from dangliang.domain.periods import PERIOD
 from dangliang.domain.problems import ProblemsFound
 from dangliang.domain.values import utc
-from dangliang.settings import ENV_DB
+from dangliang.settings import ENV_DB, Settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,9 +104,28 @@ def generate(out_dir: Path, records: int, seed: int, year: int, services_format:
     show_default=True,
     help="The insurance fund's rule: De Qing (monthly advances) or Zhijiang (quarterly).",
 )
+@click.option(
+    "--serve",
+    is_flag=True,
+    help="Then open the workbench: December, the settlement and the distribution are left "
+    "for you to do in the browser; prints the address and the demo logins.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="With --serve: address.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="With --serve."
+)
 @with_app
 def demo(
-    app: Dangliang, actor: str, out_dir: Path, records: int, seed: int, year: int, insurance: str
+    app: Dangliang,
+    actor: str,
+    out_dir: Path,
+    records: int,
+    seed: int,
+    year: int,
+    insurance: str,
+    serve: bool,
+    host: str,
+    port: int,
 ) -> None:
     """The main job on a synthetic county, end to end: generate, load, import; twelve monthly
     advance runs, the year-end settlement and the staff distribution, each approved and paid;
@@ -112,7 +133,7 @@ def demo(
     (医保基金): its advances and year-end settlement under --insurance, each approved and
     paid, each community's year, the fund's statements. Re-runnable: periods already paid
     are skipped."""
-    county_year.run(
+    december = county_year.run(
         app,
         actor,
         out_dir,
@@ -121,7 +142,32 @@ def demo(
         year,
         progress_line=ProgressLine,
         insurance=insurance,
+        leave_december=serve,
     )
+    if serve:
+        _serve_demo(app, actor, year, december, host, port)
+
+
+def _serve_demo(
+    app: Dangliang, actor: str, year: int, december: Path | None, host: str, port: int
+) -> None:
+    """The workbench over the demo's database, with a login per role printed once."""
+    ctx = click.get_current_context()
+    settings = Settings.from_env(ctx.params.get("db_url") or ctx.find_root().params.get("db_url"))
+    click.echo("\n演示登录 / demo logins (密码只显示这一次 / passwords shown once):")
+    for login in demo_logins(app, actor):
+        where = f" {login.institution}" if login.institution else ""
+        click.echo(f"  {login.name}  {login.password}   {login.what_zh}{where}")
+    click.echo(
+        "\n在工作台完成本月工作 / the month's work, in the browser:\n"
+        f"  1. 演示管理员：导入 → 上传 {december or '12月服务记录'}（服务记录）\n"
+        f"  2. 演示管理员：支付批次 → 计算 {year}年12月 预拨\n"
+        "  3. 演示审计员：打开该批次 → 批准（计算人不能批准自己的批次）\n"
+        "  4. 演示管理员：标记已支付，下载支付单（XLSX / PDF）\n"
+        f"  5. 同样完成 {year}年 年终清算 与 绩效分配，下载工资条（PDF）\n"
+        "  6. 点击任意金额，逐级解释到服务记录\n"
+    )
+    serve_site(settings, host=host, port=port, workers=1)
 
 
 def _ended_year(year: int) -> int:

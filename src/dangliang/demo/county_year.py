@@ -95,26 +95,63 @@ def run(
     *,
     progress_line: ProgressLineFactory,
     insurance: str = "deqing",
-) -> None:
+    leave_december: bool = False,
+) -> Path | None:
     """The demo: every step prints one line or more, with the time it took. `insurance`: the
-    fund's rule, `deqing` or `zhijiang` (its built-in bundle is adopted)."""
+    fund's rule, `deqing` or `zhijiang` (its built-in bundle is adopted).
+
+    `leave_december` (`demo --serve`): December's service records are not imported but
+    written to their own file, and December's advance, the settlement and the distribution
+    are left undone, for a person to do in the workbench; returns that file."""
     clock = Clock()
     click.echo(f"数据库 / database: {app.database.describe()}")
     files = _generate(out_dir, records, seed, year, clock, progress_line)
+    december = hold_back_month(files, Period(year, 12)) if leave_december else None
     _load_reference(app, actor, files, clock)
     _import(app, actor, files, clock, progress_line)
     parents = _equivalents(app, year, clock)
     _adopt_policy(app, actor, clock)
     _load_performance_inputs(app, actor, files, clock)
     closed = {r.period: r for r in app.payout_runs().values() if r.closes_period}
-    advances = [_pay(app, actor, Period(year, m), closed, clock, 7) for m in range(1, 13)]
-    settlement = _pay(app, actor, Period(year), closed, clock, 8)
-    distribution = _pay(app, actor, Period(year), closed, clock, 9, distribution=True)
-    _summary(settlement, parents, clock)
-    _distribution_line(distribution, year, clock)
-    _write_documents(app, [*advances, settlement], distribution, out_dir, clock)
+    months = range(1, 12) if december else range(1, 13)
+    advances = [_pay(app, actor, Period(year, m), closed, clock, 7) for m in months]
+    if december:
+        click.echo(
+            f"8–11. 留给工作台 / left for the workbench: {year}年12月 records in {december}, "
+            f"December's advance, the settlement and the distribution {clock.lap(8)}"
+        )
+        _write_documents(app, advances, None, out_dir, clock)
+    else:
+        settlement = _pay(app, actor, Period(year), closed, clock, 8)
+        distribution = _pay(app, actor, Period(year), closed, clock, 9, distribution=True)
+        _summary(settlement, parents, clock)
+        _distribution_line(distribution, year, clock)
+        _write_documents(app, [*advances, settlement], distribution, out_dir, clock)
     run_fund(app, actor, files, year, insurance, out_dir, clock, progress_line)
     click.echo(clock.report())
+    return december
+
+
+def hold_back_month(files: dict[str, Path], month: Period) -> Path:
+    """Move `month`'s service records out of the services file into `services-YYYY-MM.csv`
+    beside it (streamed: a million rows take a few seconds); `files` then imports the rest."""
+    source = files["services"]
+    kept = source.with_name(f"services-before-{month.label}.csv")
+    held = source.with_name(f"services-{month.label}.csv")
+    prefix = f"{month.label}-"
+    with (
+        source.open(encoding="utf-8", newline="") as rows,
+        kept.open("w", encoding="utf-8", newline="") as before,
+        held.open("w", encoding="utf-8", newline="") as after,
+    ):
+        header = next(rows)
+        before.write(header)
+        after.write(header)
+        column = header.rstrip("\r\n").split(",").index("service_date")
+        for line in rows:
+            (after if line.split(",")[column].startswith(prefix) else before).write(line)
+    files["services"] = kept
+    return held
 
 
 # ---- steps 1–6: the county and its inputs ----------------------------------------------------
@@ -343,7 +380,7 @@ def _distribution_line(run: RunRecord, year: int, clock: Clock) -> None:
 def _write_documents(
     app: Dangliang,
     runs: list[RunRecord],
-    distribution: RunRecord,
+    distribution: RunRecord | None,
     out_dir: Path,
     clock: Clock,
 ) -> None:
@@ -359,6 +396,8 @@ def _write_documents(
         f"11. 支付单 / statements: {len(runs)} XLSX in {folder} "
         f"({runs[0].period}.xlsx … {runs[-1].period}.xlsx) {clock.lap(11)}"
     )
+    if distribution is None:
+        return
     written = app.write_payslips(distribution.run_id, out_dir / PAYSLIPS)
     sheets = sum(1 for p in written if p.suffix == ".xlsx")
     click.echo(
