@@ -169,3 +169,14 @@ def test_after_sign_in_only_a_path_of_this_site_is_followed() -> None:
     assert safe_next("/runs?year=2024") == "/runs?year=2024"
     for outside in ("https://evil.example/", "//evil.example/", "/\\evil", "", None):
         assert safe_next(outside) == "/"
+
+
+def test_a_refreshed_part_of_a_page_gets_a_short_refusal_not_the_sign_in_page(
+    sqlite_site: Site,
+) -> None:
+    fragment = {"Accept": "text/html-fragment"}
+    signed_out = sqlite_site.anonymous().get("/audit", headers=fragment)
+    assert signed_out.status_code == 401
+    assert "data-finished" in signed_out.text and "<html" not in signed_out.text
+    refused = sqlite_site.client("clerk").get("/audit", headers=fragment)
+    assert refused.status_code == 403 and "<html" not in refused.text

@@ -44,8 +44,16 @@ TITLES = {
 }
 
 
+FRAGMENT = "text/html-fragment"  # what static/app.js asks for when it refreshes a part
+
+
+def wants_fragment(request: Request) -> bool:
+    return FRAGMENT in request.headers.get("accept", "")
+
+
 def wants_page(request: Request) -> bool:
-    return request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    accept = request.headers.get("accept", "")
+    return request.method == "GET" and "text/html" in accept and not wants_fragment(request)
 
 
 def error_page(
@@ -54,7 +62,7 @@ def error_page(
     title = TITLES.get(status, ("出错了", "Error"))
     return render(
         request,
-        "error.html",
+        "error_fragment.html" if wants_fragment(request) else "error.html",
         status=status,
         status_code=status,
         title_zh=title[0],
