@@ -1,6 +1,7 @@
 """Payout runs (支付批次): a month's advances, a year's settlement and the staff distribution,
 computed and recorded as drafts, approved by a second person, marked paid; and the documents
-made from what a run recorded (payslips, distribution sheets)."""
+made from what a run recorded (payslips, distribution sheets; statements and payslips as
+PDF)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from dangliang.domain import ids
 from dangliang.domain.errors import NotFound
 from dangliang.domain.payout import PERFORMANCE, PayoutPeriod, PayoutRefused, period_of_run
 from dangliang.domain.periods import Period
-from dangliang.payouts import payslips
+from dangliang.payouts import payslips, pdf, statement_html
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
 from dangliang.projections.chain import chain_head
+from dangliang.projections.insurance_inputs import communities_at
 
 
 class PayRuns(Core):
@@ -143,6 +145,45 @@ class PayRuns(Core):
                 f"{run.run_id} is not a distribution run (use payout statement for payouts)",
             )
         return run.results
+
+    def statement_pdf(self, run_id: str, *, institutions: frozenset[str] | None = None) -> bytes:
+        """A payout or fund run's statement (支付单 / 拨付单) as a PDF. With `institutions`
+        (a clerk's), only their lines — of a fund run, the communities they belong to — and
+        none of the county's totals."""
+        run = self.payout_run(run_id)
+        if run.ledger == "performance":
+            raise PayoutRefused(
+                f"{run_id} 是绩效分配批次：请打印工资条或分配表",
+                f"{run_id} is a distribution run: print its payslips or sheets",
+            )
+        doc = payouts.run_json(run)
+        if institutions is not None:
+            codes = institutions
+            if run.ledger == "insurance":
+                with self.engine.connect() as conn:
+                    found = communities_at(conn, run.position).values()
+                codes = frozenset(c.code for c in found if institutions & set(c.members))
+            doc = statement_html.narrow(doc, codes)
+            if not doc["scope"]:
+                raise NotFound(
+                    f"批次 {run_id} 中没有机构 {'、'.join(sorted(institutions))} 的数据",
+                    f"run {run_id} has no lines of {', '.join(sorted(institutions))}",
+                )
+        return pdf.html_to_pdf(statement_html.statement_html(doc))
+
+    def payslips_pdf(self, run_id: str, institution: str, staff_id: str | None = None) -> bytes:
+        """A distribution run's payslips (工资条) of one institution as a PDF, a page per
+        person in the run's order — or one person's."""
+        doc = self.distribution_doc(self.payout_run(run_id), institution)
+        people = [str(s["staff_id"]) for s in doc["distribution"]["staff"]]
+        if staff_id is not None:
+            if staff_id not in people:
+                raise NotFound(
+                    f"批次 {run_id} 中机构 {institution} 没有职工 {staff_id}",
+                    f"run {run_id} has no staff {staff_id} at {institution}",
+                )
+            people = [staff_id]
+        return pdf.html_to_pdf(pdf.payslip_pages(doc, people))
 
 
 def require_ended(period: Period, today: date, run: tuple[str, str]) -> None:

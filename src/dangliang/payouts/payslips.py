@@ -95,28 +95,42 @@ TAIL_COLUMNS = (
 def payslip_html(doc: Mapping[str, Any], staff_id: str) -> str:
     """One person's printable payslip as a self-contained HTML page (UTF-8, no JavaScript)."""
     share = _staff(doc, staff_id)
-    inst = _field(doc, "institution")
-    period = str(_field(doc, "period"))
-    title = PAYSLIP_TITLE.format(name=inst.get("name", ""), period=period)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="zh-CN">',
         "<head>",
         '<meta charset="utf-8">',
-        f"<title>{_e(title)} {_e(share.get('name', ''))}</title>",
+        f"<title>{_e(payslip_title(doc))} {_e(share.get('name', ''))}</title>",
         f"<style>{CSS}</style>",
         "</head>",
         "<body>",
-        '<main class="slip">',
-        f"<h1>{_e(title)}</h1>",
+        payslip_section(doc, staff_id),
+        "</body>",
+        "</html>",
+        "",
     ]
+    return "\n".join(parts)
+
+
+def payslip_title(doc: Mapping[str, Any]) -> str:
+    """「机构 期间 绩效工资明细（工资条）」."""
+    name = _field(doc, "institution").get("name", "")
+    return PAYSLIP_TITLE.format(name=name, period=str(_field(doc, "period")))
+
+
+def payslip_section(doc: Mapping[str, Any], staff_id: str) -> str:
+    """The payslip itself, `<main class="slip">…</main>` styled by `CSS`: what `payslip_html`
+    wraps, and what a PDF of a whole institution prints one to a page."""
+    share = _staff(doc, staff_id)
+    inst = _field(doc, "institution")
+    parts = ['<main class="slip">', f"<h1>{_e(payslip_title(doc))}</h1>"]
     if doc.get("illustrative"):
         parts.append(f'<p class="note">{_e(ILLUSTRATIVE_NOTE)}</p>')
-    parts += _identity_table(doc, inst, period)
+    parts += _identity_table(doc, inst, str(_field(doc, "period")))
     parts += _person_table(share)
     parts += _equivalents_table(doc, share)
     parts += _amounts_table(share)
-    parts += ["</main>", "</body>", "</html>", ""]
+    parts.append("</main>")
     return "\n".join(parts)
 
 
@@ -470,6 +484,8 @@ __all__ = [
     "equivalent_total_text",
     "money_text",
     "payslip_html",
+    "payslip_section",
+    "payslip_title",
     "write_distribution_sheet",
     "write_payslips",
 ]

@@ -176,7 +176,7 @@ def write_csv(run: Mapping[str, Any], path: Path) -> Path:
     UTF-8 with BOM so that Excel opens the Chinese correctly; money as plain decimal strings.
     The run's metadata and adjustment lines are not in the CSV: the JSON form carries everything.
     """
-    columns = table_columns(_kind(run))
+    columns = table_columns(run_kind(run))
 
     def write(tmp: Path) -> None:
         with tmp.open("w", encoding="utf-8-sig", newline="") as f:
@@ -192,7 +192,7 @@ def write_xlsx(run: Mapping[str, Any], path: Path) -> Path:
     """Sheets 「支付单」 (header block, table, totals) and 「调整明细」; deterministic bytes."""
     from openpyxl import Workbook  # imported here: only this format needs openpyxl
 
-    kind = _kind(run)
+    kind = run_kind(run)
     when = timestamp(run)
     workbook = Workbook()
     statement = workbook.active
@@ -220,7 +220,7 @@ def _field(mapping: Mapping[str, Any], key: str, where: str = "run") -> Any:
     return mapping[key]
 
 
-def _kind(run: Mapping[str, Any]) -> Kind:
+def run_kind(run: Mapping[str, Any]) -> Kind:
     name = _field(run, "kind")
     if name not in KINDS:
         allowed = ", ".join(KINDS)
@@ -246,7 +246,7 @@ def _money(value: Any, where: str) -> Decimal:
     return amount
 
 
-def _institution_values(inst: Mapping[str, Any], columns: Sequence[Column]) -> list[Cell]:
+def institution_values(inst: Mapping[str, Any], columns: Sequence[Column]) -> list[Cell]:
     code = str(_field(inst, "code", "institutions[]"))
     where = f"institutions[{code}]"
     components = _field(inst, "components", where)
@@ -262,7 +262,7 @@ def _institution_values(inst: Mapping[str, Any], columns: Sequence[Column]) -> l
     return values
 
 
-def _totals_values(run: Mapping[str, Any], columns: Sequence[Column]) -> list[Cell]:
+def totals_values(run: Mapping[str, Any], columns: Sequence[Column]) -> list[Cell]:
     totals = _field(run, "totals")
     return [
         _money(_field(totals, c.key, "totals"), f"totals.{c.key}") if c.money else ""
@@ -273,11 +273,11 @@ def _totals_values(run: Mapping[str, Any], columns: Sequence[Column]) -> list[Ce
 def _table_rows(run: Mapping[str, Any], columns: Sequence[Column]) -> Iterator[list[Cell]]:
     """One row per institution, then the totals row (label in the first column)."""
     for inst in _field(run, "institutions"):
-        yield _institution_values(inst, columns)
-    yield [TOTAL_LABEL, *_totals_values(run, columns)]
+        yield institution_values(inst, columns)
+    yield [TOTAL_LABEL, *totals_values(run, columns)]
 
 
-def _adjustment_rows(run: Mapping[str, Any]) -> Iterator[list[Cell]]:
+def adjustment_rows(run: Mapping[str, Any]) -> Iterator[list[Cell]]:
     for inst in _field(run, "institutions"):
         code, name = str(inst["code"]), str(inst["name"])
         for n, line in enumerate(inst.get("adjustment_lines") or ()):
@@ -299,7 +299,7 @@ def title(run: Mapping[str, Any], kind: Kind) -> str:
     return kind.title.format(kind=kind.zh, period=_field(run, "period"))
 
 
-def _header_rows(run: Mapping[str, Any], kind: Kind) -> list[tuple[str, tuple[Cell, ...]]]:
+def header_rows(run: Mapping[str, Any], kind: Kind) -> list[tuple[str, tuple[Cell, ...]]]:
     """The header block: (label, values) rows."""
     state = str(_field(run, "state"))
     policy = _field(run, "policy")
@@ -382,7 +382,7 @@ def write_header_block(sheet: Worksheet, run: Mapping[str, Any], kind: Kind) -> 
 
     sheet.cell(row=1, column=1, value=title(run, kind)).font = Font(bold=True, size=14)
     row = 2
-    for label, values in _header_rows(run, kind):
+    for label, values in header_rows(run, kind):
         put(sheet, row, 1, label, bold=True)
         sheet.merge_cells(start_row=row, start_column=1, end_row=row, end_column=2)
         for col, value in enumerate(values, start=3):
@@ -418,7 +418,7 @@ def _fill_adjustments(sheet: Worksheet, run: Mapping[str, Any]) -> None:
     from openpyxl.styles import Alignment
 
     put_row(sheet, 1, [c.zh for c in ADJUSTMENT_COLUMNS], bold=True)
-    lines = list(_adjustment_rows(run))
+    lines = list(adjustment_rows(run))
     wrap = Alignment(wrap_text=True, vertical="top")
     for row, values in enumerate(lines, start=2):
         put_row(sheet, row, values)
