@@ -112,6 +112,7 @@ def live(
     service.catch_up()
     with LiveServer(service) as server:
         server.service = service  # type: ignore[attr-defined]
+        server.county = county  # type: ignore[attr-defined]
         yield server
     service.close()
 

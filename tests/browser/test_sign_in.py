@@ -8,7 +8,9 @@ from tests.browser.conftest import LiveServer, accessibility_violations
 from tests.web.conftest import PASSWORD, PEOPLE
 
 
-def test_a_wrong_password_shows_why_and_a_right_one_signs_in(browser: Any, live: LiveServer) -> None:
+def test_a_wrong_password_shows_why_and_a_right_one_signs_in(
+    browser: Any, live: LiveServer
+) -> None:
     context = browser.new_context(locale="zh-CN")
     page = context.new_page()
     page.goto(live.url + "/audit")
