@@ -180,3 +180,12 @@ def test_a_refreshed_part_of_a_page_gets_a_short_refusal_not_the_sign_in_page(
     assert "data-finished" in signed_out.text and "<html" not in signed_out.text
     refused = sqlite_site.client("clerk").get("/audit", headers=fragment)
     assert refused.status_code == 403 and "<html" not in refused.text
+
+
+def test_every_response_says_how_long_the_server_took(sqlite_site: Site) -> None:
+    for response in (
+        sqlite_site.get("auditor", "/audit"),
+        sqlite_site.client("auditor").get("/api/v1/health"),
+    ):
+        timing = response.headers["server-timing"]
+        assert re.fullmatch(r"app;dur=\d+\.\d", timing) and float(timing[8:]) > 0

@@ -30,6 +30,7 @@ from dangliang.web import (
     run_pages,
     user_pages,
 )
+from dangliang.web.timing import ServerTiming
 
 STATIC = Path(__file__).parent / "static"
 PAGE_MODULES = (
@@ -52,6 +53,7 @@ def create_site(service: Dangliang | None = None, settings: Settings | None = No
     for module in PAGE_MODULES:
         site.include_router(module.router, include_in_schema=False)
     refusal_pages.install(site)
+    site.add_middleware(ServerTiming)
     return site
 
 
