@@ -154,7 +154,8 @@ def as_user(browser: Any, live: LiveServer) -> Iterator[Callable[[str], Any]]:
 def chart_option(page: Any, chart_id: str) -> dict[str, Any]:
     """The option ECharts is drawing in `#chart_id` (the numbers, not the pixels)."""
     page.wait_for_function(
-        "id => window.echarts && echarts.getInstanceByDom(document.getElementById(id))", chart_id
+        "id => window.echarts && echarts.getInstanceByDom(document.getElementById(id))",
+        arg=chart_id,
     )
     option: dict[str, Any] = page.evaluate(
         "id => echarts.getInstanceByDom(document.getElementById(id)).getOption()", chart_id
@@ -185,7 +186,7 @@ def screenshot(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Any, str],
 
     def take(page: Any, name: str) -> Path:
         path = folder / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path))  # what the window shows first (1366×900)
         return path
 
     return take

@@ -46,7 +46,7 @@ def _upload(page: Any, live: LiveServer, name: str, content: bytes, tmp_path: Pa
 
 
 def test_an_import_with_errors_shows_every_problem_and_a_clean_one_its_counts(
-    as_user: Any, live: LiveServer, tmp_path: Path
+    as_user: Any, live: LiveServer, tmp_path: Path, screenshot: Any
 ) -> None:
     page = as_user("admin")
     _upload(page, live, "坏文件.csv", _records(live, 30, "BRBAD", spoil=True), tmp_path)
@@ -63,6 +63,7 @@ def test_an_import_with_errors_shows_every_problem_and_a_clean_one_its_counts(
         page.locator("#job-problems-xlsx").click()
     sheet = openpyxl.load_workbook(io.BytesIO(Path(download.value.path()).read_bytes())).active
     assert sheet.max_row == 1 + 10
+    screenshot(page, "import-problems")
 
     _upload(page, live, "好文件.csv", _records(live, 30, "BRGOOD"), tmp_path)
     assert page.locator("#job-state").get_attribute("data-state") == "done"
@@ -71,7 +72,7 @@ def test_an_import_with_errors_shows_every_problem_and_a_clean_one_its_counts(
 
 
 def test_the_maker_cannot_approve_and_a_second_person_can(
-    as_user: Any, live: LiveServer, tmp_path: Path
+    as_user: Any, live: LiveServer, screenshot: Any
 ) -> None:
     admin = as_user("admin")
     admin.goto(live.url + "/runs")
@@ -90,6 +91,7 @@ def test_the_maker_cannot_approve_and_a_second_person_can(
 
     auditor = as_user("auditor")
     auditor.goto(admin.url)
+    screenshot(auditor, "run-approve")
     auditor.locator("#approve-reference").fill("财审〔2024〕3号")
     auditor.locator("#approve-button").click()
     auditor.wait_for_url("**done=approved*")
@@ -106,6 +108,8 @@ def test_the_maker_cannot_approve_and_a_second_person_can(
     with admin.expect_download() as pdf:
         admin.locator("#statement-pdf").click()
     assert Path(pdf.value.path()).read_bytes()[:5] == b"%PDF-"
+    admin.goto(live.url + "/runs")
+    screenshot(admin, "runs")
 
 
 def test_payslips_of_a_distribution_run_download_as_pdf(as_user: Any, live: LiveServer) -> None:

@@ -41,7 +41,9 @@ def test_the_sign_in_page_can_be_used_with_the_keyboard_alone(
     context.close()
 
 
-def test_an_auditor_verifies_the_chain_in_the_browser(as_user: Any, live: LiveServer) -> None:
+def test_an_auditor_verifies_the_chain_in_the_browser(
+    as_user: Any, live: LiveServer, screenshot: Any
+) -> None:
     page = as_user("auditor")
     page.goto(live.url + "/audit")
     assert accessibility_violations(page) == []
@@ -51,6 +53,7 @@ def test_an_auditor_verifies_the_chain_in_the_browser(as_user: Any, live: LiveSe
     assert result.get_attribute("data-ok") == "true"
     head = live.service.verify_log()["head"]  # type: ignore[attr-defined]
     assert page.locator("#verify-head").inner_text() == head
+    screenshot(page, "audit")
 
 
 def test_a_clerk_is_refused_the_audit_page(as_user: Any, live: LiveServer) -> None:
