@@ -15,9 +15,7 @@ from sqlalchemy import Engine, create_engine, event, text
 
 from dangliang.application.audit import Audit
 from dangliang.application.computations import Computations
-from dangliang.application.data_entry import DataEntry
 from dangliang.application.import_jobs import Uploads
-from dangliang.application.insurance_data import InsuranceData
 from dangliang.application.insurance_fund import InsuranceFund
 from dangliang.application.pay_runs import PayRuns
 from dangliang.application.policy_admin import PolicyAdmin
@@ -61,9 +59,7 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-class Dangliang(
-    DataEntry, InsuranceData, PolicyAdmin, Computations, InsuranceFund, PayRuns, Audit, Uploads
-):
+class Dangliang(Uploads, PolicyAdmin, Computations, InsuranceFund, PayRuns, Audit):
     """Every command and query of dangliang, one use-case area per base class."""
 
 

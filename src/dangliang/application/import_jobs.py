@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -44,13 +44,15 @@ from sqlalchemy import (
 )
 
 from dangliang.application.accounts import Principal
-from dangliang.application.core import Core
-from dangliang.application.uploads import KIND_LABELS, Forbidden, check_may_import, import_upload
+from dangliang.application.uploads import (
+    KIND_LABELS,
+    Forbidden,
+    Importing,
+    check_may_import,
+    import_upload,
+)
 from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.problems import Problem, ProblemsFound
-
-if TYPE_CHECKING:
-    from dangliang.application.bootstrap import Dangliang
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +104,7 @@ INTERRUPTED = (
 class ImportJobs:
     """Background imports of one application (`app.import_jobs`)."""
 
-    def __init__(self, app: Dangliang):
+    def __init__(self, app: Importing):
         self.app = app
         self.engine = app.engine
         self.write_engine = app.write_engine  # BEGIN IMMEDIATE on SQLite
@@ -388,12 +390,13 @@ class ImportJobs:
         return view
 
 
-class Uploads(Core):
-    """`Dangliang`'s part: `import_jobs`, made with the application and closed with it."""
+class Uploads(Importing):
+    """`Dangliang`'s part: data entry, the fund's data and `import_jobs`, made with the
+    application and closed with it."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.import_jobs = ImportJobs(self)  # type: ignore[arg-type]  # a part of Dangliang
+        self.import_jobs = ImportJobs(self)
 
     def close(self) -> None:
         self.import_jobs.close()

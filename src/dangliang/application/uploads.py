@@ -17,19 +17,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dangliang.application.accounts import Principal
 from dangliang.application.core import Progress
-from dangliang.application.data_entry import INPUT_KINDS
-from dangliang.application.insurance_data import INSURANCE_KINDS
+from dangliang.application.data_entry import INPUT_KINDS, DataEntry
+from dangliang.application.insurance_data import INSURANCE_KINDS, InsuranceData
 from dangliang.domain.errors import DomainError
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.formats import CORRECTIONS, SERVICES
 from dangliang.importers.readers import open_table
 
-if TYPE_CHECKING:
-    from dangliang.application.bootstrap import Dangliang
+
+class Importing(DataEntry, InsuranceData):
+    """The use-case areas an upload goes through (`Dangliang` is made of them)."""
+
 
 REFERENCE_LABELS = {
     "services": "服务记录",
@@ -95,7 +97,7 @@ class UploadResult:
 
 
 def import_upload(
-    app: Dangliang,
+    app: Importing,
     kind: str,
     path: Path,
     principal: Principal,
@@ -162,7 +164,7 @@ def new_upload_path(filename: str | None, kind: str) -> Path:
 
 
 def _dispatch(
-    app: Dangliang, kind: str, path: Path, actor: str, today: date, progress: Progress | None
+    app: Importing, kind: str, path: Path, actor: str, today: date, progress: Progress | None
 ) -> UploadResult:
     if kind == "services":
         r = app.import_services(path, actor=actor, today=today, progress=progress)
