@@ -1,14 +1,15 @@
 """A prepared county behind the HTTP API, with one user of each role.
 
-Preparing a county costs a few seconds per backend, so a test module shares one (`world`);
-tests that write use periods of their own, so the order they run in does not matter. The
-schema fuzzing gets a database of its own (`make_world`), since it writes at random.
+Preparing the county costs a few seconds, so it is prepared once per backend and process
+(`world_copy`, through tests/conftest.py's `PreparedDatabases`) and each test module gets a
+copy of it (`world`); tests that write use periods of their own, so the order they run in does
+not matter. The schema fuzzing gets a copy of its own (`make_world`), since it writes at
+random. The workbench's tests (tests/web, tests/browser) use copies of the same database.
 """
 
 from __future__ import annotations
 
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -21,9 +22,12 @@ from dangliang.api import create_app
 from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty
 from dangliang.settings import Settings
-from tests.conftest import PG_BASE_URL, drop_schema, load_reference, require_postgres
+from tests.conftest import PreparedDatabases, load_reference
 
 API = "/api/v1"
+PEOPLE = {"admin": "局管理员", "auditor": "财政审计", "clerk": "C01填报员", "clerk2": "C02填报员"}
+ROLE_OF = {"admin": "admin", "auditor": "auditor", "clerk": "clerk", "clerk2": "clerk"}
+INSTITUTION_OF = {"clerk": "C01", "clerk2": "C02"}
 
 
 @dataclass
@@ -57,10 +61,8 @@ def prepare(service: Dangliang, county: GeneratedCounty) -> dict[str, str]:
     prepare_fund(service)
     users = service.users
     return {
-        "admin": users.add("局管理员", role="admin", institution=None, actor="tester"),
-        "auditor": users.add("财政审计", role="auditor", institution=None, actor="tester"),
-        "clerk": users.add("C01填报员", role="clerk", institution="C01", actor="tester"),
-        "clerk2": users.add("C02填报员", role="clerk", institution="C02", actor="tester"),
+        who: users.add(name, role=ROLE_OF[who], institution=INSTITUTION_OF.get(who), actor="tester")
+        for who, name in PEOPLE.items()
     }
 
 
@@ -113,33 +115,54 @@ def prepare_fund(service: Dangliang) -> None:
     )
 
 
+PASSWORD = "correct-horse-42"  # every person's workbench password (tests/web, tests/browser)
+_TOKENS: dict[str, dict[str, str]] = {}  # backend → the tokens of this process's template
+
+
+def prepare_world(service: Dangliang, county: GeneratedCounty) -> dict[str, str]:
+    """`prepare`, and a workbench password for each person; their tokens."""
+    tokens = prepare(service, county)
+    for name in PEOPLE.values():
+        service.users.set_password(name, PASSWORD, actor="tester", must_change=False)
+    return tokens
+
+
+def world_copy(
+    prepared_databases: PreparedDatabases, backend: str, county: GeneratedCounty
+) -> tuple[str, dict[str, str]]:
+    """A URL to a new copy of the prepared world (built once per backend and process, then
+    copied: a file copy on SQLite, a template database on PostgreSQL) and its tokens (a copy
+    holds the same users, so the template's tokens work on every copy)."""
+
+    def build(service: Dangliang) -> None:
+        _TOKENS[backend] = prepare_world(service, county)
+
+    url = prepared_databases.copy(backend, "api-world", build, True)
+    return url, _TOKENS[backend]
+
+
 @pytest.fixture(scope="module")
 def make_world(
-    tmp_path_factory: pytest.TempPathFactory, county: GeneratedCounty
+    prepared_databases: PreparedDatabases, county: GeneratedCounty
 ) -> Iterator[Callable[[str], World]]:
-    """`make_world("sqlite" | "postgres")`: a prepared county (closed at the module's end)."""
-    opened: list[tuple[Dangliang, str | None]] = []
+    """`make_world("sqlite" | "postgres")`: a copy of the prepared county (closed and
+    dropped at the module's end)."""
+    opened: list[tuple[Dangliang, str]] = []
     made: dict[str, World] = {}  # pytest may ask again when the order of the tests switches
 
     def make(backend: str) -> World:
         if backend in made:
             return made[backend]
-        if backend == "sqlite":
-            url, schema_url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'api.db'}", None
-        else:
-            require_postgres()
-            url = schema_url = f"{PG_BASE_URL}?schema=api_{uuid.uuid4().hex[:12]}"
+        url, tokens = world_copy(prepared_databases, backend, county)
         service = bootstrap(Settings(url))
-        opened.append((service, schema_url))
-        tokens = prepare(service, county)
+        opened.append((service, url))
         made[backend] = World(service, TestClient(create_app(service)), county, tokens)
         return made[backend]
 
     yield make
-    for service, schema_url in opened:
+    for service, url in opened:
         service.close()
-        if schema_url:
-            drop_schema(schema_url)
+        prepared_databases.drop(url)
 
 
 @pytest.fixture(

@@ -1,8 +1,8 @@
 """The workbench in a real browser: Playwright driving headless Chromium over a live server.
 
 The server is the whole app (`dangliang.web.create_site`) under uvicorn, in a thread of the
-test process, on a temporary SQLite database prepared like the API tests' county (with a
-password for each person). Chromium is Debian's (`apt-get install chromium fonts-noto-cjk`):
+test process, on a copy of the API tests' prepared county on SQLite (`world_copy`; each
+person has a password). Chromium is Debian's (`apt-get install chromium fonts-noto-cjk`):
 Playwright's own download is never used. Without Chromium these tests are skipped with a
 message, except in CI (`CI=true`), where a missing browser fails the run.
 
@@ -29,9 +29,8 @@ from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty
 from dangliang.settings import Settings
 from dangliang.web import create_site
-from tests.api.conftest import prepare
-from tests.conftest import IN_CI
-from tests.web.conftest import PASSWORD, PEOPLE
+from tests.api.conftest import PASSWORD, PEOPLE, world_copy
+from tests.conftest import IN_CI, PreparedDatabases
 
 ROOT = Path(__file__).resolve().parents[2]
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
@@ -103,13 +102,10 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def live(
-    chromium: str, tmp_path_factory: pytest.TempPathFactory, county: GeneratedCounty
+    chromium: str, prepared_databases: PreparedDatabases, county: GeneratedCounty
 ) -> Iterator[LiveServer]:
-    service = bootstrap(Settings(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'web.db'}"))
-    prepare(service, county)
-    for name in PEOPLE.values():
-        service.users.set_password(name, PASSWORD, actor="tester", must_change=False)
-    service.catch_up()
+    url, _ = world_copy(prepared_databases, "sqlite", county)
+    service = bootstrap(Settings(url))
     with LiveServer(service) as server:
         server.service = service  # type: ignore[attr-defined]
         server.county = county  # type: ignore[attr-defined]

@@ -1,15 +1,15 @@
 """A prepared county behind the workbench, with one person of each role signed in.
 
-The county is the API tests' (`tests/api/conftest.py`: reference data, a year of service
-records, inputs, the Zhuji bundle, performance-pay inputs and the insurance fund), built once
-per backend for the whole session; each person gets a password and a `TestClient` of their
-own (its cookie jar holds their session). Tests that write use periods of their own.
+The county is a copy of the API tests' (`tests/api/conftest.py` `world_copy`: reference data,
+a year of service records, inputs, the Zhuji bundle, performance-pay inputs, the insurance
+fund, and a password for each person), one per backend for the whole session; each person
+gets a `TestClient` of their own (its cookie jar holds their session). Tests that write use
+periods of their own.
 """
 
 from __future__ import annotations
 
 import re
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -20,16 +20,8 @@ from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty
 from dangliang.settings import Settings
 from dangliang.web import create_site
-from tests.api.conftest import prepare
-from tests.conftest import PG_BASE_URL, drop_schema, require_postgres
-
-PASSWORD = "correct-horse-42"
-PEOPLE = {  # who → user name (tests/api/conftest.py `prepare` adds them)
-    "admin": "局管理员",
-    "auditor": "财政审计",
-    "clerk": "C01填报员",
-    "clerk2": "C02填报员",
-}
+from tests.api.conftest import PASSWORD, PEOPLE, world_copy
+from tests.conftest import PreparedDatabases
 
 
 @dataclass
@@ -80,32 +72,19 @@ def sign_in(client: TestClient, name: str, password: str):  # type: ignore[no-un
 
 @pytest.fixture(scope="session")
 def make_site(
-    tmp_path_factory: pytest.TempPathFactory, county: GeneratedCounty
+    prepared_databases: PreparedDatabases, county: GeneratedCounty
 ) -> Iterator[Callable[[str], Site]]:
     made: dict[str, Site] = {}
-    schemas: list[str] = []
 
     def make(backend: str) -> Site:
-        if backend in made:
-            return made[backend]
-        if backend == "sqlite":
-            url = f"sqlite:///{tmp_path_factory.mktemp('web') / 'web.db'}"
-        else:
-            require_postgres()
-            url = f"{PG_BASE_URL}?schema=web_{uuid.uuid4().hex[:12]}"
-            schemas.append(url)
-        service = bootstrap(Settings(url))
-        prepare(service, county)
-        for name in PEOPLE.values():
-            service.users.set_password(name, PASSWORD, actor="tester", must_change=False)
-        made[backend] = Site(service, county, backend)
+        if backend not in made:
+            url, _ = world_copy(prepared_databases, backend, county)
+            made[backend] = Site(bootstrap(Settings(url)), county, backend)
         return made[backend]
 
     yield make
     for site in made.values():
         site.service.close()
-    for url in schemas:
-        drop_schema(url)
 
 
 @pytest.fixture(
