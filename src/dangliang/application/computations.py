@@ -4,9 +4,14 @@ performance pay of staff — all as the log stood at a position, nothing written
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from sqlalchemy import select
+
+from dangliang.application.computation_cache import BASELINE, PositionKeyedLRU
 from dangliang.application.core import Core, require_within_log
 from dangliang.calculation import compensation as comp
 from dangliang.calculation import performance
@@ -14,7 +19,14 @@ from dangliang.domain.errors import NotFound
 from dangliang.domain.periods import Period
 from dangliang.policy.parameters import ParameterTree
 from dangliang.policy.reform import Scenario
+from dangliang.policy.subsidy_records import CountyInputs
 from dangliang.projections import equivalents_queries as eq
+from dangliang.projections.equivalents import EquivalentsProjection
+from dangliang.projections.equivalents import projection_versions as versions_table
+from dangliang.projections.facts_queries import PolicyInForce, performance_facts
+from dangliang.projections.tracking import position as tracking_position
+
+T = TypeVar("T")
 
 
 class Computations(Core):
@@ -54,8 +66,7 @@ class Computations(Core):
     ) -> comp.Computation:
         """Advances of a month or the settlement of a year, as the log stood at a position."""
         at = self.resolve_position(as_of=as_of, position=position)
-        with self.engine.connect() as conn:
-            return comp.compute(conn, self.equivalents_projection().t, period, at, tree=tree)
+        return self._computed(self._read_models(), period, at, tree)
 
     def what_if(
         self,
@@ -67,11 +78,10 @@ class Computations(Core):
     ) -> dict[str, Any]:
         """The scenario beside the baseline, per institution; nothing is written."""
         at = self.resolve_position(as_of=as_of, position=position)
-        t = self.equivalents_projection().t
-        with self.engine.connect() as conn:
-            policy, county = comp.gather(conn, t, period, at)  # once for both runs
-        baseline = comp.run(period, at, policy, county)
-        reform = comp.run(period, at, policy, county, tree=scenario.apply(policy.tree))
+        models = self._read_models()
+        policy, _ = self._gathered(models, period, at)  # once for both runs
+        baseline = self._computed(models, period, at)
+        reform = self._computed(models, period, at, scenario.apply(policy.tree))
         return comp.difference(baseline, reform, scenario)
 
     def explain(
@@ -84,10 +94,10 @@ class Computations(Core):
         position: int | None = None,
     ) -> dict[str, Any]:
         at = self.resolve_position(as_of=as_of, position=position)
-        t = self.equivalents_projection().t
+        models = self._read_models()
+        computation = self._computed(models, period, at)
         with self.engine.connect() as conn:
-            computation = comp.compute(conn, t, period, at)
-            return comp.explain(conn, t, computation, institution, component)
+            return comp.explain(conn, models.cube.t, computation, institution, component)
 
     def records(
         self,
@@ -124,10 +134,7 @@ class Computations(Core):
         """Each institution's performance pay shared among its staff (a year, or a month's
         provisional share), as the log stood at a position."""
         at = self.resolve_position(as_of=as_of, position=position)
-        with self.engine.connect() as conn:
-            return performance.compute(
-                conn, self.equivalents_projection().t, period, at, institution=institution
-            )
+        return self._distributed(self._read_models(), period, at, institution)
 
     def explain_staff(
         self,
@@ -138,8 +145,20 @@ class Computations(Core):
         position: int | None = None,
     ) -> dict[str, Any]:
         """One person's performance pay: every step with their own entry, per institution."""
-        found = self.distribute(period, as_of=as_of, position=position)
-        t = self.equivalents_projection().t
+        at = self.resolve_position(as_of=as_of, position=position)
+        models = self._read_models()
+        with self.engine.connect() as conn:
+            staff, _ = performance_facts(conn, period.year, at)
+        # A person shares only in the pools of institutions they were posted to (as at `at`),
+        # and each institution's distribution is its own: only those are computed.
+        person = staff.get(staff_id)
+        codes = sorted({p["institution_code"] for p in person.postings}) if person else []
+        found = [(code, self._distributed(models, period, at, code)) for code in codes]
+        shares = [
+            (code, d)
+            for code, result in found
+            if (d := result.distributions.get(code)) is not None and staff_id in d.staff
+        ]
         with self.engine.connect() as conn:
             parts = [
                 {
@@ -147,11 +166,10 @@ class Computations(Core):
                     "share": d.staff[staff_id].as_json(),
                     "steps": d.explain(staff_id),
                     "equivalents_by_item": performance.staff_equivalents(
-                        conn, t, code, period, found.position
+                        conn, models.cube.t, code, period, at, staff=staff_id
                     ).get(staff_id, []),
                 }
-                for code, d in sorted(found.distributions.items())
-                if staff_id in d.staff
+                for code, d in shares
             ]
         if not parts:
             raise NotFound(
@@ -161,6 +179,91 @@ class Computations(Core):
         return {
             "staff_id": staff_id,
             "period": period.label,
-            "position": found.position,
+            "position": at,
             "institutions": parts,
         }
+
+    # ---- computations kept by position (application.computation_cache) ---------------------
+
+    def _read_models(self) -> ReadModels:
+        """The active cube and the version of every read model a computation reads."""
+        with self.engine.connect() as conn:
+            query = select(versions_table.c.name, versions_table.c.active)
+            versions = tuple(sorted((str(n), str(a)) for n, a in conn.execute(query)))
+        suffix = dict(versions).get("equivalents") or "a"  # as `active_suffix` reads it
+        return ReadModels(EquivalentsProjection(suffix), versions)
+
+    def _distributed(
+        self, models: ReadModels, period: Period, at: int, institution: str | None
+    ) -> performance.PerformanceResult:
+        """The county's performance pay at `at`, or one institution's (the same shares:
+        each institution's pool is shared among its own staff only)."""
+
+        def make() -> performance.PerformanceResult:
+            with self.engine.connect() as conn:
+                return performance.compute(conn, models.cube.t, period, at, institution=institution)
+
+        key = ("distribution", models.versions, period.label, at, institution)
+        return self._kept(self.computation_cache.results, key, models, at, make)
+
+    def _gathered(
+        self, models: ReadModels, period: Period, at: int
+    ) -> tuple[PolicyInForce, CountyInputs]:
+        """The policy and the county's inputs of the period as at `at` (read once)."""
+
+        def make() -> tuple[PolicyInForce, CountyInputs]:
+            with self.engine.connect() as conn:
+                return comp.gather(conn, models.cube.t, period, at)
+
+        key = (models.versions, period.label, at)
+        return self._kept(self.computation_cache.gathers, key, models, at, make)
+
+    def _computed(
+        self,
+        models: ReadModels,
+        period: Period,
+        at: int,
+        tree: ParameterTree | None = None,
+    ) -> comp.Computation:
+        """The period computed at `at`, with the policy's parameters or `tree` (a what-if's,
+        kept under its digest: never mistaken for the baseline)."""
+
+        def make() -> comp.Computation:
+            policy, county = self._gathered(models, period, at)
+            return comp.run(period, at, policy, county, tree=tree)
+
+        parameters = BASELINE if tree is None else tree.digest()
+        key = ("compensation", models.versions, period.label, at, parameters)
+        return self._kept(self.computation_cache.results, key, models, at, make)
+
+    def _kept(
+        self,
+        lru: PositionKeyedLRU,
+        key: tuple[Any, ...],
+        models: ReadModels,
+        at: int,
+        make: Callable[[], T],
+    ) -> T:
+        """`make()` once per key; kept only if the cube stood at or beyond `at` before and
+        after it was made (a plain rebuild elsewhere rewinds it: a partial read is not kept)."""
+        stood = [False]
+
+        def stands() -> bool:
+            with self.engine.connect() as conn:
+                return tracking_position(conn, models.cube.name) >= at
+
+        def checked() -> T:
+            stood[0] = stands()
+            return make()
+
+        return lru.get(key, checked, keep=lambda: stood[0] and stands())
+
+
+@dataclass(frozen=True)
+class ReadModels:
+    """The equivalents cube in use and the active version of every read model (the cube's
+    table suffix, the inputs' and the registry's formats): a kept computation's key holds
+    the versions, so a rebuild or an upgrade of any of them never meets an older result."""
+
+    cube: EquivalentsProjection
+    versions: tuple[tuple[str, str], ...]

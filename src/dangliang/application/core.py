@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, func, select
 
 from dangliang.application.accounts import Users
+from dangliang.application.computation_cache import ComputationCache
 from dangliang.application.sessions import WebSessions
 from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.payout import period_of_run
@@ -58,6 +59,7 @@ class Core:
         self.chain_projection = ChainProjection()
         self.users = Users(log, self.institutions)
         self.sessions = WebSessions(engine, write_engine)
+        self.computation_cache = ComputationCache()  # by log position (computations)
 
     # ---- projections ---------------------------------------------------------------------
 
@@ -111,6 +113,15 @@ class Core:
         view. With it, the cube is built under a second name while readers keep the old one,
         and the switch happens in one transaction once the new one has caught up.
         """
+        # Results kept before are still right (same log), but a reader of this process that
+        # read the cube half rebuilt must not leave what it computed behind.
+        self.computation_cache.clear()
+        try:
+            return self._rebuild(blue_green, progress)
+        finally:
+            self.computation_cache.clear()
+
+    def _rebuild(self, blue_green: bool, progress: Progress | None) -> int:
         report = (
             (lambda name: functools.partial(progress, name)) if progress else (lambda name: None)
         )

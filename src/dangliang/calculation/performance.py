@@ -278,14 +278,22 @@ def provisional_paid(runs: dict[str, inp.RunRecord], year: int) -> dict[tuple[st
 
 
 def staff_equivalents(
-    conn: Connection, t: EquivalentsTables, code: str, period: Period, position: int
+    conn: Connection,
+    t: EquivalentsTables,
+    code: str,
+    period: Period,
+    position: int,
+    *,
+    staff: str | None = None,
 ) -> dict[str, list[dict[str, str]]]:
-    """Per staff member of an institution: equivalents by item and month (what a payslip and
-    `explain --staff` show; basic medical and compliant public health, as distributed)."""
+    """Per staff member of an institution (or only `staff`): equivalents by item and month
+    (what a payslip and `explain --staff` show; basic medical and compliant public health,
+    as distributed)."""
     names = {c: n for c, n in conn.execute(select(reg.items.c.item_code, reg.items.c.name))}
     labels = [f"{period.year}-{m:02d}" for m in period.months]
     out: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for cell in cells(conn, t, labels, position=position, institution=code, by_staff=True):
+    found = cells(conn, t, labels, position=position, institution=code, by_staff=True, staff=staff)
+    for cell in found:
         if cell.category != "basic_medical" and not cell.compliant:
             continue
         out[cell.staff or ""].append(

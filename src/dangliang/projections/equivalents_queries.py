@@ -126,9 +126,11 @@ def cells(
     position: int | None = None,
     institution: str | None = None,
     by_staff: bool = False,
+    staff: str | None = None,
 ) -> Iterator[Cell]:
     """The non-empty cells of these months, now (from the cube) or as the log stood at
-    `position`, valued with the equivalent values known then.
+    `position`, valued with the equivalent values known then (`staff`: one person's only,
+    by staff).
 
     At a position P the answer is the cube (standing at C ≥ P) minus the deltas recorded
     after P: right after a catch-up (the common case) there are none, and an audit replay of
@@ -136,7 +138,8 @@ def cells(
     after the cube itself; positions only move forward, so equal readings mean the cube read
     saw exactly C (PostgreSQL gives each statement its own snapshot). Otherwise, or if the
     cube is behind P, the deltas up to P are summed."""
-    read = functools.partial(_cell_rows, conn, t, list(months), institution, by_staff)
+    by_staff = by_staff or staff is not None
+    read = functools.partial(_cell_rows, conn, t, list(months), institution, by_staff, staff)
     if position is None:
         rows = read()
     else:
@@ -184,6 +187,7 @@ def _cell_rows(
     months: list[str],
     institution: str | None,
     by_staff: bool,
+    staff: str | None = None,
     *,
     after: int | None = None,
     upto: int | None = None,
@@ -202,6 +206,8 @@ def _cell_rows(
         query = query.where(source.c.notification_id > after)
     if institution:
         query = query.where(source.c.institution_code == institution)
+    if staff is not None:
+        query = query.where(source.c.staff_id == staff)
     return list(conn.execute(query.group_by(*columns)).all())
 
 
