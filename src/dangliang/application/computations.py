@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -122,6 +123,45 @@ class Computations(Core):
                 position=at,
             )
         return {"institution": institution, "period": period, "position": at, "records": rows}
+
+    def records_page(
+        self,
+        institution: str,
+        period: str,
+        *,
+        item: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        as_of: datetime | None = None,
+        position: int | None = None,
+    ) -> dict[str, Any]:
+        """One page of `records`, in import order within each month and item, with the
+        totals of all of them (count, quantity, equivalents): what a screen pages through
+        without reading every record and its source id."""
+        at = self.resolve_position(as_of=as_of, position=position)
+        t = self.equivalents_projection().t
+        with self.engine.connect() as conn:
+            found = eq.records_page(
+                conn,
+                t,
+                self.log.events_table,
+                institution,
+                Period.of(period).month_labels,
+                item=item,
+                position=at,
+                offset=offset,
+                limit=limit,
+            )
+        return {
+            "institution": institution,
+            "period": period,
+            "position": at,
+            "count": found.count,
+            "quantity": Decimal(found.quantity_e4).scaleb(-4),
+            "equivalents": Decimal(found.equivalents_e8).scaleb(-8),
+            "offset": offset,
+            "records": found.rows,
+        }
 
     def distribute(
         self,

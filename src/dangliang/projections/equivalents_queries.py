@@ -2,9 +2,10 @@
 
 `cells` gives the summed quantities of the cube's cells with the equivalent value in force
 each month (`ValueBook`); `equivalents` sums them per institution (by staff or item);
-`records_in` lists the service records behind them (记录明细); `position_at` turns an as-of
-moment into a log position. Cells hold quantities; equivalents are `quantity × value`,
-multiplied when read (see `equivalents`).
+`records_in` lists the service records behind them (记录明细), `records_page` one page of
+them with the totals of all; `position_at` turns an as-of moment into a log position. Cells
+hold quantities; equivalents are `quantity × value`, multiplied when read (see
+`equivalents`).
 """
 
 from __future__ import annotations
@@ -323,6 +324,122 @@ def records_in(
     ]
     out.sort(key=lambda r: (r["month"], r["item"], r["source_id"]))
     return out
+
+
+@dataclass(frozen=True)
+class RecordsPage:
+    """One page of `records_in`'s rows, with the totals of every row (not only the page's):
+    how many, their quantity and their equivalents (× 10^4 and × 10^8, exact)."""
+
+    count: int
+    quantity_e4: int
+    equivalents_e8: int
+    rows: list[dict[str, Any]]  # as records_in's, with the item's value that month (value_e4)
+
+
+def records_page(
+    conn: Connection,
+    t: EquivalentsTables,
+    events_table: str,
+    institution: str,
+    months: Iterable[str],
+    *,
+    item: str | None = None,
+    position: int | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> RecordsPage:
+    """`records_in`'s rows `offset` to `offset + limit`, ordered by month, item and then the
+    order the records were imported in (the first event that put each into its cell), and
+    their totals, without listing them all: source ids are looked up for the page only.
+
+    The totals are the cube's cells (as at `position`): a record counts once in the cell it
+    is in (+1 when recorded or corrected in, −1 with its quantity when corrected out or
+    voided), so a cell's record count is the number of records listed in it and its quantity
+    their quantities' sum. The same counts per month and item say which cells a page falls
+    in, and only those months' rows are read."""
+    blocks: dict[tuple[str, str], list[int]] = {}  # (month, item) → records, quantity, value
+    for cell in cells(conn, t, months, position=position, institution=institution):
+        if item is not None and cell.item != item:
+            continue
+        block = blocks.setdefault((cell.month, cell.item), [0, 0, cell.value_e4])
+        block[0] += cell.records
+        block[1] += cell.quantity_e4
+    count = sum(b[0] for b in blocks.values())
+    quantity = sum(b[1] for b in blocks.values())
+    equivalents = sum(b[1] * b[2] for b in blocks.values())
+    wanted: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)  # month → item → slice
+    start = 0
+    for key in sorted(blocks):
+        size = blocks[key][0]
+        skip, stop = max(offset - start, 0), min(offset + limit - start, size)
+        if stop > skip:
+            wanted[key[0]][key[1]] = (skip, stop)
+        start += size
+    found: list[tuple[Any, ...]] = []
+    for month, items in sorted(wanted.items()):
+        only = next(iter(items.values())) if len(items) == 1 else None
+        rows = _record_rows(conn, t, events_table, institution, month, list(items), position, only)
+        by_item: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for r in rows:
+            by_item[r[1]].append(r)
+        for item_code, (skip, stop) in sorted(items.items()):
+            found += by_item[item_code] if only else by_item[item_code][skip:stop]
+    source_ids = _source_ids(conn, events_table, [str(r[0]) for r in found])
+    return RecordsPage(
+        count=count,
+        quantity_e4=quantity,
+        equivalents_e8=equivalents,
+        rows=[
+            {
+                "source_id": source_ids.get(str(originator), ""),
+                "item": item_code,
+                "month": month,
+                "staff_id": staff,
+                "compliant": bool(compliant),
+                "quantity": str(Decimal(int(q)).scaleb(-4)),
+                "value_e4": blocks[(month, item_code)][2],
+            }
+            for originator, item_code, month, staff, compliant, q in found
+        ],
+    )
+
+
+def _record_rows(
+    conn: Connection,
+    t: EquivalentsTables,
+    events_table: str,
+    institution: str,
+    month: str,
+    items: list[str],
+    position: int | None,
+    only: tuple[int, int] | None,
+) -> list[tuple[Any, ...]]:
+    """The listed records (record, item, month, staff, compliant, quantity) of some items in
+    one month, in import order per item; `only`: the slice of a single item's, in SQL."""
+    event_id = "notification_id" if conn.dialect.name == "postgresql" else "rowid"
+    params: dict[str, Any] = {"institution": institution, "month": month}
+    params.update({f"i{n}": code for n, code in enumerate(items)})
+    names = ", ".join(f":i{n}" for n in range(len(items)))
+    bound = ""
+    if position is not None:
+        bound = "AND d.notification_id <= :position "
+        params["position"] = position
+    page = ""
+    if only is not None:
+        page = "LIMIT :take OFFSET :skip"
+        params.update(take=only[1] - only[0], skip=only[0])
+    query = (
+        "SELECT e.originator_id, d.item_code, d.month, d.staff_id, d.compliant, "
+        "SUM(d.quantity_e4) "
+        f"FROM {t.deltas.name} d JOIN {events_table} e ON e.{event_id} = d.notification_id "
+        f"WHERE d.month = :month AND d.institution_code = :institution "
+        f"AND d.item_code IN ({names}) {bound}"
+        "GROUP BY e.originator_id, d.item_code, d.month, d.staff_id, d.compliant "
+        "HAVING SUM(d.records) > 0 "
+        f"ORDER BY d.item_code, MIN(d.notification_id), e.originator_id {page}"
+    )
+    return [tuple(r) for r in conn.execute(text(query), params)]
 
 
 def _source_ids(conn: Connection, events_table: str, originators: list[str]) -> dict[str, str]:

@@ -1,10 +1,12 @@
 """What the explain pages show, shaped from the application's explanations.
 
-`Dangliang.explain`, `explain_staff`, `explain_insurance` and `records` return the trace the
-rules recorded (rule, clause, parameters with value, date and reference, inputs, outputs)
-and the equivalents by item and month; this module only arranges them for a page: labels in
-two languages, inputs flattened into rows, items summed per item, records with their
-equivalents (quantity × the item's value that month, as the cube counts them) and paged.
+`Dangliang.explain`, `explain_staff`, `explain_insurance` and `records_page` return the
+trace the rules recorded (rule, clause, parameters with value, date and reference, inputs,
+outputs) and the equivalents by item and month; this module only arranges them for a page:
+labels in two languages, inputs flattened into rows, items summed per item, records with
+their equivalents (quantity × the item's value that month, as the cube counts them), a page
+at a time (`Dangliang.records_page`: the totals are summed by the database, only the page's
+records are read).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from dangliang.application import Dangliang
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
 from dangliang.projections import registry as reg
-from dangliang.projections.equivalents_queries import ValueBook
 from dangliang.web.guard import PageError
 
 PAGE_SIZE = 50
@@ -222,47 +223,43 @@ def records_page(
     position: int | None,
 ) -> RecordsPage:
     """One page (50 records) of the service records behind an institution's equivalents,
-    each with its equivalents (quantity × the item's value in force that month)."""
-    found = app.records(institution, period.label, item=item, position=position)
-    listed: list[dict[str, Any]] = found["records"]
-    at = int(found["position"])
-    with app.engine.connect() as conn:
-        book = ValueBook(conn, at)
-        values = {
-            (r["item"], r["month"]): Decimal(book.value_e4(r["item"], r["month"])).scaleb(-4)
-            for r in listed
-        }
+    each with its equivalents (quantity × the item's value in force that month), and the
+    totals of all of them (the application counts and sums them without listing them)."""
+    found = app.records_page(
+        institution,
+        period.label,
+        item=item,
+        offset=(page - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+        position=position,
+    )
+    count = int(found["count"])
+    pages = max(1, math.ceil(count / PAGE_SIZE))
+    if page > pages:
+        raise PageError(
+            404, f"没有第 {page} 页（共 {pages} 页）", f"no page {page} (there are {pages})"
+        )
     staff_names = app.registry().staff_names
-    quantity, equivalents = Decimal(0), Decimal(0)
     rows = []
-    for r in listed:
-        value = values[(r["item"], r["month"])]
-        amount = Decimal(r["quantity"]) * value
-        quantity += Decimal(r["quantity"])
-        equivalents += amount
+    for r in found["records"]:
+        value = Decimal(r.pop("value_e4")).scaleb(-4)
         rows.append(
             {
                 **r,
                 "staff_name": staff_names.get(r["staff_id"] or "", ""),
                 "equivalent_value": str(value),
-                "equivalents": str(exact_eu(amount)),
+                "equivalents": str(exact_eu(Decimal(r["quantity"]) * value)),
             }
         )
-    pages = max(1, math.ceil(len(rows) / PAGE_SIZE))
-    if page > pages:
-        raise PageError(
-            404, f"没有第 {page} 页（共 {pages} 页）", f"no page {page} (there are {pages})"
-        )
-    start = (page - 1) * PAGE_SIZE
     return RecordsPage(
         institution=institution,
         period=period.label,
         item=item,
-        position=at,
+        position=int(found["position"]),
         page=page,
         pages=pages,
-        count=len(rows),
-        quantity=quantity,
-        equivalents=exact_eu(equivalents),
-        rows=rows[start : start + PAGE_SIZE],
+        count=count,
+        quantity=found["quantity"],
+        equivalents=exact_eu(found["equivalents"]),
+        rows=rows,
     )
