@@ -1,9 +1,11 @@
 """Users: add, tokens, passwords, sign-in, disable/enable, roles, history (`dangliang users …`,
 the API, the browser workbench).
 
-Users are aggregates in the log (`domain.users.ApiUser`); there are few of them, so listing
-reads their events from the log instead of keeping a read model. Passwords are hashed here
-with argon2id (`argon2.PasswordHasher`); the log holds only the hash.
+Users are aggregates in the log (`domain.users.ApiUser`), read from it by id (ids come from
+names). Who exists is listed from the registry's names (`reg_users`, kept with the reference
+data), so the list needs no scan of a log of millions of records; each user's state is then
+read from their own events. Passwords are hashed here with argon2id
+(`argon2.PasswordHasher`); the log holds only the hash.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -63,9 +66,12 @@ class Users:
         log: EventLog,
         institutions: Callable[[], Institutions],
         hasher: PasswordHasher | None = None,
+        *,
+        user_ids: Callable[[], list[str]] | None = None,
     ):
         self.log = log
         self.institutions = institutions  # code → (kind, parent code), caught up
+        self.user_ids = user_ids  # every user's aggregate id, caught up (None: scan the log)
         self.hasher = hasher or PasswordHasher()
         self._dummy_hash: str | None = None
 
@@ -236,9 +242,13 @@ class Users:
     # ---- listing -----------------------------------------------------------------------------
 
     def all_users(self) -> list[ApiUser]:
-        topics = (topic_of(ApiUser.Added),)
-        found = notifications_in(self.log, 0, self.log.head(), topics)
-        users: list[ApiUser] = [self.log.repository.get(n.originator_id) for n in found]
+        """Every user ever added (disabled ones too), by name."""
+        if self.user_ids is not None:
+            wanted: list[Any] = [UUID(i) for i in self.user_ids()]
+        else:  # no registry to ask: read every `Added` from the log
+            found = notifications_in(self.log, 0, self.log.head(), (topic_of(ApiUser.Added),))
+            wanted = [n.originator_id for n in found]
+        users: list[ApiUser] = [self.log.repository.get(i) for i in wanted]
         return sorted(users, key=lambda u: u.name)
 
     def history(self, name: str) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ class Core:
         self.registry_projection = reg.RegistryProjection()
         self.inputs_projection = inp.InputsProjection()
         self.chain_projection = ChainProjection()
-        self.users = Users(log, self.institutions)
+        self.users = Users(log, self.institutions, user_ids=self._user_ids)
         self.sessions = WebSessions(engine, write_engine)
         self.computation_cache = ComputationCache()  # by log position (computations)
 
@@ -101,6 +101,12 @@ class Core:
         self._catch_up_registry()
         with self.engine.connect() as conn:
             return reg.load_institutions(conn)
+
+    def _user_ids(self) -> list[str]:
+        """Every user's aggregate id, from the registry brought up to the log's head."""
+        self._catch_up_registry()
+        with self.engine.connect() as conn:
+            return reg.user_ids(conn)
 
     def _catch_up_registry(self) -> None:
         for p in self._behind([self.registry_projection], self.log.head()):
@@ -157,19 +163,24 @@ class Core:
         return head
 
     def _upgrade_inputs(self) -> None:
-        """A database written by a version whose inputs projection recorded fewer kinds of
-        facts is replayed once into the current one, so an upgrade needs no manual step."""
+        """A database written by a version whose small projections (the inputs, the registry)
+        recorded fewer kinds of facts is replayed once into the current ones, so an upgrade
+        needs no manual step."""
+        self._upgrade_small(self.inputs_projection, inp.metadata)
+        self._upgrade_small(self.registry_projection, reg.metadata)
+
+    def _upgrade_small(
+        self, p: reg.RegistryProjection | inp.InputsProjection, metadata: MetaData
+    ) -> None:
         with self.engine.connect() as conn:
-            stored = eq.stored_version(conn, self.inputs_projection.name)
-            started = position(conn, self.inputs_projection.name) > 0
-        if stored == self.inputs_projection.version:
+            stored = eq.stored_version(conn, p.name)
+            started = position(conn, p.name) > 0
+        if stored == p.version:
             return
         if started:
-            self._rebuild_small(self.inputs_projection, inp.metadata)
+            self._rebuild_small(p, metadata)
         with self.write_engine.begin() as conn:
-            eq.set_active_suffix(
-                conn, self.inputs_projection.version, name=self.inputs_projection.name
-            )
+            eq.set_active_suffix(conn, p.version, name=p.name)
 
     def _rebuild_small(
         self, p: reg.RegistryProjection | inp.InputsProjection, metadata: MetaData

@@ -1,6 +1,7 @@
 """Registry: the reference data every import is checked against — institutions, staff postings,
 catalogue items and their dated equivalent values (with the notification that set each value,
-so re-pricing and as-of queries can tell which value stood when).
+so re-pricing and as-of queries can tell which value stood when) — and the names of the
+users (`reg_users`: name → aggregate id), so listing them needs no scan of the whole log.
 
 Values are stored as integers scaled by 10^4 (`value_e4`): exact on SQLite and PostgreSQL alike.
 """
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from dangliang.domain.catalogue import CatalogueItem
 from dangliang.domain.institution import Institution
 from dangliang.domain.staff import Staff
+from dangliang.domain.users import ApiUser
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections.tracking import empty_tables, notifications_in, topic_of
 
@@ -88,11 +90,19 @@ item_values = Table(
     Column("reference", String(500), nullable=False),
 )
 
+users = Table(  # a user's state is their aggregate's; this only says who exists
+    "reg_users",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("user_id", String(36), nullable=False),
+)
+
 
 class RegistryProjection:
     """Reference data; small, so it is simply deleted and rebuilt when asked."""
 
     name = "registry"
+    version = "2"  # "2": users' names. Bumped with each new table: old databases replay once
     batch_size = 1_000_000
     topics: tuple[str, ...] = tuple(
         topic_of(c)
@@ -106,6 +116,7 @@ class RegistryProjection:
             CatalogueItem.Defined,
             CatalogueItem.Described,
             CatalogueItem.ValueSet,
+            ApiUser.Added,
         )
     )
 
@@ -181,6 +192,8 @@ class RegistryProjection:
                     .where(items.c.item_code == self._item_code(conn, e))
                     .values(name=e.name, category=e.category, unit=e.unit)
                 )
+            elif isinstance(e, ApiUser.Added):
+                _replace(conn, users, {"name": e.name}, user_id=str(e.originator_id))
             elif isinstance(e, CatalogueItem.ValueSet):
                 conn.execute(
                     item_values.insert().values(
@@ -282,3 +295,8 @@ def load_institutions(conn: Connection) -> dict[str, tuple[str, str | None]]:
     postings and catalogue values a whole `Registry` loads."""
     query = select(institutions.c.code, institutions.c.kind, institutions.c.parent_code)
     return {code: (kind, parent) for code, kind, parent in conn.execute(query)}
+
+
+def user_ids(conn: Connection) -> list[str]:
+    """The aggregate id of every user ever added (users are never removed, only disabled)."""
+    return [str(u) for u in conn.execute(select(users.c.user_id).order_by(users.c.name)).scalars()]
