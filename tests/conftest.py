@@ -307,9 +307,18 @@ def load_reference(app: Dangliang, county: GeneratedCounty, actor: str = "tester
 # Fixtures that build a whole county once and share it (per module, or per session): under
 # pytest-xdist the tests that use one run on the same worker, per backend, so that the county
 # is built once instead of once on every worker that happens to get one of those tests.
-SHARED_COUNTIES = {"world": "module", "fuzz_world": "module", "demo": "session"}
+# (pytest-xdist marks a group by a suffix on the test's node id, which pytest 9 no longer
+# reads — its node ids are built from another field — so pyproject keeps pytest below 9.)
+SHARED_COUNTIES = {
+    "world": "module",
+    "fuzz_world": "module",
+    "demo": "session",
+    "make_site": "session",  # the workbench's county (tests/web)
+    "live": "session",  # the live server and the browser (tests/browser)
+}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         shared = [f for f in SHARED_COUNTIES if f in getattr(item, "fixturenames", ())]

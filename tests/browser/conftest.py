@@ -113,8 +113,11 @@ def live(
     service.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    """Chromium for one test module. Playwright's synchronous API keeps an event loop running
+    in this thread while it is open, which would break any later test of the same worker
+    that calls `asyncio.run`; so it is closed after each module (a launch takes ~0.3 s)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -119,7 +119,7 @@ def test_payslips_of_a_distribution_run_download_as_pdf(as_user: Any, live: Live
     admin.locator("#start-period").fill("2024")
     admin.locator("#start-run-button").click()
     admin.wait_for_url("**/runs/perf-2024~*")
-    link = admin.locator("a.payslips").first
+    link = admin.locator('a.payslips[href$="/C01V02.pdf"]')  # a clinic of two: quick to print
     with admin.expect_download() as pdf:
         link.click()
     assert Path(pdf.value.path()).read_bytes()[:5] == b"%PDF-"

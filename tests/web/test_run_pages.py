@@ -385,7 +385,7 @@ def test_statement_and_payslips_pdf(sqlite_site: Site) -> None:
         r.run_id for r in site.service.payout_runs().values() if r.period.startswith("perf-2024-07")
     ]
     perf_id = perf[0] if perf else start(site, "distribution", "2024-07")
-    slips = site.get("clerk", f"/runs/{slug(perf_id)}/payslips/C01.pdf")
+    slips = site.get("clerk", f"/runs/{slug(perf_id)}/payslips/C01V02.pdf")  # 2 people
     assert slips.status_code == 200 and slips.content.startswith(b"%PDF")
     assert slips.headers["content-type"] == "application/pdf"
     assert site.get("clerk", f"/runs/{slug(perf_id)}/payslips/C02.pdf").status_code == 403
