@@ -61,3 +61,20 @@ def test_a_clerk_is_refused_the_audit_page(as_user: Any, live: LiveServer) -> No
     response = page.goto(live.url + "/audit")
     assert response.status == 403
     assert "无权限" in page.get_by_role("heading", level=1).inner_text()
+
+
+def test_the_menu_and_a_run_can_be_reached_with_the_keyboard(
+    as_user: Any, live: LiveServer
+) -> None:
+    page = as_user("auditor")
+    page.goto(live.url + "/audit")
+    page.keyboard.press("Tab")  # the first stop skips to the content
+    assert page.evaluate("document.activeElement.textContent") == "跳到正文"
+    for _ in range(12):  # then the menu, in order, until 支付批次
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "支付批次":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_url(live.url + "/runs")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("支付批次")
+    assert accessibility_violations(page) == []
