@@ -131,3 +131,26 @@ def test_a_clerk_cannot_open_another_institution(as_user: Any, live: LiveServer,
     response = clerk.goto(live.url + path)
     assert response.status == 403
     assert "无权限" in clerk.get_by_role("heading", level=1).inner_text()
+
+
+def test_a_clerk_s_script_gets_403_for_another_institution_s_fragments_and_files(
+    as_user: Any, live: LiveServer, tmp_path: Path
+) -> None:
+    admin = as_user("admin")
+    _upload(admin, live, "管理员的文件.csv", _records(live, 5, "BRADM", spoil=True), tmp_path)
+    job = admin.url.rsplit("/", 1)[-1]
+    clerk = as_user("clerk")
+    clerk.goto(live.url + "/institutions/C01?year=2024")
+    fetched = clerk.evaluate(
+        """async (paths) => Promise.all(paths.map(async (p) => {
+               const r = await fetch(p, {headers: {Accept: "text/html-fragment"}});
+               return [p, r.status];
+           }))""",
+        [
+            f"/imports/{job}/status",
+            f"/imports/{job}/problems.xlsx",
+            "/explain/institution/C02/records?period=2024-03",
+            "/institutions/C02?year=2024",
+        ],
+    )
+    assert {path: status for path, status in fetched} == {path: 403 for path, _ in fetched}
