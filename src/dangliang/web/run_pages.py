@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -51,6 +52,10 @@ router = APIRouter()
 RunText = Annotated[str, Path(max_length=40, description="`2024-03~1` or `2024-03%231`")]
 Code = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Text = Annotated[str, Form(max_length=500)]
+Reader = Annotated[Principal, Depends(page(*READ))]
+Auditor = Annotated[Principal, Depends(page(*AUDIT))]
+Approver = Annotated[Principal, Depends(form(*APPROVE))]
+Admin = Annotated[Principal, Depends(form(*ADMIN))]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PERIODS = {
     "month_year": re.compile(r"^\d{4}(-(0[1-9]|1[0-2]))?$"),
@@ -83,6 +88,19 @@ def _choice(value: str | None, allowed: dict[str, Any], what: str) -> str | None
     return value
 
 
+def _decided(run_text: str, done: str, record: Callable[..., Any], **fields: str) -> Response:
+    """A decision on a run (`record(run_id, **fields)`: the form's text and who), then back to
+    the run saying what was done."""
+    run_id = views.run_id_of(run_text)
+    record(run_id, **fields)
+    return _back(run_id, done)
+
+
+def _file_name(kind: str, run: RunRecord, suffix: str) -> str:
+    """`statement-2024-03-1.xlsx`: a download's name (`#` and `~` are awkward in files)."""
+    return f"{kind}-{views.slug(run.run_id).replace('~', '-')}{suffix}"
+
+
 def _download(content: bytes, media: str, name: str) -> Response:
     return Response(
         content,
@@ -101,7 +119,7 @@ def _download(content: bytes, media: str, name: str) -> Response:
 def runs_page(
     request: Request,
     app: Service,
-    me: Annotated[Principal, Depends(page(*READ))],
+    me: Reader,
     year: Annotated[str | None, Query(pattern=r"^(\d{4})?$")] = None,
     kind: Annotated[str | None, Query(max_length=32)] = None,
     state: Annotated[str | None, Query(max_length=16)] = None,
@@ -135,7 +153,7 @@ def runs_page(
 @router.post("/runs")
 def start_run(
     app: Service,
-    me: Annotated[Principal, Depends(form(*ADMIN))],
+    me: Admin,
     ledger: Annotated[str, Form(max_length=32)],
     period: Annotated[str, Form(max_length=16)],
 ) -> Response:
@@ -167,7 +185,7 @@ def start_run(
 def diff_page(
     request: Request,
     app: Service,
-    me: Annotated[Principal, Depends(page(*AUDIT))],
+    me: Auditor,
     a: Annotated[str | None, Query(max_length=40)] = None,
     b: Annotated[str | None, Query(max_length=40)] = None,
     everything: Annotated[bool, Query(alias="all")] = False,
@@ -216,7 +234,7 @@ def run_page(
     request: Request,
     run_text: RunText,
     app: Service,
-    me: Annotated[Principal, Depends(page(*READ))],
+    me: Reader,
     done: Annotated[str | None, Query(max_length=16)] = None,
 ) -> Response:
     run = _run(app, run_text)
@@ -257,48 +275,25 @@ def run_page(
 
 
 @router.post("/runs/{run_text}/approve")
-def approve(
-    run_text: RunText,
-    app: Service,
-    me: Annotated[Principal, Depends(form(*APPROVE))],
-    reference: Text,
-) -> Response:
-    run_id = views.run_id_of(run_text)
-    app.approve_payout(run_id, reference=reference, actor=me.name)
-    return _back(run_id, "approved")
+def approve(run_text: RunText, app: Service, me: Approver, reference: Text) -> Response:
+    return _decided(run_text, "approved", app.approve_payout, reference=reference, actor=me.name)
 
 
 @router.post("/runs/{run_text}/reject")
-def reject(
-    run_text: RunText,
-    app: Service,
-    me: Annotated[Principal, Depends(form(*APPROVE))],
-    reason: Text,
-) -> Response:
-    run_id = views.run_id_of(run_text)
-    app.reject_payout(run_id, reason=reason, actor=me.name)
-    return _back(run_id, "rejected")
+def reject(run_text: RunText, app: Service, me: Approver, reason: Text) -> Response:
+    return _decided(run_text, "rejected", app.reject_payout, reason=reason, actor=me.name)
 
 
 @router.post("/runs/{run_text}/paid")
-def paid(
-    run_text: RunText,
-    app: Service,
-    me: Annotated[Principal, Depends(form(*ADMIN))],
-    reference: Text,
-) -> Response:
-    run_id = views.run_id_of(run_text)
-    app.mark_payout_paid(run_id, reference=reference, actor=me.name)
-    return _back(run_id, "paid")
+def paid(run_text: RunText, app: Service, me: Admin, reference: Text) -> Response:
+    return _decided(run_text, "paid", app.mark_payout_paid, reference=reference, actor=me.name)
 
 
 # ---- documents --------------------------------------------------------------------------------
 
 
 @router.get("/runs/{run_text}/statement.xlsx")
-def statement_xlsx(
-    run_text: RunText, app: Service, _: Annotated[Principal, Depends(page(*AUDIT))]
-) -> Response:
+def statement_xlsx(run_text: RunText, app: Service, _: Auditor) -> Response:
     """The county-wide statement (支付单 / 拨付单), the same bytes as the CLI's."""
     run = _run(app, run_text)
     if run.ledger == "performance":
@@ -307,7 +302,7 @@ def statement_xlsx(
             f"{run.run_id} 是绩效分配批次：请下载各机构的工资条",
             f"{run.run_id} is a distribution run: download its payslips",
         )
-    name = f"statement-{views.slug(run.run_id).replace('~', '-')}.xlsx"
+    name = _file_name("statement", run, ".xlsx")
     with tempfile.TemporaryDirectory(prefix="dangliang-web-statement-") as folder:
         path = FilePath(folder) / name
         if run.ledger == "insurance":
@@ -319,14 +314,11 @@ def statement_xlsx(
 
 
 @router.get("/runs/{run_text}/statement.pdf")
-def statement_pdf(
-    run_text: RunText, app: Service, me: Annotated[Principal, Depends(page(*READ))]
-) -> Response:
+def statement_pdf(run_text: RunText, app: Service, me: Reader) -> Response:
     """The statement as a PDF; a clerk's has only their lines and no county totals."""
     run = _run(app, run_text)
     content = app.statement_pdf(run.run_id, institutions=me.scope)
-    name = f"statement-{views.slug(run.run_id).replace('~', '-')}.pdf"
-    return _download(content, "application/pdf", name)
+    return _download(content, "application/pdf", _file_name("statement", run, ".pdf"))
 
 
 @router.get("/runs/{run_text}/payslips/{code}.pdf")
@@ -334,14 +326,13 @@ def payslips_pdf(
     run_text: RunText,
     code: Code,
     app: Service,
-    me: Annotated[Principal, Depends(page(*READ))],
+    me: Reader,
 ) -> Response:
     """An institution's payslips (工资条) from a distribution run, a page per person."""
     require_institution(me, code)
     run = _run(app, run_text)
     content = app.payslips_pdf(run.run_id, code)
-    name = f"payslips-{views.slug(run.run_id).replace('~', '-')}-{code}.pdf"
-    return _download(content, "application/pdf", name)
+    return _download(content, "application/pdf", _file_name("payslips", run, f"-{code}.pdf"))
 
 
 # ---- replay -----------------------------------------------------------------------------------
@@ -352,7 +343,7 @@ def replay_page(
     request: Request,
     run_text: RunText,
     app: Service,
-    _: Annotated[Principal, Depends(page(*AUDIT))],
+    _: Auditor,
 ) -> Response:
     run = _run(app, run_text)
     return render(
