@@ -27,7 +27,7 @@ from dangliang.domain.payout import bare_period, ledger_of
 from dangliang.payouts import insurance_statements as fund_statements
 from dangliang.payouts import statements
 from dangliang.projections import registry
-from dangliang.projections.facts_queries import RunRecord, runs_at
+from dangliang.projections.facts_queries import RunRecord
 
 KINDS = {
     "monthly_advance": ("月度预拨", "monthly advance"),
@@ -334,14 +334,6 @@ def adjustments(run: RunRecord, table: Table) -> list[dict[str, Any]]:
                 }
             )
     return out
-
-
-def runs_of_period(app: Dangliang, period: str) -> list[RunRecord]:
-    """Every run of one period (`2024-03`, `perf-2024`), oldest first, without reading the
-    other periods' runs (the log is caught up by `app.payout_run`)."""
-    with app.engine.connect() as conn:
-        found = runs_at(conn, period=period).values()
-    return sorted(found, key=lambda r: r.recorded_at_position)
 
 
 def institution_names(app: Dangliang) -> dict[str, str]:
