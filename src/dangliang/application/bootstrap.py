@@ -20,6 +20,7 @@ from dangliang.application.insurance_fund import InsuranceFund
 from dangliang.application.pay_runs import PayRuns
 from dangliang.application.policy_admin import PolicyAdmin
 from dangliang.application.sessions import WebSessions
+from dangliang.application.workbench_queries import WorkbenchQueries
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
@@ -59,7 +60,9 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-class Dangliang(Uploads, PolicyAdmin, Computations, InsuranceFund, PayRuns, Audit):
+class Dangliang(
+    Uploads, PolicyAdmin, Computations, InsuranceFund, PayRuns, Audit, WorkbenchQueries
+):
     """Every command and query of dangliang, one use-case area per base class."""
 
 

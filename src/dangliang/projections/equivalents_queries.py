@@ -248,6 +248,14 @@ def equivalents(
     return {"period": period, "position": position, "institutions": out}
 
 
+def months_held(conn: Connection, t: EquivalentsTables) -> tuple[str | None, str | None]:
+    """The first and the last month with service records (`2023-01`, `2024-12`), or Nones:
+    one index look-up each (min and max asked apart, so each uses the month index)."""
+    first = conn.scalar(select(func.min(t.deltas.c.month)))
+    last = conn.scalar(select(func.max(t.deltas.c.month)))
+    return first, last
+
+
 def position_at(log: EventLog, moment: datetime) -> int:
     """The log position at a moment (transaction time): the last notification recorded at
     or before it, found by bisection over the log's own timestamps (about 20 reads)."""

@@ -78,6 +78,24 @@ def policy_at(
     return found
 
 
+def policy_facts(
+    conn: Connection, scheme: str = "compensation", position: int | None = None
+) -> list[tuple[int, str, dict[str, Any]]]:
+    """Every adoption (`policy`) and parameter change (`parameter_change`) of a scheme up to
+    `position` (now when None), oldest first: (notification id, kind, what was recorded).
+    The kinds are given without the fund's `insurance_` prefix."""
+    prefix = "insurance_" if scheme == "insurance" else ""
+    query = select(facts.c.notification_id, facts.c.kind, facts.c.payload).where(
+        facts.c.kind.in_((f"{prefix}policy", f"{prefix}parameter_change"))
+    )
+    if position is not None:
+        query = query.where(facts.c.notification_id <= position)
+    return [
+        (int(nid), kind.removeprefix(prefix), json.loads(payload))
+        for nid, kind, payload in conn.execute(query.order_by(facts.c.notification_id))
+    ]
+
+
 @dataclass
 class InstitutionFacts:
     code: str

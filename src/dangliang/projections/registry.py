@@ -300,3 +300,15 @@ def load_institutions(conn: Connection) -> dict[str, tuple[str, str | None]]:
 def user_ids(conn: Connection) -> list[str]:
     """The aggregate id of every user ever added (users are never removed, only disabled)."""
     return [str(u) for u in conn.execute(select(users.c.user_id).order_by(users.c.name)).scalars()]
+
+
+def institution_names(conn: Connection) -> dict[str, str]:
+    """Institution code → name (the registry's small table; what pages label codes with)."""
+    query = select(institutions.c.code, institutions.c.name)
+    return {code: name for code, name in conn.execute(query)}
+
+
+def item_names(conn: Connection) -> dict[str, str]:
+    """Catalogue item code → name."""
+    query = select(items.c.item_code, items.c.name)
+    return {code: name or "" for code, name in conn.execute(query)}

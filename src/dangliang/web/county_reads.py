@@ -1,94 +1,100 @@
 """The reads behind the overview and the institution pages (概览、机构页的数据).
 
-Every figure of those pages comes from one computation of the year (`app.compute`), the
-expensive read (the whole year's equivalents cube: about 0.4 s on a million records). At a
-given log position a computation is the same for ever (docs/compensation.md), so it is kept
-per application, year and position, and a page opened again — or the next institution's
-page — costs a dictionary look-up until the log moves on (an import, a new input, a run).
-The fund's computation is kept the same way.
+Every figure of those pages comes from the application, all at one log position: the year's
+computation (`app.compute`), the fund's (`app.compute_insurance`), an institution's
+explanation (`app.explain`, for its equivalents by item) and performance pay
+(`app.distribute`), the recorded runs (`app.payout_runs`). The application keeps its
+computations per position (`application.computation_cache`); this module keeps none.
 
-Besides: the names of institutions and catalogue items (the small registry tables), the
-years the equivalents cube holds (two index look-ups), and the recorded payout runs.
+What it does keep is a small memo of the *views* it derives from the application's kept
+year computation, and only for as long as the application keeps that computation: the
+year's JSON with each institution's months, the recorded runs' advances, the fund's figures
+and the equivalents by item of the last few institutions opened. Why: the application's
+results are cheap to ask for again (a look-up), but turning them into a page's figures is
+not — on the 1,000,000-record demo county, the JSON of 139 institutions takes ~5 ms, the
+year's recorded advances ~35 ms (every run's recorded results decoded and summed), the
+fund's year ~15 ms, an institution's items ~20 ms (a cube read) — so without it the overview
+and an institution's page took 90–110 ms instead of 25–35 ms (benchmarks/web_pages.py).
+The memo is keyed by the identity of the computation `app.compute` returns: when the log
+moves on, or the application rebuilds, evicts or declines to keep it, `app.compute` returns
+another object and everything derived from the old one is dropped. One entry per year, for
+the last few years asked.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
-
 from dangliang.application import Dangliang
+from dangliang.application.workbench_queries import RunRecord
 from dangliang.calculation import compensation as comp
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
 from dangliang.payouts.paid_periods import advances_paid
 from dangliang.policy.subsidy_records import CATEGORIES
 from dangliang.policy.trace import to_json
-from dangliang.projections import registry as reg
-from dangliang.projections.facts_queries import RunRecord
 
 LEDGER = "compensation"  # institution compensation runs (not the fund's, not performance pay)
-KEEP = 64  # entries kept per application, all at the log's latest position
+YEARS_KEPT = 4  # years whose figures are remembered per application (the latest asked)
+ITEMS_KEPT = 32  # institutions whose equivalents by item are remembered per year
 T = TypeVar("T")
 
 _lock = threading.Lock()
-_missing = object()
-_kept: weakref.WeakKeyDictionary[Dangliang, OrderedDict[tuple[Any, ...], Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_years: weakref.WeakKeyDictionary[Dangliang, dict[int, YearFigures]] = weakref.WeakKeyDictionary()
 
 
-def _cached(app: Dangliang, head: int, key: tuple[Any, ...], make: Callable[[], T]) -> T:
-    """`make()` once per application, log position and key. Entries of earlier positions
-    are dropped as soon as the log moves on: nothing asks for them again."""
-    with _lock:
-        entries = _kept.setdefault(app, OrderedDict())
-        found = entries.get((head, *key), _missing)
-        if found is not _missing:
-            entries.move_to_end((head, *key))
-            return found  # type: ignore[no-any-return]
-    made = make()  # outside the lock: two first requests may both compute, both correct
-    with _lock:
-        for old in [k for k in entries if k[0] < head]:
-            del entries[old]
-        entries[(head, *key)] = made
-        while len(entries) > KEEP:
-            entries.popitem(last=False)
-    return made
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class YearFigures:
-    """The year's computation and its JSON (`compute --json`), each institution with its
-    equivalents by month (`by_month`: category → month → equivalents, from the computation's
-    own equivalents step). Shared between requests: read it, never change it."""
+    """The year's computation (the application's kept one) and its JSON (`compute --json`),
+    each institution with its equivalents by month (`by_month`: category → month →
+    equivalents, from the computation's own equivalents step), and the views derived from
+    them since (`derived`). Shared between requests: read it, never change it."""
 
     year: int
     position: int
     computation: comp.Computation
     doc: dict[str, Any]
+    derived: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
 
     def institution(self, code: str) -> dict[str, Any] | None:
         return next((r for r in self.doc["institutions"] if r["code"] == code), None)
 
+    def view(self, key: tuple[str, ...], make: Callable[[], T]) -> T:
+        """`make()` once for these figures (two first requests may both make it, alike)."""
+        with _lock:
+            if key in self.derived:
+                return self.derived[key]  # type: ignore[no-any-return]
+        made = make()
+        with _lock:
+            self.derived[key] = made
+            items = [k for k in self.derived if k[0] == "items"]
+            for old in items[: max(0, len(items) - ITEMS_KEPT)]:
+                del self.derived[old]
+        return made
+
 
 def year_figures(app: Dangliang, year: int) -> YearFigures:
-    """The year's settlement computation as the log stands now (kept per position)."""
-    head = app.catch_up()
-
-    def make() -> YearFigures:
-        computation = app.compute(Period(year), position=head)
-        doc = computation.as_json()
-        for row in doc["institutions"]:
-            row["by_month"] = _by_month(computation, row["code"])
-        return YearFigures(year, head, computation, doc)
-
-    return _cached(app, head, ("compensation", year), make)
+    """The year's settlement computation as the log stands now (caught up by `compute`)."""
+    computation = app.compute(Period(year))
+    with _lock:
+        found = _years.setdefault(app, {}).get(year)
+    if found is not None and found.computation is computation:
+        return found
+    doc = computation.as_json()
+    for row in doc["institutions"]:
+        row["by_month"] = _by_month(computation, row["code"])
+    figures = YearFigures(year, computation.position, computation, doc)
+    with _lock:
+        kept = _years[app]
+        kept.pop(year, None)
+        kept[year] = figures
+        for old in list(kept)[: max(0, len(kept) - YEARS_KEPT)]:
+            del kept[old]
+    return figures
 
 
 def _by_month(computation: comp.Computation, code: str) -> dict[str, dict[str, str]]:
@@ -108,40 +114,17 @@ class FundFigures:
     message_en: str = ""
 
 
-def fund_figures(app: Dangliang, year: int) -> FundFigures:
-    head = app.catch_up()
+def fund_figures(app: Dangliang, figures: YearFigures) -> FundFigures:
+    """The fund's year at the figures' position."""
 
     def make() -> FundFigures:
+        period = Period(figures.year)
         try:
-            return FundFigures(app.compute_insurance(Period(year), position=head).as_json())
+            return FundFigures(app.compute_insurance(period, position=figures.position).as_json())
         except DomainError as e:  # no fund policy, no fund year, scores not yet recorded…
             return FundFigures(None, e.message_zh, e.message_en)
 
-    return _cached(app, head, ("insurance", year), make)
-
-
-def institution_names(app: Dangliang) -> dict[str, str]:
-    app.institutions()  # brings the registry up to date
-    t = reg.institutions
-    with app.engine.connect() as conn:
-        return {code: name for code, name in conn.execute(select(t.c.code, t.c.name))}
-
-
-def item_names(app: Dangliang) -> dict[str, str]:
-    t = reg.items
-    with app.engine.connect() as conn:
-        return {code: name for code, name in conn.execute(select(t.c.item_code, t.c.name))}
-
-
-def service_years(app: Dangliang) -> list[int]:
-    """The years from the first to the last month with service records (newest first)."""
-    deltas = app.equivalents_projection().t.deltas
-    with app.engine.connect() as conn:  # one index look-up each (min and max apart)
-        first = conn.scalar(select(func.min(deltas.c.month)))
-        last = conn.scalar(select(func.max(deltas.c.month)))
-    if not first or not last:
-        return []
-    return list(range(int(last[:4]), int(first[:4]) - 1, -1))
+    return figures.view(("fund",), make)
 
 
 @dataclass(frozen=True)
@@ -157,33 +140,35 @@ class RecordedAdvances:
         return bool(self.runs)
 
 
-def recorded_advances(app: Dangliang, year: int) -> RecordedAdvances:
-    head = app.catch_up()
+def recorded_advances(app: Dangliang, figures: YearFigures) -> RecordedAdvances:
+    """The runs recorded up to the figures' position."""
 
     def make() -> RecordedAdvances:
-        runs = {k: r for k, r in app.payout_runs(position=head).items() if r.ledger == LEDGER}
+        runs = app.payout_runs(position=figures.position)
+        runs = {k: r for k, r in runs.items() if r.ledger == LEDGER}
+        year = str(figures.year)
         closing = [
             r
             for r in runs.values()
-            if r.closes_period and len(r.period) == 7 and r.period[:4] == str(year)
+            if r.closes_period and len(r.period) == 7 and r.period[:4] == year
         ]
-        return RecordedAdvances(advances_paid(runs, year) if closing else {}, closing)
+        return RecordedAdvances(advances_paid(runs, figures.year) if closing else {}, closing)
 
-    return _cached(app, head, ("runs", year), make)
+    return figures.view(("runs",), make)
 
 
 def items_of(app: Dangliang, figures: YearFigures, code: str) -> list[dict[str, Any]]:
     """The institution's equivalents by item and month (quantity, equivalents, records), as
-    its explanation gives them, from the kept computation (no second computation)."""
+    its explanation gives them at the figures' position (the application's kept
+    computation: no second computation)."""
 
     def make() -> list[dict[str, Any]]:
-        t = app.equivalents_projection().t
-        with app.engine.connect() as conn:
-            found = comp.explain(conn, t, figures.computation, code)
+        period = Period(figures.year)
+        found = app.explain(code, period, position=figures.position)
         rows: list[dict[str, Any]] = found["equivalents_by_item"]
         return rows
 
-    return _cached(app, figures.position, ("items", figures.year, code), make)
+    return figures.view(("items", code), make)
 
 
 @dataclass(frozen=True)
@@ -195,14 +180,10 @@ class Pay:
     notes: list[str]
 
 
-def pay_of(app: Dangliang, year: int, code: str) -> Pay:
-    head = app.catch_up()
-
-    def make() -> Pay:
-        found = app.distribute(Period(year), institution=code, position=head)
-        distribution = found.distributions.get(code)
-        if distribution is None:
-            return Pay(None, [w for w in found.warnings if w.startswith(f"{code}:")])
-        return Pay(distribution.as_json(), [])
-
-    return _cached(app, head, ("pay", year, code), make)
+def pay_of(app: Dangliang, figures: YearFigures, code: str) -> Pay:
+    """The distribution at the figures' position (kept by the application: a look-up)."""
+    found = app.distribute(Period(figures.year), institution=code, position=figures.position)
+    distribution = found.distributions.get(code)
+    if distribution is None:
+        return Pay(None, [w for w in found.warnings if w.startswith(f"{code}:")])
+    return Pay(distribution.as_json(), [])

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from dangliang.application.workbench_queries import RunRecord
 from dangliang.policy.subsidy_records import CATEGORIES, COMPONENTS, COMPONENTS_ZH
-from dangliang.projections.facts_queries import RunRecord
 from dangliang.web.formatting import decimal_of, period_label
 
 Pair = tuple[str, str]

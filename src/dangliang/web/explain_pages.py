@@ -115,7 +115,7 @@ def institution_page(
         ],
     }
     items = (
-        views.items_view(doc["equivalents_by_item"], views.item_names(app))
+        views.items_view(doc["equivalents_by_item"], app.item_names())
         if component in CATEGORIES
         else []
     )
@@ -168,7 +168,7 @@ def records_page(
         period=found,
         listing=listing,
         item=item,
-        item_name=views.item_names(app).get(item, "") if item else "",
+        item_name=app.item_names().get(item, "") if item else "",
         category=category,
         category_label=views.CATEGORY_LABELS.get(category or ""),
         overview_href=explain_link(code, year, position=listing.position),

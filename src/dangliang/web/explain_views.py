@@ -16,12 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
 from dangliang.application import Dangliang
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
-from dangliang.projections import registry as reg
 from dangliang.web.guard import PageError
 
 PAGE_SIZE = 50
@@ -183,14 +180,6 @@ def items_view(rows: list[dict[str, Any]], names: dict[str, str]) -> list[ItemSu
         summary.records += int(r.get("records", 0))
         summary.months.append(r)
     return sorted(found.values(), key=lambda s: (s.category, s.item))
-
-
-def item_names(app: Dangliang) -> dict[str, str]:
-    """Catalogue item code → name (the catalogue is small)."""
-    app.registry()  # brings the reference data up to the log's head
-    with app.engine.connect() as conn:
-        rows = conn.execute(select(reg.items.c.item_code, reg.items.c.name))
-        return {code: name or "" for code, name in rows}
 
 
 def exact_eu(value: Decimal) -> Decimal:

@@ -8,9 +8,10 @@
   explanation), its staff's performance pay (the pool and who gets what) and its village
   clinics. A clerk asking for another institution gets 403.
 
-The figures come from the year's computation kept by `county_reads` (one per log position,
-shared with the overview), the top items from its explanation of this institution (the
-cube's cells of one institution), the shares from `app.distribute` for this institution.
+The figures come from the year's computation (`county_reads.year_figures`: the application's,
+kept per log position and shared with the overview), the top items from the application's
+explanation of this institution (the cube's cells of one institution), the shares from
+`app.distribute` for this institution — all at one log position.
 """
 
 from __future__ import annotations
@@ -26,12 +27,9 @@ from dangliang.web import dashboards as dash
 from dangliang.web import institution_views as views
 from dangliang.web.county_reads import (
     YearFigures,
-    institution_names,
-    item_names,
     items_of,
     pay_of,
     recorded_advances,
-    service_years,
     year_figures,
 )
 from dangliang.web.guard import READ, PageError, Service, page, require_institution
@@ -57,7 +55,7 @@ POSTS = {
 def institution_list(
     request: Request, app: Service, me: Annotated[Principal, Depends(page(*READ))]
 ) -> Response:
-    names = institution_names(app)
+    names = app.institution_names()
     rows = [
         {
             "code": code,
@@ -85,8 +83,8 @@ def institution_page(
     if code not in institutions:
         raise PageError(404, f"未登记的机构：{code}", f"unknown institution: {code}")
     lang = language(request)
-    year, years = chosen_year(service_years(app), year)
-    names = institution_names(app)
+    year, years = chosen_year(app.service_years(), year)
+    names = app.institution_names()
     kind, parent = institutions[code]
     figures = year_figures(app, year)
     clinics = sorted(c for c, (_, p) in institutions.items() if p == code)
@@ -106,7 +104,7 @@ def institution_page(
         components=COMPONENTS,
         labels=dash,
         **year_of(app, figures, code, names, lang),
-        **pay_view(app, year, code, lang),
+        **pay_view(app, figures, code, lang),
         **clinics_of(figures, clinics, names, lang),
     )
 
@@ -119,7 +117,7 @@ def year_of(
     entry = figures.institution(code)
     if entry is None:  # registered after the log position, or nothing of the year at all
         return {"row": None, "charts": {}}
-    recorded = recorded_advances(app, year)
+    recorded = recorded_advances(app, figures)
     paid = recorded.by_institution if recorded.any else None
     run_months = dash.monthly_run_advances(recorded.runs, year, [code]) if recorded.any else None
     months = views.monthly_rows(entry, year, run_months)
@@ -133,15 +131,15 @@ def year_of(
             sum((m.basic_public_health for m in months), dash.ZERO),
             None if run_months is None else sum((v for v in run_months if v), dash.ZERO),
         ),
-        "top_items": views.top_items(items_of(app, figures, code), item_names(app)),
+        "top_items": views.top_items(items_of(app, figures, code), app.item_names()),
         "charts": {"inst-monthly": views.monthly_chart(months, year, lang)},
         "warnings": entry.get("warnings", []),
     }
 
 
-def pay_view(app: Service, year: int, code: str, lang: str) -> dict[str, Any]:
+def pay_view(app: Service, figures: YearFigures, code: str, lang: str) -> dict[str, Any]:
     """The institution's performance-pay distribution of the year, if it has a pool."""
-    found = pay_of(app, year, code)
+    found = pay_of(app, figures, code)
     if found.doc is None:
         return {"pay": None, "pay_notes": found.notes, "posts": POSTS}
     staff = found.doc["staff"]

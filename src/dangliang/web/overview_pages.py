@@ -12,8 +12,9 @@ A clerk sees no county figure: `/` sends them (303) to their institution's page,
 their institution and its village clinics only.
 
 The year defaults to the latest with service records. Every figure comes from one
-computation of the year (`county_reads.year_figures`, kept per log position), so the page
-costs one computation the first time after the log moved, and a look-up afterwards.
+computation of the year (`county_reads.year_figures`: the application's, kept per log
+position), so the page costs one computation the first time after the log moved, and a
+look-up afterwards; the fund's figures and the recorded runs are read at the same position.
 """
 
 from __future__ import annotations
@@ -28,13 +29,7 @@ from dangliang.application.accounts import Principal
 from dangliang.policy.subsidy_records import CATEGORIES, COMPONENTS
 from dangliang.web import dashboards as dash
 from dangliang.web import institution_views as views
-from dangliang.web.county_reads import (
-    fund_figures,
-    institution_names,
-    recorded_advances,
-    service_years,
-    year_figures,
-)
+from dangliang.web.county_reads import fund_figures, recorded_advances, year_figures
 from dangliang.web.guard import READ, PageError, Service, page
 from dangliang.web.rendering import language, render
 
@@ -63,7 +58,7 @@ def overview(
         target = f"/institutions/{me.institution}" + (f"?year={year}" if year else "")
         return RedirectResponse(target, status_code=303)
     lang = language(request)
-    year, years = chosen_year(service_years(app), year)
+    year, years = chosen_year(app.service_years(), year)
     return render(request, "overview/index.html", year=year, years=years, **county(app, year, lang))
 
 
@@ -71,13 +66,13 @@ def county(app: Service, year: int, lang: str) -> dict[str, Any]:
     """Everything the overview shows for `year` (county-wide: admin and auditor only)."""
     figures = year_figures(app, year)
     doc = figures.doc
-    recorded = recorded_advances(app, year)
+    recorded = recorded_advances(app, figures)
     rows = dash.county_rows(
         doc,
         app.institutions(),
         year,
         lang,
-        names=institution_names(app),
+        names=app.institution_names(),
         paid=recorded.by_institution if recorded.any else None,
     )
     months = dash.monthly_equivalents(doc["institutions"])
@@ -91,7 +86,7 @@ def county(app: Service, year: int, lang: str) -> dict[str, Any]:
         )
         for m in range(1, 13)
     ]
-    fund = fund_figures(app, year)
+    fund = fund_figures(app, figures)
     charts = {
         "ov-equivalents": dash.equivalents_chart(rows, lang),
         "ov-components": dash.components_chart(rows, lang),

@@ -71,14 +71,14 @@ def policy_page(
 def history_page(
     request: Request, app: Service, me: Reader, scheme: Scheme = "compensation"
 ) -> Response:
-    entries = views.history(app, scheme)
+    entries = app.policy_history(scheme)
     return render(
         request,
         "policy/history.html",
         scheme=scheme,
         schemes=views.SCHEMES,
         entries=list(reversed(entries)),
-        head=app.log.head(),
+        head=app.log_head(),
     )
 
 
@@ -189,7 +189,7 @@ def what_if(
         found_period=found,
         scenario=scenario,
         head_before=before,
-        head_after=app.log.head(),
+        head_after=app.log_head(),
     )
 
 

@@ -2,37 +2,26 @@
 history of adoptions and changes (who, when, why, old → new), and a what-if's form and
 result.
 
-The parameters in force and the what-if come from the application
-(`parameters_in_force`, `policy`, `what_if`, `insurance_what_if`). The history is read from
-the inputs read model, which keeps every adoption and change with its log position (the
-application's `policy()` keeps only those since the last adoption); the time of each comes
-from the log itself.
+Everything comes from the application: the parameters in force (`parameters_in_force`,
+`policy`), the history (`policy_history`: every adoption and change with its log position
+and time, and the value each change replaced) and the what-if (`what_if`,
+`insurance_what_if`).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
-
-from dangliang.application import Dangliang
 from dangliang.domain.problems import Problem
 from dangliang.policy.bundle_loader import BUILTIN_BUNDLES, load_builtin_bundle
-from dangliang.policy.parameter_values import ParameterLookupError, show_value
+from dangliang.policy.parameter_values import ParameterLookupError
 from dangliang.policy.parameters import ParameterTree
-from dangliang.policy.parameters_from_log import (
-    parse_value_text,
-    tree_from_canonical_json,
-    value_from_canonical,
-)
+from dangliang.policy.parameters_from_log import parse_value_text
 from dangliang.policy.reform import Change, Scenario
-from dangliang.projections.equivalents_queries import recorded_at
-from dangliang.projections.facts import facts
 
 SCHEMES = {
     "compensation": ("机构补偿政策", "Institution compensation"),
@@ -87,99 +76,6 @@ def grouped(rows: list[dict[str, Any]], described: dict[str, str]) -> list[Param
             )
         group.rows.append({**r, "description": bilingual(described.get(r["path"], ""))})
     return [groups[k] for k in sorted(groups)]
-
-
-# ---- history ----------------------------------------------------------------------------------
-
-
-@dataclass
-class HistoryEntry:
-    position: int
-    at: datetime | None
-    kind: str  # "adoption" or "change"
-    actor: str
-    reference: str  # the adoption's document, or the change's reason
-    approver: str = ""
-    bundle: str = ""
-    digest: str = ""
-    path: str = ""
-    effective_from: str = ""
-    old: str = ""
-    new: str = ""
-    changed_paths: list[str] = field(default_factory=list)
-
-
-def history(app: Dangliang, scheme: str) -> list[HistoryEntry]:
-    """Every adoption and parameter change of a scheme, oldest first, with the value each
-    change replaced (the value in force on its effective date just before it)."""
-    app.catch_up()
-    prefix = "insurance_" if scheme == "insurance" else ""
-    kinds = (f"{prefix}policy", f"{prefix}parameter_change")
-    query = (
-        select(facts.c.notification_id, facts.c.kind, facts.c.payload)
-        .where(facts.c.kind.in_(kinds))
-        .order_by(facts.c.notification_id)
-    )
-    with app.engine.connect() as conn:
-        stored = [(int(n), k, json.loads(p)) for n, k, p in conn.execute(query)]
-    out: list[HistoryEntry] = []
-    tree: ParameterTree | None = None
-    for position, kind, body in stored:
-        at = _moment(app, position)
-        if kind == kinds[0]:
-            new_tree = tree_from_canonical_json(body["canonical_json"], body["bundle_name"])
-            out.append(
-                HistoryEntry(
-                    position,
-                    at,
-                    "adoption",
-                    body.get("actor", ""),
-                    body["reference"],
-                    bundle=body["bundle_name"],
-                    digest=body["digest"],
-                    changed_paths=_differing(tree, new_tree),
-                )
-            )
-            tree = new_tree
-        elif tree is not None:
-            param = tree.parameter(body["path"])
-            start = date.fromisoformat(body["start"])
-            before = param.in_force(start)
-            value = value_from_canonical(json.loads(body["value_json"]), param.unit)
-            out.append(
-                HistoryEntry(
-                    position,
-                    at,
-                    "change",
-                    body.get("actor", ""),
-                    body["reason"],
-                    approver=body["approver"],
-                    path=body["path"],
-                    effective_from=body["start"],
-                    old=show_value(before.value) if before else "—",
-                    new=show_value(value),
-                )
-            )
-            reference = f"{body['reason']}（批准：{body['approver']}）"
-            tree = tree.with_value(body["path"], start, value, reference)
-    return out
-
-
-def _moment(app: Dangliang, position: int) -> datetime | None:
-    found = app.log.app_recorder.select_notifications(start=position, limit=1)
-    return recorded_at(app.log, found[0]) if found and found[0].id == position else None
-
-
-def _differing(old: ParameterTree | None, new: ParameterTree) -> list[str]:
-    """The paths whose dated values a new adoption changes (all of them for the first)."""
-    if old is None:
-        return []
-    paths = set(old) | set(new)
-    return sorted(
-        p
-        for p in paths
-        if p not in old or p not in new or old.parameter(p).values != new.parameter(p).values
-    )
 
 
 # ---- what-if ------------------------------------------------------------------------------------
