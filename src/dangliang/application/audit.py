@@ -8,12 +8,13 @@ from typing import Any
 
 from dangliang.application.core import Core
 from dangliang.calculation import performance
+from dangliang.domain.errors import InvalidValue
 from dangliang.domain.payout import PayoutRefused, bare_period
 from dangliang.domain.periods import Period
 from dangliang.payouts import insurance_runs
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
-from dangliang.projections.chain import chain_head, format_head
+from dangliang.projections.chain import chain_head, format_head, parse_head
 from dangliang.projections.chain_verification import verify as chain_verify
 from dangliang.projections.tracking import catch_up
 
@@ -67,13 +68,19 @@ class Audit(Core):
     def verify_log(
         self,
         *,
-        expected_head: tuple[int, str] | None = None,
+        expected_head: tuple[int, str] | str | None = None,
         progress: Callable[[int, int], Any] | None = None,
     ) -> dict[str, Any]:
         """Recompute the hash chain over the stored events and compare it with the chain kept
         as they were recorded. Every payout run's recorded chain head (and `expected_head`,
         from a signed document) is checked against the chain recomputed from the log itself,
-        so a log edited and re-chained is caught too."""
+        so a log edited and re-chained is caught too. `expected_head` may be the text printed
+        on a document (`POSITION:SHA256`); a malformed one is refused (InvalidValue)."""
+        if isinstance(expected_head, str):
+            try:
+                expected_head = parse_head(expected_head)
+            except ValueError as e:
+                raise InvalidValue(str(e), str(e)) from None
         self.chain_projection.create(self.write_engine)  # a dropped chain is re-chained here
         catch_up(self.write_engine, self.log, self.chain_projection)
         with self.engine.connect() as conn:

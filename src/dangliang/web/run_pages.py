@@ -28,11 +28,11 @@ from fastapi.responses import RedirectResponse, Response
 
 from dangliang.application import Dangliang
 from dangliang.application.accounts import Principal
+from dangliang.application.workbench_queries import RunRecord
 from dangliang.domain.payout import bare_period
 from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
 from dangliang.payouts.statements import write_statement
-from dangliang.projections.facts_queries import RunRecord
 from dangliang.web import run_views as views
 from dangliang.web.guard import (
     ADMIN,
@@ -202,7 +202,7 @@ def diff_page(
             )
         if first.recorded_at_position > second.recorded_at_position:
             first, second = second, first
-        names = views.institution_names(app) if first.ledger == "performance" else {}
+        names = app.institution_names() if first.ledger == "performance" else {}
         causes: dict[str, list[str]] = {}
         differences: list[str] = []
         if first.ledger == "compensation":
@@ -241,7 +241,7 @@ def run_page(
     header = payouts.run_header(run)
     communities = views.own_communities(app, me) if run.ledger == "insurance" else None
     keep = views.visible_codes(run, me, communities)
-    names = views.institution_names(app) if run.ledger == "performance" else {}
+    names = app.institution_names() if run.ledger == "performance" else {}
     table = views.run_table(run, names, keep)
     found = views.amounts(run)
     others = [

@@ -18,16 +18,13 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
-
 from dangliang.application import Dangliang
 from dangliang.application.accounts import Principal
+from dangliang.application.workbench_queries import RunRecord
 from dangliang.calculation.compensation import EXPLAINABLE
 from dangliang.domain.payout import bare_period, ledger_of
 from dangliang.payouts import insurance_statements as fund_statements
 from dangliang.payouts import statements
-from dangliang.projections import registry
-from dangliang.projections.facts_queries import RunRecord
 
 KINDS = {
     "monthly_advance": ("月度预拨", "monthly advance"),
@@ -334,14 +331,6 @@ def adjustments(run: RunRecord, table: Table) -> list[dict[str, Any]]:
                 }
             )
     return out
-
-
-def institution_names(app: Dangliang) -> dict[str, str]:
-    """Institution code → name (a distribution run records codes only)."""
-    app.institutions()  # the registry caught up
-    with app.engine.connect() as conn:
-        rows = conn.execute(select(registry.institutions.c.code, registry.institutions.c.name))
-        return {code: name for code, name in rows}
 
 
 # ---- two runs side by side ----------------------------------------------------------------
