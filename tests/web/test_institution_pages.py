@@ -186,3 +186,22 @@ def test_a_centre_lists_its_village_clinics(sqlite_site: Site) -> None:
     clinic = institution(sqlite_site, clinics[0])
     assert 'id="table-clinics"' not in clinic
     assert f'href="/institutions/C01?year={YEAR}"' in clinic  # up to its centre
+
+
+def test_a_person_s_pay_and_a_community_s_figures_link_to_their_explanations(
+    sqlite_site: Site,
+) -> None:
+    page = sqlite_site.get("admin", "/institutions/C01", year=2024).text
+    staff = re.findall(r'<tr data-staff="([^"]+)"', page)
+    assert staff
+    for staff_id in staff[:3]:
+        assert f"/explain/staff/{staff_id}?period=2024" in page
+        assert (
+            sqlite_site.get("admin", f"/explain/staff/{staff_id}", period=2024).status_code == 200
+        )
+    overview = sqlite_site.get("admin", "/", year=2024).text
+    for code in ("YGT01", "YGT02"):
+        assert f"/explain/community/{code}?period=2024" in overview
+        assert (
+            sqlite_site.get("admin", f"/explain/community/{code}", period=2024).status_code == 200
+        )
