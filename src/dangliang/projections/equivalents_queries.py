@@ -309,29 +309,44 @@ def records_in(
     if position is not None:
         where.append("d.notification_id <= :position")
         params["position"] = position
-    query = (
-        "SELECT e.originator_id, d.item_code, d.month, d.staff_id, d.compliant, "
-        "SUM(d.quantity_e4), SUM(d.records) "
-        f"FROM {d.name} d JOIN {events_table} e ON e.{event_id} = d.notification_id "
-        f"WHERE {' AND '.join(where)} "
-        "GROUP BY e.originator_id, d.item_code, d.month, d.staff_id, d.compliant "
-        "HAVING SUM(d.records) > 0"
-    )
+    query = _records_query(d.name, events_table, event_id, " AND ".join(where))
     cells_of = [tuple(r) for r in conn.execute(text(query), params)]
     source_ids = _source_ids(conn, events_table, [str(r[0]) for r in cells_of])
-    out = [
-        {
-            "source_id": source_ids.get(str(originator), ""),
-            "item": item_code,
-            "month": month,
-            "staff_id": staff,
-            "compliant": bool(compliant),
-            "quantity": str(Decimal(int(quantity)).scaleb(-4)),
-        }
-        for originator, item_code, month, staff, compliant, quantity, _ in cells_of
-    ]
+    out = [_record(source_ids, *row) for row in cells_of]
     out.sort(key=lambda r: (r["month"], r["item"], r["source_id"]))
     return out
+
+
+def _records_query(deltas: str, events_table: str, event_id: str, where: str) -> str:
+    """The records (record, item, month, staff, compliant, quantity) still counted in the
+    cells `where` selects: each record's deltas summed, those corrected out or voided gone."""
+    return (
+        "SELECT e.originator_id, d.item_code, d.month, d.staff_id, d.compliant, "
+        "SUM(d.quantity_e4) "
+        f"FROM {deltas} d JOIN {events_table} e ON e.{event_id} = d.notification_id "
+        f"WHERE {where} "
+        "GROUP BY e.originator_id, d.item_code, d.month, d.staff_id, d.compliant "
+        "HAVING SUM(d.records) > 0 "
+    )
+
+
+def _record(
+    source_ids: dict[str, str],
+    originator: Any,
+    item: str,
+    month: str,
+    staff: str,
+    compliant: Any,
+    quantity_e4: Any,
+) -> dict[str, Any]:
+    return {
+        "source_id": source_ids.get(str(originator), ""),
+        "item": item,
+        "month": month,
+        "staff_id": staff,
+        "compliant": bool(compliant),
+        "quantity": str(Decimal(int(quantity_e4)).scaleb(-4)),
+    }
 
 
 @dataclass(frozen=True)
@@ -399,16 +414,7 @@ def records_page(
         quantity_e4=quantity,
         equivalents_e8=equivalents,
         rows=[
-            {
-                "source_id": source_ids.get(str(originator), ""),
-                "item": item_code,
-                "month": month,
-                "staff_id": staff,
-                "compliant": bool(compliant),
-                "quantity": str(Decimal(int(q)).scaleb(-4)),
-                "value_e4": blocks[(month, item_code)][2],
-            }
-            for originator, item_code, month, staff, compliant, q in found
+            {**_record(source_ids, *row), "value_e4": blocks[(row[2], row[1])][2]} for row in found
         ],
     )
 
@@ -437,14 +443,11 @@ def _record_rows(
     if only is not None:
         page = "LIMIT :take OFFSET :skip"
         params.update(take=only[1] - only[0], skip=only[0])
-    query = (
-        "SELECT e.originator_id, d.item_code, d.month, d.staff_id, d.compliant, "
-        "SUM(d.quantity_e4) "
-        f"FROM {t.deltas.name} d JOIN {events_table} e ON e.{event_id} = d.notification_id "
-        f"WHERE d.month = :month AND d.institution_code = :institution "
+    where = (
+        f"d.month = :month AND d.institution_code = :institution "
         f"AND d.item_code IN ({names}) {bound}"
-        "GROUP BY e.originator_id, d.item_code, d.month, d.staff_id, d.compliant "
-        "HAVING SUM(d.records) > 0 "
+    )
+    query = _records_query(t.deltas.name, events_table, event_id, where) + (
         f"ORDER BY d.item_code, MIN(d.notification_id), e.originator_id {page}"
     )
     return [tuple(r) for r in conn.execute(text(query), params)]

@@ -23,6 +23,7 @@ from typing import Any
 from dangliang.application.workbench_queries import RunRecord
 from dangliang.policy.subsidy_records import CATEGORIES, COMPONENTS, COMPONENTS_ZH
 from dangliang.web.formatting import decimal_of, period_label
+from dangliang.web.links import institution_href
 
 Pair = tuple[str, str]
 ZERO = Decimal(0)
@@ -69,17 +70,6 @@ def yuan_point(value: Decimal) -> float:
 def eu_point(value: Decimal) -> float:
     """Equivalents for a chart (display only): four places."""
     return float(value.quantize(EU))
-
-
-def institution_href(code: str, year: int) -> str:
-    return f"/institutions/{code}?year={year}"
-
-
-def explain_href(code: str, year: int, component: str | None = None) -> str:
-    """The explanation of an amount (the explain pages)."""
-    return f"/explain/institution/{code}?period={year}" + (
-        f"&component={component}" if component else ""
-    )
 
 
 # ---- rows -------------------------------------------------------------------------------------

@@ -20,8 +20,7 @@ A clerk sees their institution and its village clinics, and their own community,
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
@@ -32,6 +31,7 @@ from dangliang.application.accounts import Principal
 from dangliang.calculation.compensation import EXPLAINABLE
 from dangliang.web import explain_views as views
 from dangliang.web.guard import READ, PageError, Service, page, require_institution
+from dangliang.web.links import explain_href, records_href
 from dangliang.web.rendering import language, render
 
 router = APIRouter()
@@ -43,19 +43,6 @@ FundPeriodQuery = Annotated[str, Query(pattern=FUND_PERIOD)]
 Component = Annotated[str | None, Query(pattern="^(" + "|".join(EXPLAINABLE) + ")$")]
 Position = Annotated[int | None, Query(ge=0, le=2**62)]
 CATEGORIES = ("basic_medical", "basic_public_health")
-
-
-def explain_link(code: str, period: str, component: str | None = None, **more: Any) -> str:
-    query: dict[str, Any] = {"period": period}
-    if component:
-        query["component"] = component
-    query.update({k: v for k, v in more.items() if v is not None})
-    return f"/explain/institution/{code}?{urlencode(query)}"
-
-
-def records_link(code: str, period: str, **more: Any) -> str:
-    query = {"period": period, **{k: v for k, v in more.items() if v is not None}}
-    return f"/explain/institution/{code}/records?{urlencode(query)}"
 
 
 @router.get("/explain/institution/{code}")
@@ -84,7 +71,7 @@ def institution_page(
             "name": name,
             "label": views.COMPONENT_LABELS[name],
             "amount": amount,
-            "href": explain_link(code, found.label, name, position=at),
+            "href": explain_href(code, found.label, name, position=at),
         }
         for name, amount in result["components"].items()
     ]
@@ -94,7 +81,7 @@ def institution_page(
                 "name": "settlement",
                 "label": views.COMPONENT_LABELS["settlement"],
                 "amount": result["settlement"],
-                "href": explain_link(code, found.label, "settlement", position=at),
+                "href": explain_href(code, found.label, "settlement", position=at),
             }
         )
     in_components = [c for c in components if c["name"] != "settlement"]
@@ -132,8 +119,8 @@ def institution_page(
         components_option=option,
         steps=views.steps_view(doc["steps"]),
         item_rows=items,
-        overview_href=explain_link(code, found.label, position=at),
-        records_href=lambda period=None, **q: records_link(
+        overview_href=explain_href(code, found.label, position=at),
+        records_href=lambda period=None, **q: records_href(
             code, period or found.label, position=at, **q
         ),
     )
@@ -159,7 +146,7 @@ def records_page(
     category = app.registry().item_categories.get(item) if item else None
 
     def here(number: int) -> str:
-        return records_link(code, found.label, item=item, page=number, position=listing.position)
+        return records_href(code, found.label, item=item, page=number, position=listing.position)
 
     return render(
         request,
@@ -171,8 +158,8 @@ def records_page(
         item_name=app.item_names().get(item, "") if item else "",
         category=category,
         category_label=views.CATEGORY_LABELS.get(category or ""),
-        overview_href=explain_link(code, year, position=listing.position),
-        component_href=explain_link(code, year, category, position=listing.position)
+        overview_href=explain_href(code, year, position=listing.position),
+        component_href=explain_href(code, year, category, position=listing.position)
         if category
         else None,
         page_href=here,
@@ -205,7 +192,7 @@ def staff_page(
             "outside": views.flatten(p["share"].get("outside") or {}),
             "steps": views.steps_view(p["steps"]),
             "item_rows": p["equivalents_by_item"],
-            "explain_href": explain_link(
+            "explain_href": explain_href(
                 p["institution"], str(found.year), position=doc["position"]
             ),
         }

@@ -22,17 +22,16 @@ from urllib.parse import quote
 
 from fastapi import Depends, Request
 
+from dangliang.api.access import APPROVE, AUDIT_READ, IMPORT, READ, WRITE
 from dangliang.application import Dangliang
 from dangliang.application.accounts import Principal
 
 SESSION_COOKIE = "dl_session"
 PASSWORD_PAGE = "/account/password"
 
-READ = ("admin", "auditor", "clerk")
-AUDIT = ("admin", "auditor")  # county-wide: runs' documents, replay, diff, what-if, audit
-APPROVE = ("admin", "auditor")
-IMPORT = ("admin", "clerk")
-ADMIN = ("admin",)
+# The roles allowed each kind of action: the API's, so a page and its endpoint never differ.
+AUDIT = AUDIT_READ  # county-wide: runs' documents, replay, diff, what-if, audit
+ADMIN = WRITE
 
 
 class PageError(Exception):
@@ -142,3 +141,26 @@ def safe_next(path: str | None) -> str:
     if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
         return "/"
     return path
+
+
+__all__ = [
+    "ADMIN",
+    "APPROVE",
+    "AUDIT",
+    "IMPORT",
+    "PASSWORD_PAGE",
+    "READ",
+    "SESSION_COOKIE",
+    "PageError",
+    "PasswordChangeNeeded",
+    "Service",
+    "SignInNeeded",
+    "Viewer",
+    "form",
+    "next_link",
+    "page",
+    "require_institution",
+    "safe_next",
+    "service",
+    "viewer",
+]

@@ -7,6 +7,7 @@ token (`csrf`) and these helpers:
 - `t("中文", "English")`: the label in the page's language;
 - filters `money` (decimal strings, Decimals), `fen` (integer fen), `number`, `percent`,
   `period` (`2024-03` → `2024年3月`), `day` (a date or moment);
+- `links`: the workbench's addresses (`links.explain_href(code, period, component)`, …);
 - `chart(id, option, label)`: an ECharts chart whose option is built on the server (only
   from what the viewer may see) and drawn by `static/app.js`.
 """
@@ -23,6 +24,7 @@ from markupsafe import Markup, escape
 
 from dangliang import __version__
 from dangliang.web import formatting as fmt
+from dangliang.web import links
 
 ROLE_LABELS = {
     "admin": ("县卫健局管理员", "bureau admin"),
@@ -86,7 +88,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.globals.update(t=_t, chart=chart, version=__version__)
+    env.globals.update(t=_t, chart=chart, links=links, version=__version__)
     env.filters.update(
         money=_money,
         fen=_fen,

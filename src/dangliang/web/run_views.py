@@ -16,7 +16,6 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 from dangliang.application import Dangliang
 from dangliang.application.accounts import Principal
@@ -25,6 +24,7 @@ from dangliang.calculation.compensation import EXPLAINABLE
 from dangliang.domain.payout import bare_period, ledger_of
 from dangliang.payouts import insurance_statements as fund_statements
 from dangliang.payouts import statements
+from dangliang.web import links
 
 KINDS = {
     "monthly_advance": ("月度预拨", "monthly advance"),
@@ -209,12 +209,11 @@ class Table:
 
 def explain_href(code: str, period: str, key: str) -> str | None:
     """Where an institution's amount is explained (the explain pages)."""
-    query: dict[str, str] = {"period": period}
     if key in EXPLAINABLE:
-        query["component"] = key
-    elif key not in ("total", "advances", "payable"):
-        return None
-    return f"/explain/institution/{code}?{urlencode(query)}"
+        return links.explain_href(code, period, key)
+    if key in ("total", "advances", "payable"):
+        return links.explain_href(code, period)
+    return None
 
 
 def run_table(run: RunRecord, names: Mapping[str, str], keep: Collection[str] | None) -> Table:

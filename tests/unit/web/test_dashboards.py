@@ -8,6 +8,7 @@ from typing import Any
 
 from dangliang.web import dashboards as dash
 from dangliang.web import institution_views as views
+from dangliang.web import links
 
 INSTITUTIONS = {
     "C01": ("township_health_centre", None),
@@ -224,10 +225,10 @@ def test_the_fund_chart_sets_budget_beside_spending() -> None:
 
 
 def test_explain_links() -> None:
-    assert dash.explain_href("C01", 2024, "basic_medical") == (
+    assert links.explain_href("C01", 2024, "basic_medical") == (
         "/explain/institution/C01?period=2024&component=basic_medical"
     )
-    assert dash.explain_href("C01", 2024) == "/explain/institution/C01?period=2024"
+    assert links.explain_href("C01", 2024) == "/explain/institution/C01?period=2024"
 
 
 def test_an_institution_month_by_month() -> None:
