@@ -26,6 +26,7 @@ from typing import Any
 
 from dangliang.payouts import insurance_statements as fund
 from dangliang.payouts import statements as st
+from dangliang.payouts.payslips import money_text
 from dangliang.payouts.pdf import FONT_STACK
 from dangliang.payouts.statements import DASH, ILLUSTRATIVE_NOTE, TOTAL_LABEL, Cell, Column
 from dangliang.policy.bundle_loader import BUILTIN_BUNDLES, load_builtin_bundle
@@ -181,14 +182,9 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _money_text(value: Decimal) -> str:
-    """Money as the XLSX shows it (`#,##0.00`): "1,234,567.89", "-52,643.10"."""
-    return format(value, ",.2f")
-
-
 def _cell(value: Cell) -> str:
     if isinstance(value, Decimal):
-        return f'<td class="num">{_money_text(value)}</td>'
+        return f'<td class="num">{money_text(value)}</td>'
     if isinstance(value, int):
         return f'<td class="num">{value}</td>'
     return f"<td>{'<br>'.join(_e(line) for line in str(value).splitlines())}</td>"

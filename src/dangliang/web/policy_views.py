@@ -22,6 +22,7 @@ from dangliang.policy.parameter_values import ParameterLookupError
 from dangliang.policy.parameters import ParameterTree
 from dangliang.policy.parameters_from_log import parse_value_text
 from dangliang.policy.reform import Change, Scenario
+from dangliang.web.dashboards import dec, yuan_point
 
 SCHEMES = {
     "compensation": ("机构补偿政策", "Institution compensation"),
@@ -140,11 +141,6 @@ def _problem(i: int, column: str, zh: str, en: str) -> Problem:
     return Problem("what-if", i + 1, column, zh, en)
 
 
-def money_point(text: str) -> float:
-    """A yuan amount for a chart (display only; tables show the exact decimal)."""
-    return round(float(Decimal(text)), 2)
-
-
 def compensation_result(found: dict[str, Any]) -> dict[str, Any]:
     """The what-if of institution compensation as the page shows it: per institution the
     baseline, scenario and difference, and the difference of each component, with totals."""
@@ -175,7 +171,7 @@ def compensation_result(found: dict[str, Any]) -> dict[str, Any]:
                 {
                     "type": "bar",
                     "name": "difference",
-                    "data": [money_point(r["difference"]) for r in rows],
+                    "data": [yuan_point(dec(r["difference"])) for r in rows],
                 }
             ],
         },
@@ -203,7 +199,7 @@ def insurance_result(found: dict[str, Any]) -> dict[str, Any]:
                     "type": "bar",
                     "name": key,
                     "data": [
-                        money_point(c["figures"].get(key, {}).get("difference", "0"))
+                        yuan_point(dec(c["figures"].get(key, {}).get("difference", "0")))
                         for c in communities
                     ],
                 }
