@@ -48,7 +48,7 @@ from common import (
 )
 
 from dangliang.application import Dangliang, bootstrap
-from dangliang.projections import chain, chain_verification
+from dangliang.ledger import chain, chain_verification
 from dangliang.projections.tracking import catch_up
 from dangliang.settings import Settings
 

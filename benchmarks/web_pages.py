@@ -64,8 +64,16 @@ def build(db_url: str, records: int, workdir: Path) -> None:
     log(f"building the demo county ({records:,} records) in {db_url} …")
     started = time.monotonic()
     subprocess.run(
-        [*dangliang_command(), "--db", db_url, "demo", "--records", str(records), "--out",
-         str(workdir / "demo-out")],
+        [
+            *dangliang_command(),
+            "--db",
+            db_url,
+            "demo",
+            "--records",
+            str(records),
+            "--out",
+            str(workdir / "demo-out"),
+        ],
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -105,8 +113,13 @@ def what_if_form(scheme: str, path: str, base: str, step: str) -> Form:
 
     def form(i: int) -> dict[str, Any]:
         value = Decimal(base) + i * Decimal(step)
-        return {"scheme": scheme, "period": "2024", "path": [path], "value": [str(value)],
-                "effective_from": [""]}
+        return {
+            "scheme": scheme,
+            "period": "2024",
+            "path": [path],
+            "value": [str(value)],
+            "effective_from": [""],
+        }
 
     return form
 
@@ -118,8 +131,13 @@ def pages(service: Any) -> list[tuple[str, str, str, Form]]:
     settlement = next(r.run_id for r in runs if r.period == "2024")
     march = next(r.run_id for r in runs if r.period == "2024-03")
     perf = next(r.run_id for r in runs if r.period == "perf-2024")
-    staff = next(iter(service.distribute(period_of("2024"), institution="C01").as_json()
-                      ["institutions"][0]["staff"]))
+    staff = next(
+        iter(
+            service.distribute(period_of("2024"), institution="C01").as_json()["institutions"][0][
+                "staff"
+            ]
+        )
+    )
     link = lambda run_id: run_id.replace("#", "~")  # noqa: E731
     listed: list[tuple[str, str, str] | tuple[str, str, str, Form]] = [
         ("county overview", "admin", "/?year=2024"),
@@ -128,13 +146,22 @@ def pages(service: Any) -> list[tuple[str, str, str, Form]]:
         ("institution C01", "admin", "/institutions/C01?year=2024"),
         ("institution C01 (clerk)", "clerk", "/institutions/C01?year=2024"),
         ("explain C01 2024", "auditor", "/explain/institution/C01?period=2024"),
-        ("explain C01 basic medical", "auditor",
-         "/explain/institution/C01?period=2024&component=basic_medical"),
-        ("explain records of an item", "auditor",
-         "/explain/institution/C01/records?period=2024-03&item=BM001"),
+        (
+            "explain C01 basic medical",
+            "auditor",
+            "/explain/institution/C01?period=2024&component=basic_medical",
+        ),
+        (
+            "explain records of an item",
+            "auditor",
+            "/explain/institution/C01/records?period=2024-03&item=BM001",
+        ),
         ("explain records of a year", "auditor", "/explain/institution/C01/records?period=2024"),
-        ("explain records of a year, p.1000", "auditor",
-         "/explain/institution/C01/records?period=2024&page=1000"),
+        (
+            "explain records of a year, p.1000",
+            "auditor",
+            "/explain/institution/C01/records?period=2024&page=1000",
+        ),
         ("explain staff", "auditor", f"/explain/staff/{staff['staff_id']}?period=2024"),
         ("explain community", "auditor", "/explain/community/YGT01?period=2024"),
         ("runs", "admin", "/runs"),
@@ -146,10 +173,18 @@ def pages(service: Any) -> list[tuple[str, str, str, Form]]:
         ("policy in force", "auditor", "/policy?date=2024-06-30"),
         ("policy history", "auditor", "/policy/history"),
         ("what-if form", "auditor", "/policy/what-if"),
-        ("what-if 2024 (POST)", "auditor", "/policy/what-if",
-         what_if_form("compensation", "unit_price.basic_medical", "12.50", "0.01")),
-        ("what-if fund 2024 (POST)", "auditor", "/policy/what-if",
-         what_if_form("insurance", "deqing.growth_rate", "0.05", "0.001")),
+        (
+            "what-if 2024 (POST)",
+            "auditor",
+            "/policy/what-if",
+            what_if_form("compensation", "unit_price.basic_medical", "12.50", "0.01"),
+        ),
+        (
+            "what-if fund 2024 (POST)",
+            "auditor",
+            "/policy/what-if",
+            what_if_form("insurance", "deqing.growth_rate", "0.05", "0.001"),
+        ),
         ("audit", "auditor", "/audit"),
         ("users", "admin", "/users"),
     ]
@@ -213,8 +248,16 @@ def main() -> None:
         floor.append(server_ms(clients["admin"].get("/api/v1/health")))
     floor = floor[2:]
     floor_p50 = median(floor)
-    rows.append(["/api/v1/health (floor)", "—", f"{floor_p50:.1f}",
-                 f"{percentile(floor, 95):.1f}", "1.0×", "200"])
+    rows.append(
+        [
+            "/api/v1/health (floor)",
+            "—",
+            f"{floor_p50:.1f}",
+            f"{percentile(floor, 95):.1f}",
+            "1.0×",
+            "200",
+        ]
+    )
     worst = 0.0
     tokens = {who: csrf_token(client) for who, client in clients.items()}
     for label, who, path, form in pages(service):
@@ -226,7 +269,8 @@ def main() -> None:
                 response = client.get(path, headers={"Accept": "text/html"})
             else:
                 response = client.post(
-                    path, data={**form(i), "csrf_token": tokens[who]},
+                    path,
+                    data={**form(i), "csrf_token": tokens[who]},
                     headers={"Accept": "text/html"},
                 )
             status = response.status_code
@@ -234,8 +278,9 @@ def main() -> None:
                 times.append(server_ms(response))
         p50, p95 = median(times), percentile(times, 95)
         worst = max(worst, p95)
-        rows.append([label, who, f"{p50:.1f}", f"{p95:.1f}", f"{p50 / floor_p50:.0f}×",
-                     str(status)])
+        rows.append(
+            [label, who, f"{p50:.1f}", f"{p95:.1f}", f"{p50 / floor_p50:.0f}×", str(status)]
+        )
         log(f"{label}: p50 {p50:.1f} ms, p95 {p95:.1f} ms ({status})")
     service.close()
 

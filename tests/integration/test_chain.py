@@ -20,9 +20,10 @@ from sqlalchemy import text
 
 from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty
-from dangliang.projections import chain as ch
-from dangliang.projections.chain import ChainProjection, chain_head
-from dangliang.projections.chain_verification import ChainReport, verify
+from dangliang.ledger import chain as ch
+from dangliang.ledger.chain import chain_head
+from dangliang.ledger.chain_verification import ChainReport, verify
+from dangliang.projections.chain_projection import ChainProjection
 from dangliang.projections.tracking import catch_up
 from dangliang.settings import Settings
 from tests.conftest import PrepareApp, load_reference

@@ -24,9 +24,9 @@ from dangliang.api.access import (
 )
 from dangliang.api.params import parse_period
 from dangliang.api.refusals import ApiError
+from dangliang.ledger.chain import parse_head
 from dangliang.payouts import runs as payouts
 from dangliang.payouts.statements import write_statement
-from dangliang.projections.chain import parse_head
 from dangliang.projections.facts_queries import RunRecord
 
 router = APIRouter()

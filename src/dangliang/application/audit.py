@@ -11,11 +11,11 @@ from dangliang.calculation import performance
 from dangliang.domain.errors import InvalidValue
 from dangliang.domain.payout import PayoutRefused, bare_period
 from dangliang.domain.periods import Period
+from dangliang.ledger.chain import chain_head, format_head, parse_head
+from dangliang.ledger.chain_verification import verify as chain_verify
 from dangliang.payouts import insurance_runs
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
-from dangliang.projections.chain import chain_head, format_head, parse_head
-from dangliang.projections.chain_verification import verify as chain_verify
 from dangliang.projections.tracking import catch_up
 
 

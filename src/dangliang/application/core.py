@@ -20,7 +20,7 @@ from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
-from dangliang.projections.chain import ChainProjection
+from dangliang.projections.chain_projection import ChainProjection
 from dangliang.projections.equivalents_queries import position_at, recorded_at
 from dangliang.projections.facts_queries import PolicyInForce, RunRecord, policy_at, runs_at
 from dangliang.projections.insurance_cube import InsuranceProjection

@@ -14,6 +14,7 @@ from dangliang.application.pay_runs import PayRuns, refuse_other_drafts, require
 from dangliang.calculation import fund as calc
 from dangliang.domain.payout import INSURANCE, PayoutRefused
 from dangliang.domain.periods import Period
+from dangliang.ledger.chain import chain_head
 from dangliang.payouts import insurance_runs
 from dangliang.payouts import runs as payouts
 from dangliang.payouts.insurance_statements import write_insurance_statement
@@ -22,7 +23,6 @@ from dangliang.policy.reform import scenario_from_sets
 from dangliang.projections import facts_queries as inp
 from dangliang.projections import insurance_inputs as facts
 from dangliang.projections import insurance_queries as q
-from dangliang.projections.chain import chain_head
 
 
 class InsuranceFund(PayRuns):

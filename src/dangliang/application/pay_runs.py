@@ -19,10 +19,10 @@ from dangliang.domain import ids
 from dangliang.domain.errors import NotFound
 from dangliang.domain.payout import PERFORMANCE, PayoutPeriod, PayoutRefused, period_of_run
 from dangliang.domain.periods import Period
+from dangliang.ledger.chain import chain_head
 from dangliang.payouts import payslips, pdf, statement_html
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
-from dangliang.projections.chain import chain_head
 from dangliang.projections.insurance_inputs import communities_at
 
 

@@ -15,8 +15,8 @@ from dangliang.application import Dangliang
 from dangliang.cli.common import ProgressLine, period_options, with_app
 from dangliang.domain.payout import STATES_ZH
 from dangliang.domain.periods import Period
+from dangliang.ledger.chain import parse_head
 from dangliang.payouts import runs as payouts
-from dangliang.projections.chain import parse_head
 from dangliang.projections.facts_queries import RunRecord
 
 

@@ -10,14 +10,13 @@ is given (e.g. the one printed on a signed run document).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, text
 
-from dangliang.ledger.eventlog import EventLog
-from dangliang.projections.chain import (
+from dangliang.ledger.chain import (
     GENESIS,
     GENESIS_HEX,
     HEX32,
@@ -29,7 +28,9 @@ from dangliang.projections.chain import (
     format_head,
     unhex,
 )
-from dangliang.projections.tracking import Progress
+from dangliang.ledger.eventlog import EventLog
+
+Progress = Callable[[int, int], Any]  # (reached, end)
 
 # kinds of ChainProblem
 CHANGED = "changed"  # the event's stored bytes differ from what was chained
