@@ -53,6 +53,7 @@ from dangliang.application.uploads import (
 )
 from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.problems import Problem, ProblemsFound
+from dangliang.importers.cell_text import text_cell
 
 logger = logging.getLogger(__name__)
 
@@ -215,8 +216,8 @@ class ImportJobs:
             header.append(cell)
         sheet.append(header)
         for p in _problems(row):
-            texts = [_text(sheet, v) for v in (p.column or "", p.message_zh, p.message_en)]
-            sheet.append([_text(sheet, p.file), p.row, *texts])
+            texts = [text_cell(sheet, v) for v in (p.column or "", p.message_zh, p.message_en)]
+            sheet.append([text_cell(sheet, p.file), p.row, *texts])
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()
@@ -423,13 +424,6 @@ class _Progress:
 
 def _problems(row: dict[str, Any]) -> list[Problem]:
     return [Problem(*p) for p in json.loads(row["problems_json"] or "[]")]
-
-
-def _text(sheet: Any, value: str) -> WriteOnlyCell:
-    """A cell that stays text: a reason or file name starting with `=` is no formula."""
-    cell = WriteOnlyCell(sheet, value=value)
-    cell.data_type = "s"
-    return cell
 
 
 def _now() -> datetime:

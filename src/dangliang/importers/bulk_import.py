@@ -34,6 +34,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import TypeAdapter
 
 from dangliang.domain.problems import Problem, ProblemsFound
+from dangliang.importers.cell_text import csv_text
 from dangliang.importers.fields import validate_chunk
 from dangliang.importers.formats import FileFormat
 from dangliang.importers.readers import open_table
@@ -366,9 +367,8 @@ def write_rejects(
         w.writerow(["row", *columns, "reason"])
         for row_number in sorted(reasons):
             raw = rows.get(row_number, {})
-            w.writerow(
-                [row_number, *(_cell(raw.get(c)) for c in columns), "; ".join(reasons[row_number])]
-            )
+            cells = (csv_text(_cell(raw.get(c))) for c in columns)
+            w.writerow([row_number, *cells, csv_text("; ".join(reasons[row_number]))])
     return out
 
 

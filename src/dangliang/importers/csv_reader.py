@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from dangliang.importers.cell_text import QUOTE, from_csv_text
 from dangliang.importers.formats import FileFormat
 from dangliang.importers.table_reader import (
     Layout,
@@ -54,6 +55,17 @@ def _sniff_delimiter(head: bytes, encoding: str) -> str:
     if "\t" in first_line and "," not in first_line:
         return "\t"
     return ","
+
+
+def _unquoted(vals: list[str | None]) -> list[str | None]:
+    """The cells with the `'` that `cell_text.csv_text` puts before a formula-like cell (in a
+    rejects file) taken off again, so such a file imports as the cells it was made of."""
+    return [from_csv_text(v) if v else v for v in vals]
+
+
+def _cells(row: list[str]) -> list[str | None]:
+    """A record's cells: stripped, None when empty, unquoted (`_unquoted`)."""
+    return _unquoted([v.strip() or None for v in row])
 
 
 class CsvReader(TableReader):
@@ -158,10 +170,12 @@ class CsvReader(TableReader):
                     rec += 1
                     if len(row) == width:
                         vals = [v.strip() or None for v in row]
+                        if QUOTE in "".join(row):  # rare: a cell a rejects file quoted
+                            vals = _unquoted(vals)
                         if any(vals):
                             yield rec, build(vals)
                     else:
-                        out = irregular_row(self, layout, rec, [v.strip() or None for v in row])
+                        out = irregular_row(self, layout, rec, _cells(row))
                         if out is not None:
                             yield rec, out
             except (UnicodeDecodeError, csv.Error) as exc:
@@ -210,7 +224,7 @@ class CsvReader(TableReader):
                     return
                 if rec == 1:
                     continue
-                out = irregular_row(self, layout, rec, [v.strip() or None for v in row])
+                out = irregular_row(self, layout, rec, _cells(row))
                 if out is not None:
                     yield rec, out
         except csv.Error as exc:

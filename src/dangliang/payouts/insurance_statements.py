@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dangliang.domain.errors import InvalidValue
+from dangliang.importers.cell_text import csv_text
 from dangliang.payouts.statements import (
     CREATOR,
     FORMATS,
@@ -157,9 +158,7 @@ def _write_csv(run: Mapping[str, Any], path: Path) -> Path:
             out = csv.writer(f)
             out.writerow([c.csv_header for c in columns])
             for values in _rows(run, columns):
-                out.writerow(
-                    [f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v for v in values]
-                )
+                out.writerow([csv_text(v) if isinstance(v, str) else v for v in values])
 
     return write_atomically(path, write)
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from dangliang.domain.errors import InvalidValue
 from dangliang.domain.payout import STATES_ZH
 from dangliang.domain.staff import POSTS_ZH
+from dangliang.importers.cell_text import text_into
 from dangliang.payouts.statements import (
     DASH,
     ILLUSTRATIVE_NOTE,
@@ -449,9 +450,7 @@ def _fill_sheet(sheet: Worksheet, doc: Mapping[str, Any]) -> None:
         *(Column(f"outside:{label}", label, 18) for label in labels),
         *TAIL_COLUMNS,
     )
-    title = sheet.cell(row=1, column=1, value=_sheet_title(doc))
-    title.data_type = "s"
-    title.font = Font(bold=True, size=14)
+    text_into(sheet.cell(row=1, column=1), _sheet_title(doc)).font = Font(bold=True, size=14)
     row = 2
     for label, value in _header_rows(doc):
         put(sheet, row, 1, label, bold=True)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from dangliang.domain.errors import InvalidValue
 from dangliang.domain.payout import STATES_ZH
+from dangliang.importers.cell_text import csv_text, text_into
 
 if TYPE_CHECKING:  # openpyxl is imported only when an XLSX is written
     from openpyxl import Workbook
@@ -353,13 +354,15 @@ def put(sheet: Worksheet, row: int, col: int, value: Cell, bold: bool = False) -
     """One cell: money as a number with the money format; text always as text (never a formula)."""
     from openpyxl.styles import Font
 
-    cell = sheet.cell(row=row, column=col, value=value)
+    cell = sheet.cell(row=row, column=col)
     if isinstance(value, Decimal):
+        cell.value = value
         cell.number_format = MONEY_FORMAT
     elif isinstance(value, int):
+        cell.value = value
         cell.number_format = "0"
     else:
-        cell.data_type = "s"
+        text_into(cell, value)
     if bold:
         cell.font = Font(bold=True)
 
@@ -380,7 +383,7 @@ def write_header_block(sheet: Worksheet, run: Mapping[str, Any], kind: Kind) -> 
     """Title and the run's identity rows (label over columns A:B, values from C); next free row."""
     from openpyxl.styles import Font
 
-    sheet.cell(row=1, column=1, value=title(run, kind)).font = Font(bold=True, size=14)
+    text_into(sheet.cell(row=1, column=1), title(run, kind)).font = Font(bold=True, size=14)
     row = 2
     for label, values in header_rows(run, kind):
         put(sheet, row, 1, label, bold=True)
@@ -475,16 +478,12 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Path:
     return path
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _plain(value: Cell) -> str:
     """Text as is, except that text a spreadsheet would run as a formula (`=…`, `+…`, `-…`,
-    `@…`) gets a leading `'` (OWASP's CSV-injection advice); money as a plain decimal with at
-    least the 2 places of the fen ("0" → "0.00")."""
+    `@…`) gets a leading `'` (`cell_text.csv_text`); money as a plain decimal with at least
+    the 2 places of the fen ("0" → "0.00")."""
     if not isinstance(value, Decimal):
-        text = str(value)
-        return "'" + text if text.startswith(FORMULA_START) else text
+        return csv_text(str(value))
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent > -2:
         value = value.quantize(Decimal("0.01"))  # only adds zeros: exact
