@@ -3,7 +3,8 @@
 The log is tampered with the way someone with database access would do it — plain SQL on the
 events table — and `verify` must fail and name exactly the event that was changed, deleted,
 moved or slipped in. The chain head is also recomputed by an independent implementation of
-the record encoding documented in `dangliang.projections.chain`, as an auditor would.
+the record encoding documented in `dangliang.ledger.chain`, as an auditor would. (That every
+command seals what it appends, and the refusal of writes over unsealed events: `test_sealing`.)
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from dangliang.demo.generator import GeneratedCounty
 from dangliang.ledger import chain as ch
 from dangliang.ledger.chain import chain_head
 from dangliang.ledger.chain_verification import ChainReport, verify
-from dangliang.projections.chain_projection import ChainProjection
-from dangliang.projections.tracking import catch_up
 from dangliang.settings import Settings
 from tests.conftest import PrepareApp, load_reference
 
@@ -33,25 +32,23 @@ RECORDED = "%ServiceRecord.Recorded"
 
 
 @pytest.fixture
-def loaded(prepared_app: PrepareApp, county: GeneratedCounty) -> Dangliang:
-    """A county's reference data and services in the log, the chain not built yet."""
+def chained(prepared_app: PrepareApp, county: GeneratedCounty) -> Dangliang:
+    """A county's reference data and services in the log, sealed as they were written."""
 
     def prepare(app: Dangliang) -> None:
         load_reference(app, county, actor="t")
         app.import_services(county.files["services"], actor="t", today=TODAY)
-        ChainProjection().create(app.write_engine)
 
     return prepared_app("chain-loaded", prepare, caught_up=False)
 
 
-@pytest.fixture
-def chained(loaded: Dangliang) -> Dangliang:
-    build_chain(loaded)
-    return loaded
-
-
-def build_chain(app: Dangliang, projection: ChainProjection | None = None) -> int:
-    return catch_up(app.write_engine, app.log, projection or ChainProjection())
+def rechain(app: Dangliang) -> None:
+    """Throw the chain away and chain the log as it is now, from genesis — what a tamperer
+    with write access to both tables would do (never done by dangliang)."""
+    with app.write_engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_chain"))
+        tables = ch.tables_of(conn, app.log.events_table)
+        ch.extend(tables, (0, ch.GENESIS_HEX), ch.last_event_id(tables))
 
 
 def id_column(app: Dangliang) -> str:
@@ -156,9 +153,6 @@ def test_intact_log_verifies_and_head_matches_an_independent_recomputation(
 def test_empty_log_head_is_genesis(db_url: str) -> None:
     app = bootstrap(Settings(db_url))
     try:
-        ChainProjection().create(app.write_engine)
-        assert current_head(app) == (0, "0" * 64)
-        build_chain(app)
         assert current_head(app) == (0, "0" * 64)
         report = run_verify(app, expected_head=(0, "0" * 64))
         assert report.ok and report.checked == 0
@@ -166,7 +160,7 @@ def test_empty_log_head_is_genesis(db_url: str) -> None:
         app.close()
 
 
-def test_incremental_chain_equals_a_chain_built_from_scratch(
+def test_sealing_batch_by_batch_equals_a_chain_built_from_scratch(
     db_url: str, county: GeneratedCounty, tmp_path: Path
 ) -> None:
     half = tmp_path / "half.csv"
@@ -177,28 +171,20 @@ def test_incremental_chain_equals_a_chain_built_from_scratch(
     app = bootstrap(Settings(db_url))
     try:
         load_reference(app, county, actor="t")
-        ChainProjection().create(app.write_engine)
-        small = ChainProjection()
-        small.batch_size, small.page = 700, 300  # many transactions, pages and boundaries
-        build_chain(app, small)  # reference data only
-        app.import_services(half, actor="t", today=TODAY)
-        first = build_chain(app, small)
+        # many small transactions, each sealing its own batch
+        app.import_services(half, actor="t", today=TODAY, batch_size=700)
         early_head = current_head(app)
-        assert early_head[0] == first
-
-        app.import_services(county.files["services"], actor="t", today=TODAY)
-        pending = app.log.head() - first
+        assert early_head[0] == app.log.head()
+        app.import_services(county.files["services"], actor="t", today=TODAY, batch_size=700)
+        assert current_head(app)[0] == app.log.head()  # sealed before it returned
         report = run_verify(app, page=300)
-        assert report.ok and report.unchained == pending > 0  # not yet chained: no problem
-        build_chain(app, small)
+        assert report.ok and report.unchained == 0 and report.checked == app.log.head()
         incremental = chain_rows(app)
 
-        ChainProjection().drop(app.write_engine)
-        ChainProjection().create(app.write_engine)
-        build_chain(app)
+        rechain(app)
         assert chain_rows(app) == incremental
         assert current_head(app) == auditor_head(app)
-        assert current_head(app, first) == early_head  # a head printed earlier stays valid
+        assert current_head(app, early_head[0]) == early_head  # a head printed earlier holds
         assert run_verify(app, expected_head=early_head, page=300).ok
     finally:
         app.close()
@@ -330,17 +316,17 @@ def test_swapped_rows_are_reported_as_reordered(chained: Dangliang) -> None:
     ]
 
 
-def test_an_event_slipped_in_below_the_head_is_named(loaded: Dangliang) -> None:
+def test_an_event_slipped_in_below_the_head_is_named(chained: Dangliang) -> None:
     # a gap below the head: an id the chain never saw (on PostgreSQL a rolled-back append
-    # leaves one; here it is made by removing an event before chaining)
-    gap = recorded_ids(loaded)[600]
-    row = event_row(loaded, gap)
-    tamper(loaded, "DELETE FROM {table} WHERE {id} = :n", n=gap)
-    build_chain(loaded)
-    assert run_verify(loaded).ok
+    # leaves one; here it is made by removing an event and chaining the log again)
+    gap = recorded_ids(chained)[600]
+    row = event_row(chained, gap)
+    tamper(chained, "DELETE FROM {table} WHERE {id} = :n", n=gap)
+    rechain(chained)
+    assert run_verify(chained).ok
 
     tamper(
-        loaded,
+        chained,
         "INSERT INTO {table} ({id}, originator_id, originator_version, topic, state) "
         "VALUES (:n, :o, :v, :t, :s)",
         n=gap,
@@ -349,7 +335,7 @@ def test_an_event_slipped_in_below_the_head_is_named(loaded: Dangliang) -> None:
         t=row[2],
         s=row[3],
     )
-    report = run_verify(loaded)
+    report = run_verify(chained)
     assert not report.ok
     problem = report.first_problem
     assert problem is not None
@@ -397,9 +383,7 @@ def test_a_signed_head_catches_a_chain_rebuilt_over_a_tampered_log(chained: Dang
         s=changed_one_byte(state),
         n=target,
     )
-    ChainProjection().drop(chained.write_engine)  # the tamperer re-chains the log
-    ChainProjection().create(chained.write_engine)
-    build_chain(chained)
+    rechain(chained)  # the tamperer re-chains the log
     assert run_verify(chained).ok  # consistent with itself …
     report = run_verify(chained, expected_head=signed)
     assert not report.ok  # … but not with the head on the signed document
@@ -410,14 +394,23 @@ def test_a_signed_head_catches_a_chain_rebuilt_over_a_tampered_log(chained: Dang
     )
 
 
-def test_a_signed_head_beyond_the_chain_is_recomputed_from_the_log(loaded: Dangliang) -> None:
-    head = auditor_head(loaded)  # nothing chained yet
-    report = run_verify(loaded, expected_head=head)
-    assert report.ok and report.checked == 0 and report.unchained == head[0]
-    assert report.recomputed_at == {head[0]: head[1]}
-    assert not run_verify(loaded, expected_head=(head[0] - 1, head[1])).ok
+def test_unsealed_events_are_named_and_a_signed_head_is_still_recomputed(
+    chained: Dangliang,
+) -> None:
+    head = auditor_head(chained)
+    last = [head[0] - 2, head[0] - 1, head[0]]
+    with chained.write_engine.begin() as conn:  # as if they had been written around sealing
+        conn.execute(text("DELETE FROM audit_chain WHERE notification_id >= :n"), {"n": last[0]})
+    report = run_verify(chained, expected_head=head)
+    assert [(p.kind, p.notification_id) for p in report.problems] == [("unsealed", n) for n in last]
+    assert report.unchained == 3 and "never sealed" in report.problems[0].message
+    assert report.recomputed_at == {head[0]: head[1]}  # the log itself is intact
     # a head is the chain at a log position: after the last event it stays the same
-    assert run_verify(loaded, expected_head=(head[0] + 1, head[1])).ok
+    beyond = run_verify(chained, expected_head=(head[0] + 1, head[1]))
+    assert {p.kind for p in beyond.problems} == {"unsealed"}
+    assert "head_mismatch" in {
+        p.kind for p in run_verify(chained, expected_head=(head[0] - 1, head[1])).problems
+    }
 
 
 def test_heads_recorded_at_several_positions_are_checked_at_once(chained: Dangliang) -> None:

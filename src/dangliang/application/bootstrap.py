@@ -26,7 +26,7 @@ from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
 from dangliang.projections.insurance_cube import InsuranceProjection
-from dangliang.projections.tracking import tracking_metadata
+from dangliang.projections.tracking import forget_tracking, tracking_metadata
 from dangliang.settings import Database, Settings, SettingsError
 
 
@@ -83,7 +83,8 @@ def bootstrap(settings: Settings) -> Dangliang:
             metadata.create_all(write_engine)
         app = Dangliang(database, log, engine, write_engine)
         app.equivalents_projection().create(write_engine)
-        app.chain_projection.create(write_engine)
+        with write_engine.begin() as conn:  # the hash chain was a catch-up projection once
+            forget_tracking(conn, "chain")
         InsuranceProjection().create(write_engine)
         WebSessions.create(write_engine)
         app._upgrade_inputs()

@@ -20,7 +20,6 @@ from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
-from dangliang.projections.chain_projection import ChainProjection
 from dangliang.projections.equivalents_queries import position_at, recorded_at
 from dangliang.projections.facts_queries import PolicyInForce, RunRecord, policy_at, runs_at
 from dangliang.projections.insurance_cube import InsuranceProjection
@@ -56,7 +55,6 @@ class Core:
         self.write_engine = write_engine  # projection writes (serialised on SQLite)
         self.registry_projection = reg.RegistryProjection()
         self.inputs_projection = inp.InputsProjection()
-        self.chain_projection = ChainProjection()
         self.users = Users(log, self.institutions, user_ids=self._user_ids)
         self.sessions = WebSessions(engine, write_engine)
         self.computation_cache = ComputationCache()  # by log position (computations)
@@ -73,7 +71,6 @@ class Core:
             self.registry_projection,
             self.inputs_projection,
             self.equivalents_projection(),
-            self.chain_projection,
             InsuranceProjection(),
         ]
 
@@ -138,8 +135,8 @@ class Core:
         fund.create(self.write_engine, indexes=False)
         catch_up(self.write_engine, self.log, fund, progress=report(fund.name))
         fund.add_indexes(self.write_engine)
-        # The hash chain is not rebuilt: it is the record of what the log held when each event
-        # was first chained, which `audit verify` compares the log with.
+        # The hash chain is not a read model: it is sealed as events are appended (ledger) and
+        # never rebuilt — it is the record of what the log held, which `audit verify` checks.
         old = self.equivalents_projection()
         if not blue_green:
             old.drop(self.write_engine)

@@ -9,7 +9,9 @@ library's own table, one transaction per batch:
 - a repeated record is refused by the table's own primary key (`ON CONFLICT DO NOTHING`), so
   re-imports and concurrent overlapping imports neither lose nor duplicate anything;
 - on PostgreSQL the batch takes the same `EXCLUSIVE` table lock as the library's recorder,
-  so notification ids are issued in commit order and catch-up readers never skip a gap.
+  so notification ids are issued in commit order and catch-up readers never skip a gap;
+- each batch is sealed into the hash chain in its own transaction (`sealing.seal_appended`),
+  so a committed batch is never unsealed, even if the import is killed right after it.
 
 Between validation and writing, the prepared events wait in a `Staging` file (a throw-away
 SQLite database), so memory stays flat for any file size. On SQLite each batch is then one
@@ -30,6 +32,8 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
+from dangliang.ledger.chain import Tables
+from dangliang.ledger.sealing import qualified, seal_appended
 from dangliang.settings import Database
 
 NEW, STORED, SKIPPED = 0, 1, 2  # staged entry states: to write, already in the log, refused
@@ -167,6 +171,7 @@ class SQLiteBulkWriter:
         # copied back from the WAL once, not once per batch that touched it.
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._table = table
+        self._sealing = Tables(self._conn, "sqlite", table)
         self._attached = False
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
@@ -208,6 +213,7 @@ class SQLiteBulkWriter:
             try:
                 cursor = self._conn.execute(insert, (topic, head().decode(), first, last))
                 inserted = cursor.rowcount
+                seal_appended(self._sealing, inserted)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -240,6 +246,9 @@ class PostgresBulkWriter:
         schema = database.schema or "public"
         self._table = sql.Identifier(schema, table)
         self._channel = sql.Identifier(table.replace(".", "_"))
+        self._sealing = Tables(
+            self._conn, "postgresql", qualified(schema, table), qualified(schema, "audit_chain")
+        )
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         sql = self._sql
@@ -297,7 +306,9 @@ class PostgresBulkWriter:
                     "ON CONFLICT DO NOTHING"
                 ).format(self._table)
             )
-            return cur.rowcount
+            inserted = cur.rowcount
+            seal_appended(self._sealing, inserted)
+            return inserted
 
     def close(self) -> None:
         self._conn.close()

@@ -14,9 +14,12 @@ a signed run document, passed to `verify` as `expected_head` — proves that not
 changed. For the same reason the chain must never be rebuilt from the log as a matter of
 routine: a rebuild would launder whatever was changed before it.
 
-The chain is a catch-up projection (`base.Projection`): it reads the events table directly
-with SQL in notification-id order and in pages, never builds domain events, and writes one
-row per event to `audit_chain` in the same transaction as its tracking position.
+The chain is sealed at write time (`sealing`): the transaction that appends events — the
+library's recorder for every command, the bulk writer for imports — hashes them onto the chain
+before it commits, so there is never a moment when an event is stored but not sealed, and an
+edit made at any time after a command returns breaks a link. A write is refused while any
+stored event is unsealed (left by a version that chained lazily, or written around dangliang);
+`audit seal` seals such events deliberately and records that it did.
 
 Record encoding (version 1), so an auditor can recompute the chain with any tool
 ------------------------------------------------------------------------------------
@@ -37,9 +40,11 @@ the field's bytes:
 - topic: its UTF-8 bytes;
 - state: the stored bytes exactly as they are (the library's JSON, uncompressed, no cipher).
 
-A value that is not in its column's proper form (possible only by writing the table by hand:
-e.g. a SQLite originator id that is not 32 lowercase hex digits, or a non-integer version) is
-encoded as `?` followed by its text, so it can never encode like a proper value; a NULL field
+A value that is not in its column's proper form or type (possible only by writing the table
+by hand: e.g. a SQLite originator id that is not 32 lowercase hex digits, a version stored as
+text, a state or topic whose SQLite storage class was changed between BLOB and TEXT with the
+same bytes) is encoded as `?` followed by its bytes or text, so it can never encode like a
+proper value: the chain covers each field's type as well as its bytes; a NULL field
 is encoded as the length 2^64 − 1 with no bytes. `audit_chain.digest` holds h_n as 64
 lowercase hex digits. Example with Python: `hashlib.sha256(prev + record).digest()`; see
 `encode_record` and `link`.
@@ -56,6 +61,7 @@ import re
 import struct
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -106,12 +112,22 @@ def _field(data: bytes) -> bytes:
 
 
 def _text_field(value: Any) -> bytes:
-    """A text column's value: its UTF-8 bytes (a SQLite BLOB written by hand: as stored)."""
+    """A text column's value: its UTF-8 bytes. Anything else (a SQLite BLOB or number written
+    by hand into the TEXT column) is marked with `?`, so retyping a value is a change."""
     if value is None:
         return _NULL_FIELD
     if isinstance(value, str):
         return _field(value.encode("utf-8"))
-    return _field(bytes(value))
+    return _field(b"?" + _improper(value))
+
+
+def _improper(value: Any) -> bytes:
+    """A value not in its column's proper type, as bytes after the `?` mark."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return repr(value).encode("utf-8")
 
 
 def _int_field(value: Any) -> bytes:
@@ -119,7 +135,7 @@ def _int_field(value: Any) -> bytes:
         return _NULL_FIELD
     if type(value) is int:
         return _field(b"%d" % value)
-    return _field(b"?" + str(value).encode("utf-8"))
+    return _field(b"?" + _improper(value))
 
 
 def _id_field(value: Any, dialect: str) -> bytes:
@@ -139,13 +155,13 @@ def _id_field(value: Any, dialect: str) -> bytes:
 
 
 def _state_field(value: Any) -> bytes:
+    """The stored bytes. Anything but bytes (SQLite: the BLOB replaced by TEXT of the very
+    same bytes, or by a number) is marked with `?`: the chain covers the type too."""
     if value is None:
         return _NULL_FIELD
     if isinstance(value, bytes):
         return _LENGTH(len(value)) + value
-    if isinstance(value, str):  # SQLite: a BLOB replaced by TEXT by hand
-        return _field(value.encode("utf-8"))
-    return _field(bytes(value))
+    return _field(b"?" + _improper(value))
 
 
 def encode_row(row: Sequence[Any], dialect: str) -> bytes:
@@ -199,37 +215,82 @@ def link(previous: bytes, record: bytes) -> bytes:
 # ---- reading the tables ------------------------------------------------------------------
 
 
-def _fetch(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
-    """Rows as plain tuples from the DB-API cursor of this connection (same transaction):
-    skipping SQLAlchemy's result rows saves about a second per million events."""
-    # PostgreSQL: binary results, so bytea arrives as it is stored instead of as hex text
-    binary = {"binary": True} if conn.dialect.name == "postgresql" else {}
-    cursor = conn.connection.cursor(**binary)
-    try:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+@dataclass(frozen=True)
+class Tables:
+    """The events table and the chain table on one DB-API connection, inside whatever
+    transaction it is in: the library's own connection while it appends (sealing), a
+    SQLAlchemy connection's driver connection when reading (verification, heads). Names are
+    as they must appear in SQL (schema-qualified on PostgreSQL where the connection does not
+    set the search path)."""
+
+    dbapi: Any
+    dialect: str  # "sqlite" | "postgresql"
+    events: str
+    chain: str = "audit_chain"
+
+    @property
+    def mark(self) -> str:
+        return "%s" if self.dialect == "postgresql" else "?"
+
+    def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows as plain tuples (skipping SQLAlchemy's result rows saves about a second per
+        million events). PostgreSQL: binary results, so bytea arrives as it is stored."""
+        if self.dialect == "postgresql":
+            from psycopg.rows import tuple_row
+
+            cursor = self.dbapi.cursor(binary=True, row_factory=tuple_row)
+        else:
+            cursor = self.dbapi.cursor()
+            cursor.row_factory = None  # the library's connection makes sqlite3.Row
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def insert_digests(self, rows: list[tuple[int, str]]) -> None:
+        """Append chain rows: COPY on PostgreSQL, one executemany on SQLite."""
+        if not rows:
+            return
+        cursor = self.dbapi.cursor()
+        try:
+            if self.dialect == "postgresql":
+                copy_sql = f"COPY {self.chain} (notification_id, digest) FROM STDIN"
+                with cursor.copy(copy_sql) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {self.chain} (notification_id, digest) VALUES (?, ?)", rows
+                )
+        finally:
+            cursor.close()
 
 
-def _events_sql(dialect: str, events_table: str) -> tuple[str, str]:
+def tables_of(conn: Connection, events_table: str) -> Tables:
+    """The tables as seen through a SQLAlchemy connection (its search path applies)."""
+    return Tables(conn.connection.dbapi_connection, conn.dialect.name, events_table)
+
+
+def _events_sql(tables: Tables) -> tuple[str, str]:
     """A range of events in id order, and the next id after a range."""
-    if dialect == "postgresql":
+    events = tables.events
+    if tables.dialect == "postgresql":
         return (
             "SELECT notification_id, originator_id::text, originator_version, topic, state "
-            f"FROM {events_table} WHERE notification_id > %s AND notification_id <= %s "
+            f"FROM {events} WHERE notification_id > %s AND notification_id <= %s "
             "ORDER BY notification_id",
-            f"SELECT min(notification_id) FROM {events_table} WHERE notification_id > %s",
+            f"SELECT min(notification_id) FROM {events} WHERE notification_id > %s",
         )
     return (
         "SELECT rowid, originator_id, originator_version, topic, state "
-        f"FROM {events_table} WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
-        f"SELECT min(rowid) FROM {events_table} WHERE rowid > ?",
+        f"FROM {events} WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+        f"SELECT min(rowid) FROM {events} WHERE rowid > ?",
     )
 
 
 def _pages(
-    conn: Connection, sql: tuple[str, str], after: int, upto: int, page: int
+    tables: Tables, sql: tuple[str, str], after: int, upto: int, page: int
 ) -> Iterator[list[Any]]:
     """The rows with ids in (after, upto], in id order, `page` ids at a time.
 
@@ -240,51 +301,84 @@ def _pages(
     select_range, next_id = sql
     while after < upto:
         until = min(after + page, upto)
-        rows = _fetch(conn, select_range, (after, until))
+        rows = tables.fetch(select_range, (after, until))
         if rows:
             yield rows
             after = until
             continue
-        found = _fetch(conn, next_id, (until,))[0][0]
+        found = tables.fetch(next_id, (until,))[0][0]
         if found is None or found > upto:
             return
         after = int(found) - 1
 
 
-def event_pages(
-    conn: Connection, events_table: str, after: int, upto: int, page: int
-) -> Iterator[list[Any]]:
+def event_pages(tables: Tables, after: int, upto: int, page: int) -> Iterator[list[Any]]:
     """The events with ids in (after, upto] as `(id, originator_id, version, topic, state)`."""
-    yield from _pages(conn, _events_sql(conn.dialect.name, events_table), after, upto, page)
+    yield from _pages(tables, _events_sql(tables), after, upto, page)
 
 
-def chain_pages(conn: Connection, after: int, upto: int, page: int) -> Iterator[list[Any]]:
+def chain_pages(tables: Tables, after: int, upto: int, page: int) -> Iterator[list[Any]]:
     """The chain rows with ids in (after, upto] as `(id, digest)`."""
-    mark = "%s" if conn.dialect.name == "postgresql" else "?"
-    table = audit_chain.name
+    mark, table = tables.mark, tables.chain
     sql = (
         f"SELECT notification_id, digest FROM {table} WHERE notification_id > {mark} "
         f"AND notification_id <= {mark} ORDER BY notification_id",
         f"SELECT min(notification_id) FROM {table} WHERE notification_id > {mark}",
     )
-    yield from _pages(conn, sql, after, upto, page)
+    yield from _pages(tables, sql, after, upto, page)
 
 
-def _insert_digests(conn: Connection, rows: list[tuple[int, str]]) -> None:
-    """Append chain rows: COPY on PostgreSQL, one executemany on SQLite."""
-    if conn.dialect.name == "postgresql":
-        cursor = conn.connection.cursor()
-        try:
-            copy_sql = f"COPY {audit_chain.name} (notification_id, digest) FROM STDIN"
-            with cursor.copy(copy_sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        finally:
-            cursor.close()
-        return
-    conn.exec_driver_sql(
-        f"INSERT INTO {audit_chain.name} (notification_id, digest) VALUES (?, ?)", rows
+def last_event_id(tables: Tables) -> int:
+    column = "notification_id" if tables.dialect == "postgresql" else "rowid"
+    found = tables.fetch(f"SELECT max({column}) FROM {tables.events}")[0][0]
+    return int(found or 0)
+
+
+def count_after(tables: Tables, after: int) -> int:
+    """How many events are stored with ids after `after`."""
+    column = "notification_id" if tables.dialect == "postgresql" else "rowid"
+    found = tables.fetch(
+        f"SELECT count(*) FROM {tables.events} WHERE {column} > {tables.mark}", (after,)
     )
+    return int(found[0][0] or 0)
+
+
+def nth_after(tables: Tables, after: int, n: int) -> int:
+    """The id of the `n`-th stored event after id `after` (n ≥ 1)."""
+    column = "notification_id" if tables.dialect == "postgresql" else "rowid"
+    sql = (
+        f"SELECT {column} FROM {tables.events} WHERE {column} > {tables.mark} "
+        f"ORDER BY {column} LIMIT 1 OFFSET {tables.mark}"
+    )
+    return int(tables.fetch(sql, (after, n - 1))[0][0])
+
+
+def stored_head(tables: Tables) -> tuple[int, str]:
+    """The chain's last (notification id, digest); `(0, "0"*64)` when nothing is sealed."""
+    found = tables.fetch(
+        f"SELECT notification_id, digest FROM {tables.chain} ORDER BY notification_id DESC LIMIT 1"
+    )
+    return (0, GENESIS_HEX) if not found else (int(found[0][0]), str(found[0][1]))
+
+
+def extend(tables: Tables, head: tuple[int, str], upto: int, page: int = 20_000) -> int:
+    """Chain every event after `head` up to id `upto` onto it; return how many were chained."""
+    previous = unhex(head[1]) if head[0] else GENESIS
+    if previous is None:
+        raise ChainError(
+            f"哈希链第 {head[0]} 号的摘要不是 64 位十六进制，无法续链，请先运行 "
+            f"dangliang audit verify / the chain's digest for event {head[0]} is not "
+            "64 hex digits, so the chain cannot be continued: run dangliang audit verify"
+        )
+    sha256, dialect, chained = hashlib.sha256, tables.dialect, 0
+    for rows in event_pages(tables, head[0], upto, page):
+        out: list[tuple[int, str]] = []
+        for row in rows:
+            previous = sha256(previous + encode_row(row, dialect)).digest()
+            out.append((row[0], previous.hex()))
+        tables.insert_digests(out)
+        chained += len(out)
+    return chained
 
 
 def flatten(pages: Iterator[Sequence[Any]]) -> Iterator[Any]:

@@ -14,21 +14,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection
 
 from dangliang.ledger.chain import (
     GENESIS,
     GENESIS_HEX,
     HEX32,
+    Tables,
     chain_head,
     chain_pages,
+    count_after,
     encode_row,
     event_pages,
     flatten,
     format_head,
+    last_event_id,
+    tables_of,
     unhex,
 )
 from dangliang.ledger.eventlog import EventLog
+from dangliang.ledger.sealing import late_seals
 
 Progress = Callable[[int, int], Any]  # (reached, end)
 
@@ -39,6 +44,7 @@ UNEXPECTED = "unexpected"  # an event below the chain's head that the chain neve
 REORDERED = "reordered"  # a chained event is now stored under another notification id
 CHAIN_ALTERED = "chain_altered"  # audit_chain's digest was edited; the event is intact
 HEAD_MISMATCH = "head_mismatch"  # the log does not hash to the expected (signed) head
+UNSEALED = "unsealed"  # an event after the chain's head: stored, but never sealed
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class ChainProblem:
     """One event whose stored bytes, order or presence no longer match the chain."""
 
     kind: str  # changed | missing | unexpected | reordered | chain_altered | head_mismatch
+    # | unsealed
     notification_id: int
     originator_id: str | None
     originator_version: int | None
@@ -63,7 +70,9 @@ class ChainReport:
     first_problem: ChainProblem | None
     problems: list[ChainProblem] = field(default_factory=list)  # the first `max_problems`
     problem_count: int = 0  # all of them
-    unchained: int = 0  # events after the chain's head: not yet chained, not a problem
+    unchained: int = 0  # events after the chain's head (each also an `unsealed` problem)
+    # every `audit seal`: (first id, last id, events, sealed at, actor, reason)
+    late_seals: list[tuple[int, int, int, str, str, str]] = field(default_factory=list)
     expected_head: tuple[int, str] | None = None
     # the recomputed digest at each position asked for (expected heads), as 64 hex digits
     recomputed_at: dict[int, str] = field(default_factory=dict)
@@ -72,14 +81,15 @@ class ChainReport:
     def message(self) -> str:
         """One bilingual line for the CLI."""
         head = format_head(self.head)
-        later = f"；另有 {self.unchained} 个新事件尚未入链" if self.unchained else ""
-        later_en = f"; {self.unchained} newer events not chained yet" if self.unchained else ""
         signed = "，与签署的链头一致" if self.expected_head else ""
         signed_en = ", matching the signed head" if self.expected_head else ""
+        late = sum(n for _, _, n, *_ in self.late_seals)
+        late_zh = f"；其中 {late} 个事件是事后封存的（见 audit seal 记录）" if late else ""
+        late_en = f"; {late} of them were sealed late (see the audit seal records)" if late else ""
         if self.ok:
             return (
-                f"哈希链完整：已校验 {self.checked} 个事件{signed}，链头 {head}{later} / "
-                f"chain intact: {self.checked} events checked{signed_en}, head {head}{later_en}"
+                f"哈希链完整：已校验 {self.checked} 个事件{signed}，链头 {head}{late_zh} / "
+                f"chain intact: {self.checked} events checked{signed_en}, head {head}{late_en}"
             )
         assert self.first_problem is not None
         return (
@@ -130,6 +140,12 @@ def _problem(
         message = (
             f"第 {nid} 号事件（{what}）入链时是第 {other_id} 号（顺序被改动）/ "
             f"event {nid} ({what}) was chained as {other_id} (order changed)"
+        )
+    elif kind == UNSEALED:
+        message = (
+            f"第 {nid} 号事件（{what}）在日志中却未封存进哈希链：它是在链之外写入的 / "
+            f"event {nid} ({what}) is stored but was never sealed into the chain: it was "
+            "written around the sealing write path"
         )
     elif kind == CHAIN_ALTERED:
         message = (
@@ -199,17 +215,20 @@ def verify(
     A head is the chain as it stood at a log position: its digest is the one of the last
     event at or before that id (as `chain_head(conn, position)` gives it), so heads recorded
     at positions — e.g. every payout run's — can be passed together as `expected_heads`.
-    Events after the chain's head are not yet chained: only counted.
+    Events after the chain's head were never sealed (every write seals what it appends
+    before it commits): each is an `unsealed` problem. Ranges sealed late by `audit seal` are
+    listed in the report.
     """
     dialect = conn.dialect.name
+    tables = tables_of(conn, log.events_table)
     head = chain_head(conn)
     expected = [*([expected_head] if expected_head else []), *expected_heads]
     positions = sorted({nid for nid, _ in expected})
     at: dict[int, bytes] = {}  # the recomputed digest at each expected position
     settled = 0  # positions[:settled] are in `at`
     end = max(head[0], *positions) if positions else head[0]
-    events = flatten(event_pages(conn, log.events_table, 0, end, page))
-    chain = flatten(chain_pages(conn, 0, head[0], page))
+    events = flatten(event_pages(tables, 0, end, page))
+    chain = flatten(chain_pages(tables, 0, head[0], page))
     problems = _Problems(max_problems)
     anchor = GENESIS  # the stored digest of the last chained id passed
     pure = GENESIS  # the log as it is now, chained from genesis
@@ -281,7 +300,8 @@ def verify(
     _find_reorders(problems, dialect)
     for nid, digest in expected:
         _check_expected(problems, (nid, digest), at[nid])
-    unchained = _count_after(conn, log.events_table, head[0])
+    unchained = count_after(tables, head[0])
+    _add_unsealed(problems, tables, head[0], page)
     ordered = sorted(problems.items, key=lambda p: (p.kind == HEAD_MISMATCH, p.notification_id))
     return ChainReport(
         ok=problems.count == 0,
@@ -293,6 +313,7 @@ def verify(
         problem_count=problems.count,
         unchained=unchained,
         expected_head=expected_head,
+        late_seals=late_seals(tables),
         recomputed_at={nid: digest.hex() for nid, digest in at.items()},
     )
 
@@ -347,12 +368,13 @@ def _check_expected(problems: _Problems, expected: tuple[int, str], recomputed: 
     problems.items.append(ChainProblem(HEAD_MISMATCH, nid, None, None, None, message))
 
 
-def _count_after(conn: Connection, events_table: str, after: int) -> int:
-    column = "notification_id" if conn.dialect.name == "postgresql" else "rowid"
-    found = conn.execute(
-        text(f"SELECT count(*) FROM {events_table} WHERE {column} > :after"), {"after": after}
-    ).scalar()
-    return int(found or 0)
+def _add_unsealed(problems: _Problems, tables: Tables, after: int, page: int) -> None:
+    """Name every event stored after the chain's head (counting those past the limit)."""
+    for rows in event_pages(tables, after, last_event_id(tables), page):
+        for row in rows:
+            if not problems.add(_problem(UNSEALED, row[0], row)):
+                problems.count += count_after(tables, row[0])
+                return
 
 
 __all__ = [
@@ -362,6 +384,7 @@ __all__ = [
     "MISSING",
     "REORDERED",
     "UNEXPECTED",
+    "UNSEALED",
     "ChainProblem",
     "ChainReport",
     "verify",

@@ -1,12 +1,14 @@
 """The event log: eventsourcing's Application on the native recorder for the configured backend.
 
 The library's SQLite recorder is the embedded default (one file, zero setup); its PostgreSQL
-recorder is for production. Both are used as they are; `dangliang.bulk` adds a batched append
-path for service records that writes the very rows the library would write.
+recorder is for production. Both are used with one addition: they seal what they append into
+the hash chain inside the same transaction (`sealing`). `bulk` adds a batched append path for
+service records that writes the very rows the library would write, and seals them the same way.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from typing import Any
 
@@ -17,7 +19,18 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from dangliang.ledger.chain import Tables
+from dangliang.ledger.sealing import (
+    SealingPostgresApplicationRecorder,
+    SealingSQLiteApplicationRecorder,
+    seal_late,
+)
 from dangliang.settings import Database
+
+_SEALING_RECORDERS = {
+    "sqlite": SealingSQLiteApplicationRecorder,
+    "postgres": SealingPostgresApplicationRecorder,
+}
 
 
 class DateAsISO(Transcoding):
@@ -39,7 +52,12 @@ class EventLog(Application[Any]):
 
     def __init__(self, database: Database):
         self.database = database
-        super().__init__(env=database.eventsourcing_env())
+        recorder = _SEALING_RECORDERS[database.backend]
+        env = {
+            **database.eventsourcing_env(),
+            "APPLICATION_RECORDER_TOPIC": f"{recorder.__module__}:{recorder.__qualname__}",
+        }
+        super().__init__(env=env)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -58,3 +76,29 @@ class EventLog(Application[Any]):
     def head(self) -> int:
         """The last notification id in the log (0 when empty)."""
         return self.app_recorder.max_notification_id() or 0
+
+    def seal_late(self, actor: str, reason: str) -> tuple[int, int, int]:
+        """Seal the events stored but not sealed, holding the log's write lock, and record
+        that it was done (see `sealing`). Returns (count, first id, last id)."""
+        if self.database.backend == "sqlite":
+            return self._seal_late_sqlite(actor, reason)
+        recorder = self.recorder
+        assert isinstance(recorder, SealingPostgresApplicationRecorder)
+        events, chain = recorder.sealing_tables
+        with recorder.datastore.get_connection() as conn, conn.transaction():
+            conn.execute(f"LOCK TABLE {events} IN EXCLUSIVE MODE")  # type: ignore[arg-type]
+            return seal_late(Tables(conn, "postgresql", events, chain), actor, reason)
+
+    def _seal_late_sqlite(self, actor: str, reason: str) -> tuple[int, int, int]:
+        conn = sqlite3.connect(str(self.database.sqlite_path), isolation_level=None, timeout=60)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock before the head is read
+            try:
+                sealed = seal_late(Tables(conn, "sqlite", self.events_table), actor, reason)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return sealed
+        finally:
+            conn.close()
