@@ -295,6 +295,7 @@ def test_replay_diff_verify_and_explain(world: World) -> None:
     path = "/payout-runs/" + first["run_id"].replace("#", "%23")
     replay = world.get(path + "/replay", "auditor").json()
     assert replay["identical"] is True and replay["differences"] == []
+    assert replay["rule_set"] == replay["rule_set_current"] == "compensation v1"
 
     rejected = world.post(path + "/reject", "auditor", {"reason": "待补录"}).json()
     assert rejected["state"] == "rejected" and rejected["rejected_reason"] == "待补录"

@@ -188,6 +188,7 @@ def test_replay_and_statement(site: Site) -> None:
     html = site.get("auditor", f"/runs/{slug(run_id)}/replay").text
     assert attribute(html, "replay-result", "data-identical") == "true"
     assert attribute(html, "replay-digest", "data-ok") == "true"
+    assert attribute(html, "replay-rule-set", "data-rule-set") == "compensation v1"
     assert site.get("clerk", f"/runs/{slug(run_id)}/replay").status_code == 403
 
     response = site.get("auditor", f"/runs/{slug(run_id)}/statement.xlsx")

@@ -178,6 +178,8 @@ class Run(RunHeader):
 class Replay(BaseModel):
     run_id: str
     position: int
+    rule_set: str = Field(description="the rule set the run recorded and was recomputed with")
+    rule_set_current: str = Field(description="the rule set new runs of its pipeline record")
     identical: bool
     differences: list[Any]
     results_digest_ok: bool

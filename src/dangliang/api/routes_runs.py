@@ -137,8 +137,10 @@ def paid(run_id: RunId, body: models.ReferenceIn, app: Service, principal: Admin
 
 @router.get("/payout-runs/{run_id}/replay", response_model=models.Replay, tags=["audit"])
 def replay(run_id: RunId, app: Service, _: Auditor) -> dict[str, Any]:
-    """Recompute the run from the log as it stood at the run's position: identical to the
-    fen (and the same chain head), or every difference listed."""
+    """Recompute the run from the log as it stood at the run's position, with the rule set
+    the run recorded (`rule_set`, e.g. `compensation v1`): identical to the fen (and the same
+    chain head), or every difference listed. A run whose rule set this software does not have
+    is refused (422), never recomputed with another."""
     return app.replay_payout(run_id)
 
 

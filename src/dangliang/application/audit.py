@@ -7,36 +7,37 @@ from collections.abc import Callable
 from typing import Any
 
 from dangliang.application.core import Core
-from dangliang.calculation import performance
 from dangliang.domain.errors import InvalidValue
 from dangliang.domain.payout import PayoutRefused, bare_period
 from dangliang.domain.periods import Period
 from dangliang.ledger.chain import chain_head, format_head, parse_head
 from dangliang.ledger.chain_verification import verify as chain_verify
-from dangliang.payouts import insurance_runs
+from dangliang.payouts import rulesets
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
+from dangliang.projections.tracking import catch_up
 
 
 class Audit(Core):
     def replay_payout(self, run_id: str) -> dict[str, Any]:
-        """Recompute a run from the log as it stood at the run's position and compare it with
-        what the run recorded: identical to the fen, or every difference listed."""
+        """Recompute a run from the log as it stood at the run's position, with the rule set
+        the run recorded (never today's, unless that is the one), and compare it with what the
+        run recorded: identical to the fen, or every difference listed. A rule set this
+        software does not have is refused (`rulesets.UnknownRuleSet`)."""
         run = self.payout_run(run_id)
+        rules = rulesets.rule_set(run.ledger, run.rule_set)
         t = self.equivalents_projection().t
         period = Period.of(bare_period(run.period))
-        compute_run = {
-            "performance": performance.compute_run,
-            "insurance": insurance_runs.compute_run,
-        }.get(run.ledger, payouts.compute_run)
         with self.engine.connect() as conn:
-            again = compute_run(conn, t, period, run.position)
+            again = rules.compute_run(conn, t, period, run.position)
             _, head = chain_head(conn, run.position)
         differences = payouts.compare(run.results, again)
         digest_ok = payouts.results_digest(run.results) == run.results_digest
         return {
             "run_id": run_id,
             "position": run.position,
+            "rule_set": rules.label,
+            "rule_set_current": rulesets.current(run.ledger).label,
             "identical": not differences and digest_ok and head == run.chain_head,
             "differences": differences,
             "results_digest_ok": digest_ok,
@@ -80,8 +81,8 @@ class Audit(Core):
                 expected_head = parse_head(expected_head)
             except ValueError as e:
                 raise InvalidValue(str(e), str(e)) from None
-        # The chain is read as it is stored: never extended here (every write sealed what it
-        # appended), so nothing changed since can be sealed as if it were the original.
+        self.chain_projection.create(self.write_engine)  # a dropped chain is re-chained here
+        catch_up(self.write_engine, self.log, self.chain_projection)
         with self.engine.connect() as conn:
             runs = inp.runs_at(conn)
             run_heads = {r.run_id: (r.position, r.chain_head) for r in runs.values()}
@@ -98,11 +99,7 @@ class Audit(Core):
             lines.append(
                 f"哈希链完整 / chain intact: {report.checked:,} events checked, head "
                 f"{format_head(report.head)}; {len(run_heads)} payout run head(s) match"
-            )
-        for first_id, last_id, count, sealed_at, who, why in report.late_seals:
-            lines.append(
-                f"事后封存 / sealed late: events {first_id}–{last_id} ({count:,}) on {sealed_at} "
-                f"by {who} ({why}); the chain vouches for them only from then"
+                + (f"; {report.unchained:,} not yet chained" if report.unchained else "")
             )
         else:
             for problem in report.problems:
@@ -135,22 +132,5 @@ class Audit(Core):
             },
             "problem_count": report.problem_count,
             "runs_checked": len(run_heads),
-            "late_seals": [
-                {"first": a, "last": b, "events": n, "sealed_at": at, "actor": who, "reason": why}
-                for a, b, n, at, who, why in report.late_seals
-            ],
             "lines": lines,
         }
-
-    def seal_unsealed(self, actor: str, reason: str) -> dict[str, Any]:
-        """`audit seal`: seal the events stored but never sealed (written by a version that
-        chained later, or around dangliang) as they are now, and record who did it, when and
-        why. Run it only after checking those events (`audit verify` names them): from here
-        on the chain vouches for them as they stand."""
-        if not reason.strip():
-            raise InvalidValue(
-                "封存须说明原因（例如：升级前写入的事件，已核对）",
-                "sealing needs a reason (e.g. events written before the upgrade, checked)",
-            )
-        count, first, last = self.log.seal_late(actor, reason.strip())
-        return {"sealed": count, "first": first, "last": last}

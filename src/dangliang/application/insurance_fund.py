@@ -15,7 +15,7 @@ from dangliang.calculation import fund as calc
 from dangliang.domain.payout import INSURANCE, PayoutRefused
 from dangliang.domain.periods import Period
 from dangliang.ledger.chain import chain_head
-from dangliang.payouts import insurance_runs
+from dangliang.payouts import insurance_runs, rulesets
 from dangliang.payouts import runs as payouts
 from dangliang.payouts.insurance_statements import write_insurance_statement
 from dangliang.policy.insurance import advance_months, reads_equivalents
@@ -123,11 +123,12 @@ class InsuranceFund(PayRuns):
 
     def run_insurance(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
         """Compute and record a fund run (draft) for a month or quarter that has ended
-        (advances, by the policy's `advance.frequency`) or a year that has ended (settlement);
-        it supersedes the period's draft, if any."""
+        (advances, by the policy's `advance.frequency`) or a year that has ended (settlement)
+        with the current insurance rule set; it supersedes the period's draft, if any."""
         require_ended(period, today, ("医保基金批次", "a fund run"))
         position = self.catch_up()
         t = self.equivalents_projection().t
+        rules = rulesets.current("insurance")
         with self.engine.connect() as conn:
             policy = inp.policy_at(conn, position, scheme=calc.SCHEME)
             if not period.is_year:
@@ -147,9 +148,10 @@ class InsuranceFund(PayRuns):
                 insurance_runs.insurance_runs(conn, position).values(),
                 f"{INSURANCE}{period.label}",
             )
-            results = insurance_runs.compute_run(conn, t, period, position)
+            results = rules.compute_run(conn, t, period, position)
             _, head = chain_head(conn, position)
-        return self._record_run(f"{INSURANCE}{period.label}", results, position, head, actor)
+        label = f"{INSURANCE}{period.label}"
+        return self._record_run(label, results, position, head, actor, rules)
 
     def insurance_runs(self) -> dict[str, inp.RunRecord]:
         return {k: r for k, r in self.payout_runs().items() if r.ledger == "insurance"}

@@ -20,7 +20,7 @@ from dangliang.domain.errors import NotFound
 from dangliang.domain.payout import PERFORMANCE, PayoutPeriod, PayoutRefused, period_of_run
 from dangliang.domain.periods import Period
 from dangliang.ledger.chain import chain_head
-from dangliang.payouts import payslips, pdf, statement_html
+from dangliang.payouts import payslips, pdf, rulesets, statement_html
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
 from dangliang.projections.insurance_inputs import communities_at
@@ -29,19 +29,28 @@ from dangliang.projections.insurance_inputs import communities_at
 class PayRuns(Core):
     def run_payout(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
         """Compute and record a payout run (draft) for a month that has ended (advances) or a
-        year that has ended (settlement); it supersedes the period's draft, if any."""
+        year that has ended (settlement) with the current compensation rule set; it
+        supersedes the period's draft, if any."""
         require_ended(period, today, ("支付批次", "a payout run"))
         position = self.catch_up()
         t = self.equivalents_projection().t
+        rules = rulesets.current("compensation")
         with self.engine.connect() as conn:
             refuse_other_drafts(payouts.compensation_runs(conn, position).values(), period.label)
-            results = payouts.compute_run(conn, t, period, position)
+            results = rules.compute_run(conn, t, period, position)
             _, head = chain_head(conn, position)
-        return self._record_run(period.label, results, position, head, actor)
+        return self._record_run(period.label, results, position, head, actor, rules)
 
     def _record_run(
-        self, label: str, results: dict[str, Any], position: int, head: str, actor: str
+        self,
+        label: str,
+        results: dict[str, Any],
+        position: int,
+        head: str,
+        actor: str,
+        rules: rulesets.RuleSet,
     ) -> inp.RunRecord:
+        """Record a computed run with the rule set that computed it (what a replay uses)."""
         found = self._payout_period(label)
         aggregate = found or PayoutPeriod.open(period=label, actor=actor)
         run_id = aggregate.record_run(
@@ -53,6 +62,7 @@ class PayRuns(Core):
             results_json=payouts.canonical(results),
             results_digest=payouts.results_digest(results),
             software=f"dangliang {__version__}",
+            rule_set=rules.version,
             actor=actor,
         )
         self.log.save(aggregate)
@@ -61,7 +71,8 @@ class PayRuns(Core):
     def run_distribution(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
         """Compute and record a performance-pay distribution run (draft): a month's
         provisional shares, or the year's final shares with the difference to what the
-        approved monthly runs paid. Approved, paid and replayed like payout runs."""
+        approved monthly runs paid, with the current performance rule set. Approved, paid and
+        replayed like payout runs."""
         if today <= period.last_day:
             raise PayoutRefused(
                 f"{period.label} 尚未结束，不能计算绩效分配批次",
@@ -69,10 +80,12 @@ class PayRuns(Core):
             )
         position = self.catch_up()
         t = self.equivalents_projection().t
+        rules = rulesets.current("performance")
         with self.engine.connect() as conn:
-            results = performance.compute_run(conn, t, period, position)
+            results = rules.compute_run(conn, t, period, position)
             _, head = chain_head(conn, position)
-        return self._record_run(f"{PERFORMANCE}{period.label}", results, position, head, actor)
+        label = f"{PERFORMANCE}{period.label}"
+        return self._record_run(label, results, position, head, actor, rules)
 
     def approve_payout(self, run_id: str, *, reference: str, actor: str) -> inp.RunRecord:
         """Approve a draft run (maker-checker: not by whoever computed it)."""

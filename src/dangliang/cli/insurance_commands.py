@@ -18,6 +18,7 @@ import click
 
 from dangliang.application import Dangliang
 from dangliang.cli.common import ProgressLine, as_of_options, with_app
+from dangliang.cli.payout_commands import rule_set_line
 from dangliang.cli.policy_commands import adoption_line, change_line
 from dangliang.domain.errors import DomainError
 from dangliang.domain.periods import Period
@@ -410,7 +411,8 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @with_app
     def replay(app: Dangliang, actor: str, run_id: str, as_json: bool) -> None:
-        """Recompute a fund run from the log as it stood; exit 1 unless identical."""
+        """Recompute a fund run from the log as it stood, with the rule set it recorded; exit 1
+        unless identical."""
         found = app.replay_payout(run_id)
         if as_json:
             _echo_json(found)
@@ -419,6 +421,7 @@ def register(main: click.Group) -> None:
                 ("一致 / identical" if found["identical"] else "不一致 / DIFFERENT")
                 + f": {run_id} at position {found['position']}"
             )
+            click.echo(f"  {rule_set_line(found)}")
             for line in found["differences"]:
                 click.echo(f"  {line}")
         if not found["identical"]:

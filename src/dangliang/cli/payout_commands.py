@@ -8,6 +8,7 @@ import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -183,8 +184,8 @@ def register(main: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @with_app
     def audit_replay(app: Dangliang, actor: str, run_id: str, as_json: bool) -> None:
-        """Recompute RUN from the log as it stood at the run's position and compare with what
-        it recorded. Exit 1 if anything differs."""
+        """Recompute RUN from the log as it stood at the run's position, with the rule set
+        the run recorded, and compare with what it recorded. Exit 1 if anything differs."""
         found = app.replay_payout(run_id)
         if as_json:
             click.echo(json.dumps(found, ensure_ascii=False, indent=2))
@@ -195,6 +196,9 @@ def register(main: click.Group) -> None:
             )
         else:
             click.echo(f"{run_id}: 复算不一致 / DIFFERENT (position {found['position']}):")
+        if not as_json:
+            click.echo(f"    {rule_set_line(found)}")
+        if not as_json and not found["identical"]:
             if not found["results_digest_ok"]:
                 click.echo("    recorded results do not match their recorded digest")
             if found["chain_head_recorded"] != found["chain_head_now"]:
@@ -239,27 +243,13 @@ def register(main: click.Group) -> None:
         if not found["ok"]:
             sys.exit(1)
 
-    @audit.command("seal")
-    @click.option(
-        "--reason",
-        required=True,
-        help="Why these events may be sealed as they stand (recorded with the seal).",
-    )
-    @with_app
-    def audit_seal(app: Dangliang, actor: str, reason: str) -> None:
-        """Seal events that are stored but not sealed into the hash chain — written by a
-        version that chained later, or around dangliang — exactly as they stand now, and
-        record who did it, when and why. Every write is refused while such events exist.
-        Check them first: `audit verify` names each one."""
-        found = app.seal_unsealed(actor, reason)
-        if not found["sealed"]:
-            click.echo("没有未封存的事件 / nothing to seal: every stored event is sealed")
-            return
-        click.echo(
-            f"已封存 {found['sealed']:,} 个事件（第 {found['first']}–{found['last']} 号），"
-            f"并记录为事后封存 / sealed {found['sealed']:,} events ({found['first']}–"
-            f"{found['last']}), recorded as sealed late by {actor}: {reason}"
-        )
+
+def rule_set_line(replay: dict[str, Any]) -> str:
+    """`规则版本 / rule set: compensation v1` — and today's when the run's is an older one."""
+    line = f"规则版本 / rule set: {replay['rule_set']}"
+    if replay["rule_set_current"] != replay["rule_set"]:
+        line += f" (当前新批次用 / new runs use {replay['rule_set_current']})"
+    return line
 
 
 def _show(run: RunRecord, as_json: bool, *, detail: bool = False) -> None:
@@ -288,7 +278,8 @@ def _show(run: RunRecord, as_json: bool, *, detail: bool = False) -> None:
     )
     click.echo(
         f"    policy {doc['policy']['bundle']} ({doc['policy']['parameters_digest'][:12]}), "
-        f"results digest {doc['results_digest'][:16]}…; payable {Decimal(totals['payable']):,.2f} "
+        f"rule set {doc['rule_set']}, results digest {doc['results_digest'][:16]}…; "
+        f"payable {Decimal(totals['payable']):,.2f} "
         f"(adjustments {Decimal(totals['adjustments']):,.2f})"
     )
     if not detail:

@@ -5,8 +5,8 @@ One `PayoutPeriod` aggregate per period (a month's advances, 按月预拨, or a 
 store's optimistic concurrency serialises two people acting on the same period:
 
 - a run records the log position it saw (and that position's time), the policy used, the
-  chain head of the log there, its results and their digest — the decision to pay, so the
-  results are part of the fact;
+  chain head of the log there, the version of the rules that computed it (`rule_set`), its
+  results and their digest — the decision to pay, so the results are part of the fact;
 - draft → approved → paid, or draft → rejected (with a reason); a new run supersedes the
   period's draft, never an approved run (retroactive changes are paid as adjustments in a
   later period's run: docs/compensation.md, step 11);
@@ -75,7 +75,12 @@ class PayoutPeriod(Aggregate):
         actor: str
 
     class RunComputed(Aggregate.Event):
-        """支付批次已计算 (draft)."""
+        """支付批次已计算 (draft).
+
+        `rule_set`: the version of the run's pipeline (`payouts.rulesets`) that computed the
+        results — what a replay computes with. Version 2 of this event added it."""
+
+        class_version = 2
 
         run_id: str
         position: int
@@ -88,6 +93,13 @@ class PayoutPeriod(Aggregate):
         supersedes: str | None
         software: str
         actor: str
+        rule_set: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Runs recorded before runs named their rule set were computed by the code that
+            # became version 1 of every pipeline when versions were introduced.
+            state["rule_set"] = "1"
 
     class RunApproved(Aggregate.Event):
         """支付批次已审核."""
@@ -158,6 +170,7 @@ class PayoutPeriod(Aggregate):
         results_json: str,
         results_digest: str,
         software: str,
+        rule_set: str,
         actor: str,
     ) -> str:
         if self.closed_by is not None:
@@ -180,6 +193,7 @@ class PayoutPeriod(Aggregate):
             supersedes=self.draft,
             software=software,
             actor=actor,
+            rule_set=require_text(rule_set, "规则版本", "a rule-set version"),
         )
         return run_id
 
@@ -197,6 +211,7 @@ class PayoutPeriod(Aggregate):
         supersedes: str | None,
         software: str,
         actor: str,
+        rule_set: str,
     ) -> None:
         if supersedes is not None:
             self.states[supersedes] = "superseded"

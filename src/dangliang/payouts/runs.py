@@ -10,7 +10,8 @@ A run of period P at log position N:
   institution: `new amount − amount paid` (paid = Q's run plus adjustments already paid for Q),
   with the causes — which events since Q's run changed which figures. Paid runs are never
   edited; the difference is paid (or recovered) in P.
-- `replay` recomputes a run at its own position and compares it with what it recorded.
+- `replay` recomputes a run at its own position, with the rule set it recorded
+  (`rulesets`), and compares it with what it recorded.
 
 Everything here is a function of (period, position): the same call at the same position gives
 the same results, which is what makes a replay meaningful years later.
@@ -170,6 +171,7 @@ def run_header(run: inp.RunRecord) -> dict[str, Any]:
         "policy": {"bundle": run.policy_bundle, "parameters_digest": run.parameters_digest},
         "results_digest": run.results_digest,
         "software": run.software,
+        "rule_set": run.rule_set_label,
         "illustrative": run.policy_bundle.removesuffix(".yaml") in BUILTIN_BUNDLES,
     }
 

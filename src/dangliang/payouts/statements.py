@@ -137,8 +137,9 @@ HEADER_LABELS = {
     "parameters_digest": "参数摘要 parameters digest",
     "results_digest": "结果摘要 results digest",
     "software": "软件版本 software",
+    "rule_set": "规则版本 rule set",
 }
-OPTIONAL_HEADERS = ("supersedes", "rejected_reason", "approval_reference", "software")
+OPTIONAL_HEADERS = ("supersedes", "rejected_reason", "approval_reference", "software", "rule_set")
 """Header rows shown only when the run has a value for them."""
 
 FORMATS = (".xlsx", ".csv", ".json")
@@ -325,6 +326,7 @@ def header_rows(run: Mapping[str, Any], kind: Kind) -> list[tuple[str, tuple[Cel
         ("parameters_digest", (policy.get("parameters_digest"),)),
         ("results_digest", (_field(run, "results_digest"),)),
         ("software", (run.get("software"),)),
+        ("rule_set", (run.get("rule_set"),)),
     ]
     return [
         (HEADER_LABELS[key], tuple(v if isinstance(v, int) else text(v) for v in values))

@@ -251,6 +251,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
                 "results_digest": e.results_digest,
                 "supersedes": e.supersedes,
                 "software": e.software,
+                "rule_set": e.rule_set,
                 "computed_by": e.actor,
                 "computed_at": _iso(e.timestamp),
             },

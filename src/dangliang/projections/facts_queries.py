@@ -200,6 +200,7 @@ class RunRecord:
     computed_by: str
     computed_at: str | None
     recorded_at_position: int  # notification id of the run's own event
+    rule_set: str = "1"  # the version of its pipeline's rules (read models made before: "1")
     state: str = "draft"
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -217,6 +218,11 @@ class RunRecord:
         """`performance` for a staff distribution run, `insurance` for a fund run,
         `compensation` for a payout run."""
         return ledger_of(self.period)
+
+    @property
+    def rule_set_label(self) -> str:
+        """`compensation v1`: the pipeline (the run's ledger) and the version it recorded."""
+        return f"{self.ledger} v{self.rule_set}"
 
 
 def runs_at(
@@ -254,6 +260,7 @@ def runs_at(
                 computed_by=body["computed_by"],
                 computed_at=body["computed_at"],
                 recorded_at_position=nid,
+                rule_set=body.get("rule_set", "1"),
             )
         elif key in runs:
             runs[key].state = body["state"]

@@ -258,11 +258,13 @@ def test_xlsx_optional_header_rows_only_when_the_run_has_them(
         supersedes="2024-03#0",
         rejected_reason=None,
         software="dangliang 0.1.0",
+        rule_set="compensation v1",
     )
     block = header_block(read_sheet(write_statement(monthly, tmp_path / "b.xlsx"), "支付单"))
     assert block["审批单号 approval reference"] == ("财审〔2025〕12号",)
     assert block["替代批次 supersedes"] == ("2024-03#0",)
     assert block["软件版本 software"] == ("dangliang 0.1.0",)
+    assert block["规则版本 rule set"] == ("compensation v1",)
     assert "退回原因 rejected reason" not in block
 
 
