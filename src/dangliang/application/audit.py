@@ -15,7 +15,6 @@ from dangliang.ledger.chain_verification import verify as chain_verify
 from dangliang.payouts import rulesets
 from dangliang.payouts import runs as payouts
 from dangliang.projections import facts_queries as inp
-from dangliang.projections.tracking import catch_up
 
 
 class Audit(Core):
@@ -81,8 +80,8 @@ class Audit(Core):
                 expected_head = parse_head(expected_head)
             except ValueError as e:
                 raise InvalidValue(str(e), str(e)) from None
-        self.chain_projection.create(self.write_engine)  # a dropped chain is re-chained here
-        catch_up(self.write_engine, self.log, self.chain_projection)
+        # The chain is read as it is stored: never extended here (every write sealed what it
+        # appended), so nothing changed since can be sealed as if it were the original.
         with self.engine.connect() as conn:
             runs = inp.runs_at(conn)
             run_heads = {r.run_id: (r.position, r.chain_head) for r in runs.values()}
@@ -99,7 +98,11 @@ class Audit(Core):
             lines.append(
                 f"哈希链完整 / chain intact: {report.checked:,} events checked, head "
                 f"{format_head(report.head)}; {len(run_heads)} payout run head(s) match"
-                + (f"; {report.unchained:,} not yet chained" if report.unchained else "")
+            )
+        for first_id, last_id, count, sealed_at, who, why in report.late_seals:
+            lines.append(
+                f"事后封存 / sealed late: events {first_id}–{last_id} ({count:,}) on {sealed_at} "
+                f"by {who} ({why}); the chain vouches for them only from then"
             )
         else:
             for problem in report.problems:
@@ -132,5 +135,22 @@ class Audit(Core):
             },
             "problem_count": report.problem_count,
             "runs_checked": len(run_heads),
+            "late_seals": [
+                {"first": a, "last": b, "events": n, "sealed_at": at, "actor": who, "reason": why}
+                for a, b, n, at, who, why in report.late_seals
+            ],
             "lines": lines,
         }
+
+    def seal_unsealed(self, actor: str, reason: str) -> dict[str, Any]:
+        """`audit seal`: seal the events stored but never sealed (written by a version that
+        chained later, or around dangliang) as they are now, and record who did it, when and
+        why. Run it only after checking those events (`audit verify` names them): from here
+        on the chain vouches for them as they stand."""
+        if not reason.strip():
+            raise InvalidValue(
+                "封存须说明原因（例如：升级前写入的事件，已核对）",
+                "sealing needs a reason (e.g. events written before the upgrade, checked)",
+            )
+        count, first, last = self.log.seal_late(actor, reason.strip())
+        return {"sealed": count, "first": first, "last": last}

@@ -243,6 +243,28 @@ def register(main: click.Group) -> None:
         if not found["ok"]:
             sys.exit(1)
 
+    @audit.command("seal")
+    @click.option(
+        "--reason",
+        required=True,
+        help="Why these events may be sealed as they stand (recorded with the seal).",
+    )
+    @with_app
+    def audit_seal(app: Dangliang, actor: str, reason: str) -> None:
+        """Seal events that are stored but not sealed into the hash chain — written by a
+        version that chained later, or around dangliang — exactly as they stand now, and
+        record who did it, when and why. Every write is refused while such events exist.
+        Check them first: `audit verify` names each one."""
+        found = app.seal_unsealed(actor, reason)
+        if not found["sealed"]:
+            click.echo("没有未封存的事件 / nothing to seal: every stored event is sealed")
+            return
+        click.echo(
+            f"已封存 {found['sealed']:,} 个事件（第 {found['first']}–{found['last']} 号），"
+            f"并记录为事后封存 / sealed {found['sealed']:,} events ({found['first']}–"
+            f"{found['last']}), recorded as sealed late by {actor}: {reason}"
+        )
+
 
 def rule_set_line(replay: dict[str, Any]) -> str:
     """`规则版本 / rule set: compensation v1` — and today's when the run's is an older one."""
