@@ -28,6 +28,10 @@ PHASES_ZH = {
     "equivalents_b": "当量",
     "chain": "哈希链",
     "verify": "核验",
+    "backup": "备份",
+    "copy": "复制",
+    "digest": "摘要",
+    "load": "载入",
 }
 
 

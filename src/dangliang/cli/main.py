@@ -17,6 +17,7 @@ import click
 from dangliang.application import Dangliang, tune_garbage_collector
 from dangliang.cli import (
     api_commands,
+    backup_commands,
     compensation_commands,
     insurance_commands,
     payout_commands,
@@ -401,3 +402,4 @@ compensation_commands.register(main)
 payout_commands.register(main)
 api_commands.register(main)
 insurance_commands.register(main)
+backup_commands.register(main)
