@@ -10,6 +10,7 @@ is refused and leaves the live database as it was.
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from dangliang.domain.institution import Institution
 from dangliang.domain.periods import Period
 from dangliang.ledger import sqlite_copy
 from dangliang.ledger.chain import chain_head, format_head
+from dangliang.ledger.sqlite_copy import DatabaseInUse
 from dangliang.settings import Settings, parse_db_url
 from tests.conftest import PreparedDatabases
 from tests.integration.test_compensation import YEAR, prepared, record_inputs
@@ -195,6 +197,17 @@ def test_a_database_holding_events_is_replaced_only_with_replace_and_is_kept(
     with pytest.raises(TargetHoldsEvents, match="--replace"):
         restore(database, world.made.path, now=NOW)
     assert head_of(fresh) == before
+
+    if world.backend == "sqlite":  # a process still has it open: refused, nothing changed
+        assert database.sqlite_path is not None
+        holder = sqlite3.connect(database.sqlite_path)
+        try:
+            holder.execute("SELECT count(*) FROM stored_events").fetchone()
+            with pytest.raises(DatabaseInUse, match="stop the workbench"):
+                restore(database, world.made.path, replace=True, now=NOW)
+        finally:
+            holder.close()
+        assert head_of(fresh) == before
 
     restored = restore(database, world.made.path, replace=True, now=NOW)
 

@@ -245,6 +245,8 @@ def _restore_sqlite(
     target = database.sqlite_path
     assert target is not None
     _refuse_if_holding(target, manifest, replace)
+    if target.exists():
+        sqlite_copy.settle(target)  # in use: refused before any work is done
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = target.with_name(f"{target.name}.restoring-{stamp}")
     sqlite_copy.remove(temporary)
