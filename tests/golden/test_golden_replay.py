@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -15,18 +15,25 @@ from dangliang.payouts import rulesets
 from dangliang.policy import subsidy_amounts
 from dangliang.settings import Settings
 from tests.conftest import PreparedDatabases
+from tests.e2e.cli import dangliang
 from tests.golden import build_corpus, corpus
 
-GoldenApp = Callable[[str, str], Dangliang]
+
+class Loaded(NamedTuple):
+    app: Dangliang
+    url: str  # for the command line
+
+
+GoldenApp = Callable[[str, str], Loaded]
 
 
 @pytest.fixture(scope="module")
 def golden(prepared_databases: PreparedDatabases) -> Iterator[GoldenApp]:
     """`golden(backend, name)`: the application on a database holding corpus `name`'s log
     (loaded once per module and backend, through the recorder, then caught up)."""
-    opened: dict[tuple[str, str], tuple[Dangliang, str]] = {}
+    opened: dict[tuple[str, str], Loaded] = {}
 
-    def app_of(backend: str, name: str) -> Dangliang:
+    def app_of(backend: str, name: str) -> Loaded:
         if (backend, name) not in opened:
             url = prepared_databases.copy(
                 backend,
@@ -34,8 +41,8 @@ def golden(prepared_databases: PreparedDatabases) -> Iterator[GoldenApp]:
                 lambda app: corpus.load_log(app, corpus.read_log(name)),
                 caught_up=True,
             )
-            opened[backend, name] = (bootstrap(Settings(url)), url)
-        return opened[backend, name][0]
+            opened[backend, name] = Loaded(bootstrap(Settings(url)), url)
+        return opened[backend, name]
 
     yield app_of
     for app, url in opened.values():
@@ -47,7 +54,7 @@ def golden(prepared_databases: PreparedDatabases) -> Iterator[GoldenApp]:
 def test_every_run_replays_to_the_fen_and_matches_its_statement(
     golden: GoldenApp, backend: str, name: str
 ) -> None:
-    app = golden(backend, name)
+    app = golden(backend, name).app
     runs = app.payout_runs()
     assert {r: v.rule_set_label for r, v in runs.items()} == {
         r: about["rule_set"] for r, about in corpus.manifest(name)["runs"].items()
@@ -60,7 +67,7 @@ def test_a_rule_step_one_fen_off_is_caught(
 ) -> None:
     """Step 6 (basic medical) giving C01 one fen more: the settlement run is reported, with
     the figure, the recorded amount and the recomputed one."""
-    app = golden(backend, "v1-deqing")
+    app = golden(backend, "v1-deqing").app
     step = subsidy_amounts._basic_medical
 
     def one_fen_more(*args: Any) -> Decimal:
@@ -81,7 +88,7 @@ def test_a_rule_step_one_fen_off_is_caught(
 
 
 def test_a_statement_csv_cell_changed_is_caught(golden: GoldenApp, backend: str) -> None:
-    app = golden(backend, "v1-deqing")
+    app = golden(backend, "v1-deqing").app
     run = app.payout_run("2024#1")
     stored = (corpus.CORPORA / "v1-deqing" / "statements" / "2024_1.csv").read_text("utf-8")
     replay: dict[str, Any] = {"differences": []}
@@ -91,6 +98,18 @@ def test_a_statement_csv_cell_changed_is_caught(golden: GoldenApp, backend: str)
     assert corpus.csv_problems("2024#1", edited, run, replay) == [
         f"2024#1 statement CSV 合计.payable: stored 0.01 != now {payable}"
     ]
+
+
+def test_the_replay_commands_say_which_rule_set(golden: GoldenApp, backend: str) -> None:
+    url = golden(backend, "v1-deqing").url
+    for command, run_id, said in (
+        ("audit", "2024#1", "compensation v1"),
+        ("audit", "perf-2024#1", "performance v1"),
+        ("insurance", "ins-2024#1", "insurance v1"),
+    ):
+        out = dangliang(command, "replay", run_id, "--db", url)
+        assert out.returncode == 0, out.stderr
+        assert f"规则版本 / rule set: {said}\n" in out.stdout
 
 
 def test_every_rule_set_has_runs_in_the_corpus() -> None:

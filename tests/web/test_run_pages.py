@@ -189,6 +189,8 @@ def test_replay_and_statement(site: Site) -> None:
     assert attribute(html, "replay-result", "data-identical") == "true"
     assert attribute(html, "replay-digest", "data-ok") == "true"
     assert attribute(html, "replay-rule-set", "data-rule-set") == "compensation v1"
+    shown = site.get("auditor", f"/runs/{slug(run_id)}").text
+    assert '<td id="run-rule-set">compensation v1</td>' in shown
     assert site.get("clerk", f"/runs/{slug(run_id)}/replay").status_code == 403
 
     response = site.get("auditor", f"/runs/{slug(run_id)}/statement.xlsx")
