@@ -2,27 +2,26 @@
 pipeline's rules, a replay computes with that version and says which, a new version (here a
 test-only one that differs in one figure) is recorded by new runs without touching how the
 old runs replay, a version the software does not have is refused, and runs recorded before
-runs named their rule set read as version 1."""
+runs named their rule set read as version 1 (a database written then opens and replays:
+tests/integration/test_upgrade.py)."""
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, select
+from eventsourcing.persistence import StoredEvent
+from sqlalchemy import Connection
 
 from dangliang.application import Dangliang, bootstrap
+from dangliang.domain.payout import PayoutPeriod
 from dangliang.domain.periods import Period
 from dangliang.payouts import rulesets
 from dangliang.payouts import runs as payouts
 from dangliang.projections.equivalents import EquivalentsTables
-from dangliang.projections.facts import facts
 from dangliang.settings import Settings
 from tests.conftest import Prepare
 from tests.e2e.cli import dangliang
@@ -30,7 +29,6 @@ from tests.integration.test_compensation import YEAR, prepared
 from tests.integration.test_payouts import run_and_approve
 
 FEN = Decimal("0.01")
-PRE_REGROUP = Path(__file__).parent.parent / "fixtures" / "pre_regroup" / "pre_regroup.db.gz"
 
 
 @pytest.fixture
@@ -155,25 +153,23 @@ def test_a_rule_set_the_software_does_not_have_is_refused(
     assert "identical" not in out.stdout
 
 
-@pytest.fixture
-def old_app(tmp_path: Path) -> Iterator[Dangliang]:
-    path = tmp_path / "pre_regroup.db"
-    with gzip.open(PRE_REGROUP) as packed, path.open("wb") as out:
-        shutil.copyfileobj(packed, out)
-    app = bootstrap(Settings(f"sqlite:///{path}"))
-    yield app
-    app.close()
-
-
-def test_runs_recorded_before_rule_sets_read_as_version_1(old_app: Dangliang) -> None:
-    old_app.rebuild()  # every run event read again, through the upcast
-    with old_app.engine.connect() as conn:
-        stored = conn.execute(select(facts.c.payload).where(facts.c.kind == "payout_run"))
-        assert {json.loads(p)["rule_set"] for (p,) in stored} == {"1"}
-    runs = old_app.payout_runs()
-    assert {r.rule_set for r in runs.values()} == {"1"}
-    assert {r.ledger for r in runs.values()} == {"compensation", "performance"}
-    for run_id in ("2024#1", "perf-2024#1"):
-        replay = old_app.replay_payout(run_id)
-        assert replay["identical"], replay["differences"][:3]
-        assert replay["rule_set"] == f"{runs[run_id].ledger} v1"
+def test_a_run_recorded_before_rule_sets_reads_as_version_1(
+    county_db: tuple[Dangliang, str],
+) -> None:
+    """The run event as versions before this one stored it (no `rule_set`, no class version)
+    is upcast to rule set "1": it was computed by the code that is now v1 of its pipeline."""
+    app, _ = county_db
+    run = app.run_payout(Period(YEAR, 3), actor="maker", today=Period(YEAR + 1).first_day)
+    (stored,) = app.log.app_recorder.select_notifications(start=run.recorded_at_position, limit=1)
+    state = json.loads(stored.state)
+    assert (state.pop("class_version"), state.pop("rule_set")) == (2, "1")
+    old = StoredEvent(
+        stored.originator_id, stored.originator_version, stored.topic, json.dumps(state).encode()
+    )
+    event = app.log.mapper.to_domain_event(old)
+    assert isinstance(event, PayoutPeriod.RunComputed)
+    assert (event.rule_set, event.run_id, event.results_digest) == (
+        "1",
+        run.run_id,
+        run.results_digest,
+    )
