@@ -120,10 +120,6 @@ def versions(pipeline: str) -> dict[str, RuleSet]:
     return dict(_VERSIONS[pipeline])
 
 
-def current_versions() -> dict[str, str]:
-    return dict(_CURRENT)
-
-
 # ---- the versions ---------------------------------------------------------------------------
 # A version, once runs are recorded under it, computes exactly what it computed then. To change
 # a figure: freeze what changes under the old version (e.g. `compute_run_v1` calling the old
@@ -138,7 +134,7 @@ register(
         pipeline="compensation",
         version="1",
         compute_run=runs.compute_run,
-        since="dangliang 0.1.0 (2026-11): every compensation run recorded before rule sets",
+        since="dangliang 0.1.0 (2026-11), and every compensation run before runs named their rules",
         summary=(
             "按月预拨与年终清算：工作当量、增长上限、不可抗力补足、单价或点值、考核系数、收入"
             "抵扣、指令性任务、边缘乡镇调节、年终考核奖（财政部分）、预拨与清算（年终清算按已付"
@@ -159,7 +155,7 @@ register(
         pipeline="performance",
         version="1",
         compute_run=performance.compute_run,
-        since="dangliang 0.1.0 (2026-11): every distribution run recorded before rule sets",
+        since="dangliang 0.1.0 (2026-11), and every distribution run before runs named their rules",
         summary=(
             "机构内绩效工资分配：总量拆分、结余分配、权重（当量×个人系数×岗位系数×在岗月数）、"
             "基础与奖励部分、保底、总量外项目、年终奖；年度按月度暂发差额 / performance pay "
@@ -178,7 +174,7 @@ register(
         pipeline="insurance",
         version="1",
         compute_run=insurance_runs.compute_run,
-        since="dangliang 0.1.0 (2026-11): every fund run recorded before rule sets",
+        since="dangliang 0.1.0 (2026-11), and every fund run before runs named their rules",
         summary=(
             "医保基金按月/按季预拨与年终结算（德清规则或枝江规则，由政策参数 rule 选定），"
             "已结算年度的调整及其原因 / the fund's monthly or quarterly advances and the "
