@@ -107,7 +107,8 @@ def test_the_auditor_reads_approves_and_verifies_but_nothing_else(world: World) 
         assert response.status_code == 403, response.text
         assert "role auditor may not do this" in response.json()["message_en"]
     assert world.get("/compensation", "auditor", period="2024").status_code == 200
-    assert world.post("/audit/verify", "auditor").json()["ok"] is True
+    verified = world.post("/audit/verify", "auditor").json()
+    assert verified["ok"] is True and verified["late_seals"] == [] and verified["unchained"] == 0
 
 
 def test_a_clerk_sees_only_their_institution_and_its_village_clinics(world: World) -> None:

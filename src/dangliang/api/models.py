@@ -191,12 +191,24 @@ class RunDiff(Open):
     pass
 
 
+class LateSeal(BaseModel):
+    """Events sealed late by `audit seal`: the chain vouches for them only from `sealed_at`."""
+
+    first: int
+    last: int
+    events: int
+    sealed_at: str
+    actor: str
+    reason: str
+
+
 class Verification(BaseModel):
     ok: bool
     checked: int
     head: str
-    unchained: int
+    unchained: int = Field(description="Events stored after the chain's head: never sealed.")
     first_problem: dict[str, Any] | None
     problem_count: int
     runs_checked: int
+    late_seals: list[LateSeal] = []
     lines: list[str]
