@@ -3,6 +3,7 @@ API tokens and roles. OpenAPI docs at `/docs`; every route under `/api/v1`."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from dangliang import __version__
 from dangliang.api import refusals as errors
 from dangliang.api import routes_compensation, routes_data, routes_insurance, routes_runs
+from dangliang.api.upload_limit import BodyLimit, max_upload_bytes
 from dangliang.application import Dangliang, bootstrap, tune_garbage_collector
 from dangliang.settings import Settings
 
@@ -29,9 +31,10 @@ Authenticate with `Authorization: Bearer TOKEN`; tokens come from
 
 Money and equivalents are decimal strings. A refusal is `application/problem+json` with every
 problem found (file, row, column, reason): 400 a body that cannot be parsed, 401 no/bad token,
-403 role or institution not allowed, 404 not found, 409 the state does not allow it, 422
-invalid input. Nothing is written by a refused request. Every write records the calling user
-as the event's actor.
+403 role or institution not allowed, 404 not found, 409 the state does not allow it, 413 a
+body over its limit (an upload: `DANGLIANG_MAX_UPLOAD_MB`, 512 MB unless set; any other body
+1 MB), 422 invalid input. Nothing is written by a refused request. Every write records the
+calling user as the event's actor.
 """
 
 
@@ -60,6 +63,14 @@ def create_app(service: Dangliang | None = None, settings: Settings | None = Non
     if service is not None:  # usable at once, also without running the lifespan
         api.state.dangliang = service
     errors.install(api)
+    api.state.max_upload_bytes = max_upload_bytes()
+    api.state.upload_routes = [  # the routes that take a file (the workbench adds its own)
+        re.compile(f"{PREFIX}/imports/[^/]+"),
+        re.compile(f"{PREFIX}/insurance/imports/[^/]+"),
+    ]
+    api.add_middleware(
+        BodyLimit, max_bytes=api.state.max_upload_bytes, routes=api.state.upload_routes
+    )
     root = APIRouter(prefix=PREFIX, responses=errors.ERROR_RESPONSES)
     for module in (routes_data, routes_compensation, routes_runs, routes_insurance):
         root.include_router(module.router)

@@ -3,8 +3,8 @@
 Every refusal has the same shape: a status, a bilingual message and, for a refused file or
 request, every problem found (file, row, column, reason). Bad input is 422, a state that does
 not allow the command 409, something missing 404, a role not allowed 403, no or a bad token
-401, a body that cannot be parsed at all (not JSON, broken multipart) 400. Only a bug gives
-500.
+401, a body that cannot be parsed at all (not JSON, broken multipart) 400, a body over the
+upload limit 413 (`api.upload_limit`). Only a bug gives 500.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from dangliang.api.upload_limit import CLOSE, BodyTooLarge
 from dangliang.application.uploads import Forbidden
 from dangliang.domain.errors import DomainError, InvalidValue, NotFound
 from dangliang.domain.payout import PayoutRefused
@@ -145,6 +146,10 @@ def install(app: FastAPI) -> None:
             items,
         )
 
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, e: BodyTooLarge) -> JSONResponse:
+        return problem_response(413, e.message_zh, e.message_en, headers=CLOSE)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
         detail = str(e.detail)
@@ -164,6 +169,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ProblemDetail, "description": TITLES[status]}
     for status in (400, 401, 403, 404, 409, 422)
 }
+UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {
+        "model": ProblemDetail,
+        "description": TITLES[413] + " (DANGLIANG_MAX_UPLOAD_MB, 512 MB unless set)",
+    }
+}
+"""What an upload route answers besides `ERROR_RESPONSES`."""
 
 
 def document_problem_json(schema: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dangliang import __version__
 from dangliang.api import models
 from dangliang.api.access import Admin, Importer, Reader, Service, require_institution, scoped
 from dangliang.api.params import AsOf, InstitutionQuery, PeriodQuery, Position, moment, parse_period
-from dangliang.api.refusals import ApiError, ProblemItem
+from dangliang.api.refusals import UPLOAD_RESPONSES, ApiError, ProblemItem
 from dangliang.application import INSURANCE_KINDS
 from dangliang.application.uploads import (
     IMPORT_KINDS,
@@ -62,7 +62,12 @@ def institutions(app: Service, principal: Reader) -> list[dict[str, Any]]:
     ]
 
 
-@router.post("/imports/{kind}", response_model=models.ImportResult, tags=["imports"])
+@router.post(
+    "/imports/{kind}",
+    response_model=models.ImportResult,
+    tags=["imports"],
+    responses=UPLOAD_RESPONSES,
+)
 def upload(
     kind: ImportKind,
     file: Annotated[UploadFile, File(description="CSV, XLSX or JSON lines, as for the CLI.")],
@@ -72,7 +77,9 @@ def upload(
     """Import a file (docs/formats.md): every row is checked first; with any problem the
     whole file is refused (422, every problem with row, column and reason) and nothing is
     written. Re-importing the same file changes nothing. A clerk may import service records
-    and corrections of their own institution and its village clinics only."""
+    and corrections of their own institution and its village clinics only. A body over the
+    upload limit (`DANGLIANG_MAX_UPLOAD_MB`, 512 MB unless set) is refused with 413 as it
+    arrives, before anything is imported."""
     name = safe_name(file.filename, kind.value)
     try:
         check_may_import(principal, kind.value)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from dangliang.api import models
 from dangliang.api.access import Admin, Auditor, Reader, Service
 from dangliang.api.params import AsOf, Position, moment
-from dangliang.api.refusals import ApiError
+from dangliang.api.refusals import UPLOAD_RESPONSES, ApiError
 from dangliang.api.routes_data import forbidden, save_upload
 from dangliang.api.routes_runs import MEDIA, RunId, StatementFormat
 from dangliang.application import INSURANCE_KINDS, Dangliang
@@ -181,7 +181,7 @@ def change(body: ChangeIn, app: Service, principal: Admin) -> dict[str, Any]:
     return {"path": body.path, "value": body.value, "start": body.start, "recorded": changed}
 
 
-@router.post("/imports/{kind}", response_model=models.Open)
+@router.post("/imports/{kind}", response_model=models.Open, responses=UPLOAD_RESPONSES)
 def upload(
     kind: InsuranceKind,
     file: Annotated[UploadFile, File(description="CSV, XLSX or JSON lines, as for the CLI.")],
@@ -189,7 +189,8 @@ def upload(
     principal: Admin,
 ) -> dict[str, Any]:
     """Import a fund file (docs/formats.md): refused whole (422, every problem with row,
-    column and reason) when any row is wrong; re-importing the same file changes nothing."""
+    column and reason) when any row is wrong; re-importing the same file changes nothing.
+    A body over the upload limit is refused with 413 as it arrives (see `/imports/{kind}`)."""
     name = FilePath(file.filename or f"{kind.value}.csv").name or f"{kind.value}.csv"
     try:
         with tempfile.TemporaryDirectory(prefix="dangliang-upload-") as folder:

@@ -10,6 +10,7 @@ an HttpOnly, SameSite cookie and every form carries the session's CSRF token
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -53,6 +54,7 @@ def create_site(service: Dangliang | None = None, settings: Settings | None = No
     for module in PAGE_MODULES:
         site.include_router(module.router, include_in_schema=False)
     refusal_pages.install(site)
+    site.state.upload_routes.append(re.compile("/imports"))  # its upload limit (api.upload_limit)
     site.add_middleware(ServerTiming)
     return site
 

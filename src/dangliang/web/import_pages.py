@@ -7,7 +7,10 @@ every problem found.
 - `POST /imports` (multipart, CSRF): the upload is copied a megabyte at a time into a fresh
   folder of its own (`uploads.new_upload_path`) and handed to a background job
   (`app.import_jobs`); the answer is a redirect to the job's page at once, never a request
-  held open while the file is checked and written.
+  held open while the file is checked and written. A body over the upload limit
+  (`api.upload_limit`, `DANGLIANG_MAX_UPLOAD_MB`) is refused with a 413 page while it
+  arrives, before this route runs: no job, no file kept. The form states the limit, and the
+  browser refuses a file over it before sending (static/app.js).
 - `GET /imports/{job_id}`: the job (file, kind, who, when) and its status; while it is queued
   or running the status is refreshed from its fragment (`data-poll`, static/app.js).
 - `GET /imports/{job_id}/status`: that fragment alone; it carries `data-finished` once the
@@ -32,6 +35,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, Form, Path, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
+from dangliang.api.upload_limit import shown
 from dangliang.application.accounts import Principal
 from dangliang.application.data_entry import INPUT_KINDS
 from dangliang.application.insurance_data import INSURANCE_KINDS
@@ -117,6 +121,8 @@ def _upload_form(
         chosen=kind or "services",
         jobs=app.import_jobs.recent(me),
         error=error,
+        max_upload_bytes=request.app.state.max_upload_bytes,
+        max_upload=shown(request.app.state.max_upload_bytes),
         **_context(),
     )
 

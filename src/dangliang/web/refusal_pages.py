@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from dangliang.api.refusals import domain_status
+from dangliang.api.upload_limit import CLOSE, BodyTooLarge
 from dangliang.domain.errors import DomainError
 from dangliang.domain.problems import ProblemsFound
 from dangliang.web.guard import (
@@ -109,6 +110,11 @@ def install(site: FastAPI) -> None:
     async def domain(request: Request, e: DomainError) -> Response:
         return error_page(request, domain_status(e), e.message_zh, e.message_en)
 
+    async def too_large(request: Request, e: BodyTooLarge) -> Response:
+        page = error_page(request, 413, e.message_zh, e.message_en)
+        page.headers.update(CLOSE)  # the rest of the body is not read: close, do not drain
+        return page
+
     async def http(request: Request, e: StarletteHTTPException) -> Response:
         detail = str(e.detail)
         return error_page(request, e.status_code, detail, detail)
@@ -124,6 +130,7 @@ def install(site: FastAPI) -> None:
     for kind, handler in (
         (ProblemsFound, problems),
         (DomainError, domain),
+        (BodyTooLarge, too_large),
         (StarletteHTTPException, http),
         (RequestValidationError, validation),
     ):

@@ -2,7 +2,9 @@
 // - draws every chart whose ECharts option the server wrote next to it;
 // - `data-confirm` on a form asks before it is sent;
 // - `data-poll` on an element refreshes it from its URL until it says it is finished;
-// - a submit button with `data-busy` says what is happening while a long request works.
+// - a submit button with `data-busy` says what is happening while a long request works;
+// - a file input with `data-max-bytes` refuses a file over the server's upload limit at once
+//   (`data-too-large` says why) instead of sending it to be refused.
 (function () {
   "use strict";
   var lang = document.documentElement.lang === "en" ? "en" : "zh";
@@ -62,6 +64,15 @@
         b.textContent = b.getAttribute("data-busy");
         b.setAttribute("aria-busy", "true");
         setTimeout(function () { b.disabled = true; }, 0);  // after the form has been sent
+      });
+    });
+    document.querySelectorAll("input[type=file][data-max-bytes]").forEach(function (input) {
+      var limit = Number(input.getAttribute("data-max-bytes"));
+      input.addEventListener("change", function () {
+        var file = input.files && input.files[0];
+        var over = file && limit > 0 && file.size > limit;
+        input.setCustomValidity(over ? input.getAttribute("data-too-large") : "");
+        if (over) { input.reportValidity(); }
       });
     });
     document.querySelectorAll("form[data-confirm]").forEach(function (f) {
