@@ -22,6 +22,7 @@ from dangliang.cli import (
     insurance_commands,
     payout_commands,
     policy_commands,
+    province_commands,
 )
 from dangliang.cli.common import ProgressLine, as_of_options, with_app
 from dangliang.cli.serving import serve_site
@@ -403,3 +404,4 @@ payout_commands.register(main)
 api_commands.register(main)
 insurance_commands.register(main)
 backup_commands.register(main)
+province_commands.register(main)

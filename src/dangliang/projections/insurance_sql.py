@@ -34,26 +34,32 @@ _RECORDED_FIELDS = (
 _DATES = ("settled_on", "birth_date")  # stored as {"_type_": "date_iso", "_data_": "…"}
 
 
-def _json_rows(dialect: str, events: str, fields: tuple[str, ...]) -> str:
-    """`SELECT nid, <fields>` of the events of topic `:topic` with ids in (start, stop]."""
+def _json_rows(dialect: str, events: str, fields: tuple[str, ...]) -> tuple[str, str]:
+    """`(WITH clause, SELECT nid, <fields>)` of the events of topic `:topic` with ids in
+    (start, stop]; the WITH clause is empty on SQLite."""
     paths = {name: [name, "_data_"] if name in _DATES else [name] for name in fields}
     if dialect == "postgresql":
         columns = ", ".join(
             "j" + "".join(f"->'{p}'" for p in path[:-1]) + f"->>'{path[-1]}' AS {name}"
             for name, path in paths.items()
         )
+        # A materialised CTE: each event's JSON parsed once. (Not a subquery in FROM: Citus
+        # 13.2 deparses an INSERT … SELECT from a subquery into a single-shard table — a county
+        # schema's — with an empty "IS NOT NULL" filter, which the worker rejects.)
         return (
-            f"SELECT notification_id AS nid, {columns} FROM (SELECT notification_id, "
+            "WITH e AS MATERIALIZED (SELECT notification_id, "
             f"convert_from(state, 'UTF8')::jsonb AS j FROM {events} "
             "WHERE notification_id > :start AND notification_id <= :stop "
-            "AND topic = :topic OFFSET 0) AS e"  # OFFSET 0: each event's JSON parsed once
+            "AND topic = :topic) ",
+            f"SELECT notification_id AS nid, {columns} FROM e",
         )
     columns = ", ".join(
         f"json_extract(j, '$.{'.'.join(path)}') AS {name}" for name, path in paths.items()
     )
     return (
+        "",
         f"SELECT id AS nid, {columns} FROM (SELECT rowid AS id, CAST(state AS TEXT) AS j "
-        f"FROM {events} WHERE rowid > :start AND rowid <= :stop AND topic = :topic)"
+        f"FROM {events} WHERE rowid > :start AND rowid <= :stop AND topic = :topic)",
     )
 
 
@@ -61,21 +67,23 @@ def settled_sql(dialect: str, claims: str, events: str) -> str:
     pg = dialect == "postgresql"
     boolean = "out_of_area::boolean" if pg else "out_of_area"
     fen = "fund_fen::bigint" if pg else "fund_fen"
+    with_clause, rows = _json_rows(dialect, events, _SETTLED_FIELDS)
     return (
-        f"INSERT INTO {claims} (notification_id, claim_id, insured_ref, community_code, "
-        "institution_code, out_of_area, settled_on, month, fund_fen, state, import_ref, reason) "
+        f"{with_clause}INSERT INTO {claims} (notification_id, claim_id, insured_ref, "
+        "community_code, institution_code, out_of_area, settled_on, month, fund_fen, state, "
+        "import_ref, reason) "
         "SELECT nid, claim_id, insured_ref, community_code, institution_code, "
         f"{boolean}, settled_on, substr(settled_on, 1, 7), {fen}, 'recorded', import_ref, NULL "
-        f"FROM ({_json_rows(dialect, events, _SETTLED_FIELDS)}) AS s"
+        f"FROM ({rows}) AS s"
     )
 
 
 def recorded_sql(dialect: str, enrolments: str, events: str) -> str:
     names = ", ".join(_RECORDED_FIELDS)
+    with_clause, rows = _json_rows(dialect, events, _RECORDED_FIELDS)
     return (
-        f"INSERT INTO {enrolments} (notification_id, {names}, state, reason) "
-        f"SELECT nid, {names}, 'recorded', NULL "
-        f"FROM ({_json_rows(dialect, events, _RECORDED_FIELDS)}) AS r"
+        f"{with_clause}INSERT INTO {enrolments} (notification_id, {names}, state, reason) "
+        f"SELECT nid, {names}, 'recorded', NULL FROM ({rows}) AS r"
     )
 
 
