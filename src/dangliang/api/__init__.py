@@ -6,12 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
 from dangliang import __version__
 from dangliang.api import refusals as errors
 from dangliang.api import routes_compensation, routes_data, routes_insurance, routes_runs
+from dangliang.api.response_cache import PositionCache, cached_routes
 from dangliang.api.upload_limit import BodyLimit, max_upload_bytes
 from dangliang.application import Dangliang, bootstrap, tune_garbage_collector
 from dangliang.settings import Settings
@@ -71,12 +73,19 @@ def create_app(service: Dangliang | None = None, settings: Settings | None = Non
     api.add_middleware(
         BodyLimit, max_bytes=api.state.max_upload_bytes, routes=api.state.upload_routes
     )
+    api.add_middleware(PositionCache, head=_log_head, routes=cached_routes(PREFIX))
     root = APIRouter(prefix=PREFIX, responses=errors.ERROR_RESPONSES)
     for module in (routes_data, routes_compensation, routes_runs, routes_insurance):
         root.include_router(module.router)
     api.include_router(root)
     api.openapi = lambda: errors.document_problem_json(FastAPI.openapi(api))  # type: ignore[method-assign]
     return api
+
+
+def _log_head(scope: dict[str, Any]) -> int:
+    """The log's head for the response cache: the service's log, one indexed `max()`."""
+    service: Dangliang = scope["app"].state.dangliang
+    return service.log.head()
 
 
 def app_from_env() -> FastAPI:

@@ -19,6 +19,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dangliang.api.refusals import ApiError
+from dangliang.api.response_cache import CACHE_UNTIL, FOREVER
 from dangliang.application import Dangliang
 from dangliang.application.accounts import Principal
 
@@ -72,6 +73,8 @@ def authenticated(
             "the token is invalid, replaced, or its user revoked",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+    # an answer made for this token may be kept until the token expires (response_cache)
+    setattr(request.state, CACHE_UNTIL, found.token_expires_at or FOREVER)
     return found
 
 

@@ -55,6 +55,7 @@ class Principal:
     institution: str | None
     scope: frozenset[str] | None  # None: every institution
     must_change_password: bool = False
+    token_expires_at: datetime | None = None  # None: the token never expires
 
     def may_see(self, institution: str) -> bool:
         return self.scope is None or institution in self.scope
@@ -269,6 +270,7 @@ class Users:
             user.institution,
             self.scope_of(user),
             must_change_password=user.must_change_password,
+            token_expires_at=user.token_expires_at,
         )
 
     def _holder(self, token: str) -> ApiUser | None:
