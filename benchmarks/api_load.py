@@ -32,7 +32,11 @@ connections (httpx, asyncio, in this process), after a few warm-up requests:
 - `statement xlsx` / `statement json` — `GET /api/v1/payout-runs/2024-03%231/statement?format=…`
   as the auditor (the document is built per request: run → JSON → XLSX bytes);
 - `equivalents 2024` — `GET /api/v1/equivalents?period=2024` as the admin;
-- `equivalents C01 (clerk)` — the same with `institution=C01`, as the clerk of C01.
+- `equivalents C01 (clerk)` — the same with `institution=C01`, as the clerk of C01;
+- `run summary` — `GET /api/v1/payout-runs/2024-03%231` as the auditor (the run, every line);
+- `centre's statement (clerk)` — the same as the clerk of C01 (their centre's lines only).
+Answers of these reads are kept per log position (`api.response_cache`): after the first
+request of a batch, a request is answered from the worker's memory while the log's head stays.
 Per endpoint: requests, errors (any non-2xx or transport error, by kind, warm-up included;
 printed), throughput (requests / wall seconds of the batch), mean, p50, p90, p99 latency
 (client side: request sent → body read). In-process baseline in the same repeat: the same work
@@ -278,6 +282,8 @@ def endpoints(run_id: str) -> list[Endpoint]:
             "clerk",
             "equivalents",
         ),
+        Endpoint("run summary", f"{API}/payout-runs/{run}", "auditor", None),
+        Endpoint("centre's statement (clerk)", f"{API}/payout-runs/{run}", "clerk", None),
     ]
 
 
