@@ -4,6 +4,13 @@ A test's database is a copy of one prepared once per session (`PreparedDatabases
 copy on SQLite, `CREATE DATABASE … TEMPLATE` on PostgreSQL (dropped afterwards).
 Without a reachable server they are skipped with a message — except in CI (`CI=true`), where
 a missing PostgreSQL fails the run instead of silently testing less.
+
+Property tests (Hypothesis) run under one of two settings profiles: `ci`, the default, with
+the example counts written in each test and a derandomized seed (a run here repeats the run
+in CI, and a failure prints its `@reproduce_failure` blob); and `thorough`
+(`pytest --hypothesis-profile=thorough`), ten times the examples, random seeds, Hypothesis's
+example database, and the schema fuzzing of every role on both backends with its coverage
+phase. `examples(n)` is a test's count under the active profile.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from dangliang.application import Dangliang, bootstrap, tune_garbage_collector
 from dangliang.demo.generator import GeneratedCounty, generate
@@ -28,6 +37,37 @@ from dangliang.settings import Settings
 
 def pytest_configure(config: pytest.Config) -> None:
     tune_garbage_collector()  # as the command line and the API workers do
+
+
+# Hypothesis's profiles (see the module's docstring). Its pytest plugin loads the one named by
+# `--hypothesis-profile` after this module is imported and before the tests are collected.
+THOROUGH_FACTOR = 10
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile(
+    "thorough",
+    max_examples=100 * THOROUGH_FACTOR,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.load_profile("ci")
+
+
+def thorough() -> bool:
+    """Whether the `thorough` profile is loaded (read at collection, when tests are defined)."""
+    return hypothesis_settings.default.max_examples >= 100 * THOROUGH_FACTOR
+
+
+def examples(n: int) -> int:
+    """A property test's example count: `n` in CI, ten times `n` in the thorough profile."""
+    return n * THOROUGH_FACTOR if thorough() else n
 
 
 # The console script of the environment running the tests (works without an activated venv).
@@ -232,6 +272,11 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+# For a test whose subject does not depend on the database (parsing a file, formatting a page
+# or a document) while another test covers the same path on PostgreSQL: it runs on SQLite.
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
+
+
 Prepare = Callable[..., str]  # (name, prepare, *, caught_up=True) -> URL
 PrepareApp = Callable[..., Dangliang]  # (name, prepare, *, caught_up=True) -> application
 
@@ -312,6 +357,8 @@ def load_reference(app: Dangliang, county: GeneratedCounty, actor: str = "tester
 SHARED_COUNTIES = {
     "world": "module",
     "fuzz_world": "module",
+    "fuzz_world_each": "module",
+    "fuzz_world_postgres": "module",
     "demo": "session",
     "make_site": "session",  # the workbench's county (tests/web)
     "live": "session",  # the live server and the browser (tests/browser)

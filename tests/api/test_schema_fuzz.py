@@ -8,6 +8,14 @@ the schema documents for the operation, a content type it documents and a body m
 documented schema. As admin, so that the handlers run; again, with fewer examples and no
 coverage phase, as a clerk (reads narrowed to an institution) and without a token.
 
+What runs where (the coverage phase is most of the requests, and it tests the validation in
+front of the database): by default the deep fuzzing as admin runs on SQLite, and PostgreSQL
+gets the admin's examples and random requests without the coverage phase (what differs
+between the backends is behind the validation: the queries, the types the server accepts);
+the clerk and the anonymous caller run on SQLite. `--hypothesis-profile=thorough`
+(tests/conftest.py) runs every role on both backends, the coverage phase on both, with ten
+times the examples.
+
 The seed is fixed and Hypothesis's example database off, so a run in CI repeats a run here
 (the same requests, as long as the code and the schema are the same). A failure prints the
 request as a curl command and a `@reproduce_failure` blob.
@@ -31,6 +39,7 @@ from schemathesis.specs.openapi.checks import (
 
 from dangliang.api import create_app
 from tests.api.conftest import API, World
+from tests.conftest import examples, thorough
 
 pytestmark = pytest.mark.slow  # every operation, three roles, two backends
 
@@ -114,13 +123,15 @@ def fuzz_settings(max_examples: int) -> settings:
     )
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
-def fuzz_world(request: pytest.FixtureRequest, make_world: Callable[[str], World]) -> World:
-    """A county of its own per backend, with a paid payout run (`2024-03#1`, the schema's
-    example) and a draft distribution run (`perf-2024#1`), so that the run documents exist."""
-    world = make_world(request.param)
+POSTGRES = pytest.param("postgres", marks=pytest.mark.postgres)
+BOTH = ["sqlite", POSTGRES]
+# The deep fuzzing's backends: SQLite, and PostgreSQL too in the thorough profile.
+DEEP = BOTH if thorough() else ["sqlite"]
+
+
+def runs_recorded(world: World) -> World:
+    """The world with a paid payout run (`2024-03#1`, the schema's example) and a draft
+    distribution run (`perf-2024#1`), so that the run documents exist."""
     if world.runs_recorded:
         return world
     admin, auditor = world.auth("admin"), world.auth("auditor")
@@ -134,6 +145,26 @@ def fuzz_world(request: pytest.FixtureRequest, make_world: Callable[[str], World
         assert response.is_success, response.text
     world.runs_recorded = True
     return world
+
+
+@pytest.fixture(scope="module", params=DEEP)
+def fuzz_world(request: pytest.FixtureRequest, make_world: Callable[[str], World]) -> World:
+    """A county of its own per backend (the module's, see `make_world`), its runs recorded."""
+    return runs_recorded(make_world(request.param))
+
+
+@pytest.fixture(scope="module", params=BOTH)
+def fuzz_world_each(request: pytest.FixtureRequest, make_world: Callable[[str], World]) -> World:
+    """The same on each backend, whatever the profile."""
+    return runs_recorded(make_world(request.param))
+
+
+@pytest.fixture(scope="module", params=[POSTGRES])
+def fuzz_world_postgres(
+    request: pytest.FixtureRequest, make_world: Callable[[str], World]
+) -> World:
+    """The same on PostgreSQL."""
+    return runs_recorded(make_world(request.param))
 
 
 # The schema as the app serves it (building it needs no database): fuzzed in depth (with the
@@ -154,28 +185,38 @@ def check(case: schemathesis.Case, world: World, who: str | None) -> None:
 
 
 @deep.parametrize()
-@fuzz_settings(max_examples=6)
+@fuzz_settings(max_examples=examples(6))
 def test_fuzz_as_admin(case: schemathesis.Case, fuzz_world: World) -> None:
     check(case, fuzz_world, "admin")
 
 
+if not thorough():  # there the deep fuzzing covers PostgreSQL
+
+    @light.parametrize()
+    @fuzz_settings(max_examples=6)
+    def test_fuzz_as_admin_on_postgres(case: schemathesis.Case, fuzz_world_postgres: World) -> None:
+        check(case, fuzz_world_postgres, "admin")
+
+
 @light.parametrize()
-@fuzz_settings(max_examples=4)
+@fuzz_settings(max_examples=examples(4))
 def test_fuzz_as_clerk(case: schemathesis.Case, fuzz_world: World) -> None:
     check(case, fuzz_world, "clerk")
 
 
 @light.parametrize()
-@fuzz_settings(max_examples=2)
+@fuzz_settings(max_examples=examples(2))
 def test_fuzz_without_token(case: schemathesis.Case, fuzz_world: World) -> None:
     check(case, fuzz_world, None)
 
 
-def test_diff_of_a_distribution_run_is_refused(fuzz_world: World) -> None:
+def test_diff_of_a_distribution_run_is_refused(fuzz_world_each: World) -> None:
     """Found by the fuzzing: a payout run diffed with a distribution run was a 500."""
     for a, b in (("2024-03#1", "perf-2024#1"), ("perf-2024#1", "2024-03#1")):
-        response = fuzz_world.client.get(
-            f"{API}/payout-runs/diff", params={"a": a, "b": b}, headers=fuzz_world.auth("admin")
+        response = fuzz_world_each.client.get(
+            f"{API}/payout-runs/diff",
+            params={"a": a, "b": b},
+            headers=fuzz_world_each.auth("admin"),
         )
         assert response.status_code == 409, response.text
         assert response.headers["content-type"] == "application/problem+json"

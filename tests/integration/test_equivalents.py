@@ -30,7 +30,7 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.domain.staff import Staff
 from dangliang.projections import equivalents as eq
 from dangliang.settings import Settings
-from tests.conftest import load_reference
+from tests.conftest import examples, load_reference
 
 ITEMS = {"BM1": "basic_medical", "BM2": "basic_medical", "PH1": "basic_public_health"}
 INSTITUTIONS = {"C01": "S1", "C01V01": "S2"}  # institution → the one staff member posted there
@@ -267,7 +267,7 @@ def _copy(naive: Naive) -> Naive:
 
 
 @settings(
-    max_examples=25,
+    max_examples=examples(12),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

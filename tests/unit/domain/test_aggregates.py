@@ -27,6 +27,7 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.domain.staff import Staff
 from dangliang.domain.values import canonical_decimal, equivalent_value, positive_quantity
 from dangliang.ledger.eventlog import DateAsISO
+from tests.conftest import examples
 
 # ------------------------------------------------------------------------------- helpers
 
@@ -323,7 +324,7 @@ source_ids = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(institution_codes, source_ids)
 def test_service_record_id_hex_equals_uuid5_hex(inst: str, source: str) -> None:
     uid = ids.service_record_id(inst, source)
@@ -353,7 +354,7 @@ def test_service_record_id_hex_examples(inst: str, source: str) -> None:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(institution_codes, source_ids, institution_codes, source_ids)
 def test_service_record_id_is_unambiguous(a_inst: str, a_src: str, b_inst: str, b_src: str) -> None:
     same = (a_inst, a_src) == (b_inst, b_src)

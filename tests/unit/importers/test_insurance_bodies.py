@@ -23,6 +23,7 @@ from dangliang.importers.bulk_insurance import (
     enrolment_spec,
     settled_body,
 )
+from tests.conftest import examples
 from tests.unit.importers.test_recorded_body import MAPPER
 
 text = st.text(min_size=1, max_size=20)  # any characters: quotes, backslashes, CJK, controls
@@ -45,7 +46,7 @@ def with_head(body: str) -> bytes:
     return (head + body[1:]).encode()
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(150))
 @given(
     claim=text,
     insured=text,
@@ -92,7 +93,7 @@ def test_claim_body_is_what_the_mapper_stores(
     assert claims_spec(()).key_hex(row) == aggregate_id.hex == claim_id(claim).hex  # type: ignore[arg-type]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(150))
 @given(
     insured=text,
     from_month=months,

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dangliang.domain.ids import service_record_id, service_record_id_hex
 from dangliang.domain.service import ServiceRecord
 from dangliang.importers.services import recorded_body, recorded_tail
+from tests.conftest import examples
 
 
 def library_mapper():  # type: ignore[no-untyped-def]
@@ -36,7 +37,7 @@ text = st.text(min_size=1, max_size=20)  # any characters: quotes, backslashes, 
 codes = st.from_regex(r"[A-Za-z0-9_.\-]{1,12}", fullmatch=True)
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(200))
 @given(
     institution=codes,
     source=text,

@@ -26,6 +26,7 @@ from dangliang.policy.distribution_records import (
     InstitutionPool,
     StaffInputs,
 )
+from tests.conftest import examples
 
 D = Decimal
 FEN = D("0.01")
@@ -127,7 +128,7 @@ def _allocatable(total: Decimal, weights: dict[str, Decimal]) -> bool:
     return total == 0 or any(w > 0 for w in weights.values())
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(totals, weight_maps, st.randoms(use_true_random=False))
 def test_allocate_properties(total: Decimal, weights: dict[str, Decimal], rnd: Any) -> None:
     if not _allocatable(total, weights):
@@ -186,7 +187,7 @@ def test_sixty_percent_is_the_minimum_reward_share() -> None:
     )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(totals, st.decimals(min_value="0.60", max_value=1, places=4))
 def test_split_pool_always_adds_up(total: Decimal, share: Decimal) -> None:
     base, reward = split_pool(total, share)
@@ -547,7 +548,7 @@ def institutions(draw: st.DrawFn) -> tuple[InstitutionPool, list[StaffInputs]]:
     return inst, staff
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(institutions(), st.booleans())
 def test_distribute_properties(case: tuple[InstitutionPool, list[StaffInputs]], prr: bool) -> None:
     inst, staff = case

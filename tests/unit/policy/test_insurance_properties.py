@@ -24,6 +24,7 @@ from dangliang.policy.insurance_records import (
     fen_of,
 )
 from dangliang.policy.insurance_steps import monthly_parts
+from tests.conftest import examples
 
 D = Decimal
 YEAR = 2024
@@ -77,7 +78,7 @@ def overridden(name: str, overrides: dict[str, Any]) -> ParameterTree:
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     revenue=fen,
     groups=communities(),
@@ -152,7 +153,7 @@ def test_twelve_monthly_parts_add_up_and_differ_by_at_most_a_fen(total: int) -> 
     assert list(parts.values()) == sorted(parts.values(), reverse=True)  # the extra fen first
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     groups=communities(),
     prior=fen,
