@@ -1,17 +1,29 @@
-"""The demo county, run once per backend through the console script and shared by the e2e
-tests that read what it recorded (each test that writes uses its own periods or database)."""
+"""The demo county, run once per backend and shared by the e2e tests that read what it
+recorded (each test that writes uses its own periods or database); and copies of prepared
+databases for the tests that start from a loaded county.
+
+The demo costs ~20 s whatever the number of records (the county's 139 institutions, 591
+payslips, 27 runs and their statements), so it runs once per backend and session, each time
+under one of the two insurance rules: De Qing on SQLite, Zhijiang on PostgreSQL. The tests of
+what it printed and recorded read the run of their rule (`on_sqlite`, `on_postgres`); every
+command the demo uses has an end-to-end test of its own on both backends (test_payout_cli,
+test_insurance_cli, test_compensation_cli, test_cli).
+"""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import PG_BASE_URL, drop_schema, require_postgres
+from dangliang.application import Dangliang
+from tests.conftest import PG_BASE_URL, Prepare, drop_schema, load_reference, require_postgres
 from tests.e2e.test_equivalents_cli import run
 
 
@@ -20,24 +32,67 @@ class Demo:
     db_url: str
     out_dir: Path
     first: subprocess.CompletedProcess[str]  # the first run's output
+    insurance: str  # the insurance fund's rule: "deqing" or "zhijiang"
 
 
-@pytest.fixture(
-    scope="session", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+INSURANCE_ON = {"sqlite": "deqing", "postgres": "zhijiang"}  # the demo's rule on each backend
+# For the tests that read one demo run (a session fixture: the run is shared, not repeated).
+on_sqlite = pytest.mark.parametrize("demo", ["sqlite"], indirect=True)
+on_postgres = pytest.mark.parametrize(
+    "demo", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
-def demo(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Demo]:
-    """`dangliang demo --records 3000` on a database of its own."""
-    folder = tmp_path_factory.mktemp("demo")
-    if request.param == "sqlite":
-        url = f"sqlite:///{folder / 'demo.db'}"
-    else:
-        require_postgres()
-        url = f"{PG_BASE_URL}?schema=demo_{uuid.uuid4().hex[:12]}"
-    first = run("demo", "--records", "3000", "--out", str(folder / "out"), db=url)
-    try:
-        yield Demo(url, folder / "out", first)
-    finally:
-        if request.param == "postgres":
-            drop_schema(url)
+
+
+@pytest.fixture(scope="session")
+def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Demo]]:
+    """`demos(backend)`: `dangliang demo --records 3000` on a database of its own, under the
+    backend's insurance rule (`INSURANCE_ON`); run once per backend and session, whatever
+    order the tests come in (a parametrized session fixture would be run again each time the
+    backend switches)."""
+    made: dict[str, Demo] = {}
+
+    def make(backend: str) -> Demo:
+        if backend not in made:
+            folder = tmp_path_factory.mktemp("demo")
+            if backend == "sqlite":
+                url = f"sqlite:///{folder / 'demo.db'}"
+            else:
+                require_postgres()
+                url = f"{PG_BASE_URL}?schema=demo_{uuid.uuid4().hex[:12]}"
+            insurance = INSURANCE_ON[backend]
+            out = folder / "out"
+            first = run(
+                "demo", "--records", "3000", "--insurance", insurance, "--out", str(out), db=url
+            )
+            made[backend] = Demo(url, out, first, insurance)
+        return made[backend]
+
+    yield make
+    for demo in made.values():
+        if not demo.db_url.startswith("sqlite"):
+            drop_schema(demo.db_url)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def demo(request: pytest.FixtureRequest, demos: Callable[[str], Demo]) -> Demo:
+    """The demo county of the backend (`demos`)."""
+    return demos(request.param)
+
+
+def load_records(app: Dangliang, county: Any) -> None:
+    """The county's reference data ("tester") and its year of service records ("e2e")."""
+    load_reference(app, county)
+    app.import_services(county.files["services"], actor="e2e", today=date(2025, 1, 1))
+
+
+@pytest.fixture
+def records_url(prepared_url: Prepare, county: Any) -> str:
+    """A copy, on each backend, of a database holding the county's reference data and its
+    service records (`load_records`), prepared once per session."""
+    return prepared_url("e2e-records", lambda a: load_records(a, county))
+
+
+@pytest.fixture
+def reference_url(prepared_url: Prepare, county: Any) -> str:
+    """A copy, on each backend, of a database holding the county's reference data."""
+    return prepared_url("reference", lambda a: load_reference(a, county))

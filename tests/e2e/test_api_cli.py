@@ -7,15 +7,11 @@ import os
 import socket
 import subprocess
 import time
-from datetime import date
-from typing import Any
 
 import httpx
 import pytest
 
-from dangliang.application import bootstrap
-from dangliang.settings import Settings
-from tests.conftest import DANGLIANG_CLI, load_reference
+from tests.conftest import DANGLIANG_CLI
 from tests.e2e.test_equivalents_cli import run
 
 
@@ -39,13 +35,8 @@ def wait_until_up(base: str, server: subprocess.Popen[str]) -> None:
 
 
 @pytest.mark.slow
-def test_users_and_a_real_server(db_url: str, county: Any) -> None:
-    app = bootstrap(Settings(db_url))
-    try:
-        load_reference(app, county)
-        app.import_services(county.files["services"], actor="e2e", today=date(2025, 1, 1))
-    finally:
-        app.close()
+def test_users_and_a_real_server(records_url: str) -> None:
+    db_url = records_url
 
     added = run("users", "add", "局管理员", "--role", "admin", db=db_url)
     assert added.returncode == 0, added.stderr

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from dangliang.application import bootstrap
+from dangliang.application import Dangliang, bootstrap
 from dangliang.domain import ids
 from dangliang.settings import Settings
+from tests.conftest import Prepare, sqlite_only
 from tests.e2e.cli import SUBPROCESS, dangliang
-from tests.e2e.conftest import Demo
+from tests.e2e.conftest import Demo, on_postgres, on_sqlite
 from tests.e2e.test_equivalents_cli import run
 
 ACTOR = "e2e-tester"
@@ -142,12 +143,22 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> County:
 def load_reference_in_process(db_url: str, county: County) -> None:
     app = bootstrap(Settings(db_url))
     try:
-        app.load_institutions(county.file("institutions"), actor=ACTOR)
-        app.load_headcount(county.file("headcount"), actor=ACTOR)
-        app.load_staff(county.file("staff"), actor=ACTOR)
-        app.load_catalogue(county.file("catalogue"), actor=ACTOR)
+        load_cli_reference(app, county)
     finally:
         app.close()
+
+
+def load_cli_reference(app: Dangliang, county: County) -> None:
+    app.load_institutions(county.file("institutions"), actor=ACTOR)
+    app.load_headcount(county.file("headcount"), actor=ACTOR)
+    app.load_staff(county.file("staff"), actor=ACTOR)
+    app.load_catalogue(county.file("catalogue"), actor=ACTOR)
+
+
+@pytest.fixture
+def reference_db(prepared_url: Prepare, county: County) -> str:
+    """A copy of a database holding this module's county's reference data (prepared once)."""
+    return prepared_url("e2e-cli-reference", lambda a: load_cli_reference(a, county))
 
 
 # ------------------------------------------------------------------------------ generate
@@ -283,9 +294,9 @@ def write_csv(
 
 
 def test_bad_file_is_refused_with_every_problem_then_skip_bad_rows(
-    db_url: str, county: County, tmp_path: Path
+    reference_db: str, county: County, tmp_path: Path
 ) -> None:
-    load_reference_in_process(db_url, county)
+    db_url = reference_db
     rows = bad_rows(county)
     write_csv(tmp_path / "bad.csv", SERVICES_HEADER, rows)
     head = head_in_process(db_url)
@@ -352,8 +363,11 @@ def test_rejects_keep_the_original_cells(
 # -------------------------------------------------------------------------- other formats
 
 
-def test_gb18030_xlsx_and_json_lines_import(db_url: str, county: County, tmp_path: Path) -> None:
-    load_reference_in_process(db_url, county)
+@sqlite_only  # the formats' reading; tests/integration/test_import.py imports each on both
+def test_gb18030_xlsx_and_json_lines_import(
+    reference_db: str, county: County, tmp_path: Path
+) -> None:
+    db_url = reference_db
     source = county.services()[:20]
 
     # Chinese Excel: GB18030, Chinese headers, unpadded 2024/1/2 dates, 是/否
@@ -497,7 +511,9 @@ DEQING_LABELS = {  # printed label → the recorded figure
 
 
 @pytest.mark.slow
+@on_sqlite  # the demo's De Qing year (tests/e2e/conftest.py)
 def test_the_demo_runs_the_insurance_fund_year_under_de_qing(demo: Demo) -> None:
+    assert demo.insurance == "deqing"
     assert demo.first.returncode == 0, demo.first.stderr
     text = demo.first.stdout
     assert re.search(r"insurance fund: [\d,]+ insured, [\d,]+ claims of 2023–2024", text)
@@ -552,9 +568,10 @@ def test_the_demo_runs_the_insurance_fund_year_under_de_qing(demo: Demo) -> None
 
 
 @pytest.mark.slow
-def test_the_demo_under_zhijiang_withholds_then_allots_the_revenue(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'zhijiang.db'}"
-    out = run("demo", "--records", "2000", "--insurance", "zhijiang", "--out", str(tmp_path), db=db)
+@on_postgres  # the demo's Zhijiang year (tests/e2e/conftest.py)
+def test_the_demo_under_zhijiang_withholds_then_allots_the_revenue(demo: Demo) -> None:
+    assert demo.insurance == "zhijiang"
+    db, out = demo.db_url, demo.first
     assert out.returncode == 0, out.stderr
     assert "zhijiang_insurance.yaml adopted" in out.stdout and "advances quarterly" in out.stdout
     quarters = [f"ins-2024-Q{q}#1" for q in range(1, 5)]
@@ -584,6 +601,6 @@ def test_the_demo_under_zhijiang_withholds_then_allots_the_revenue(tmp_path: Pat
         if outcomes[row["code"]] == "surplus":
             parts = lines["county"] + lines["township"] + lines["village"]
             assert parts == lines["surplus"] == lines["allotment"] - lines["spending in area"]
-    assert sorted(p.name for p in (tmp_path / "insurance").iterdir()) == sorted(
+    assert sorted(p.name for p in (demo.out_dir / "insurance").iterdir()) == sorted(
         [f"ins-2024-Q{q}.xlsx" for q in range(1, 5)] + ["ins-2024.xlsx"]
     )

@@ -6,28 +6,19 @@ import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 from openpyxl import load_workbook
 
 from dangliang.application import bootstrap
 from dangliang.settings import Settings
-from tests.conftest import load_reference
-from tests.e2e.conftest import Demo
+from tests.e2e.conftest import Demo, on_sqlite
 from tests.e2e.test_equivalents_cli import run
 
 
 @pytest.mark.slow
-def test_policy_compute_explain_what_if_and_records(
-    db_url: str, county: Any, tmp_path: Path
-) -> None:
-    app = bootstrap(Settings(db_url))
-    try:
-        load_reference(app, county)
-        app.import_services(county.files["services"], actor="e2e", today=date(2025, 1, 1))
-    finally:
-        app.close()
+def test_policy_compute_explain_what_if_and_records(records_url: str, tmp_path: Path) -> None:
+    db_url = records_url
 
     refused = run("compute", "--year", "2024", db=db_url)
     assert refused.returncode == 1
@@ -160,6 +151,7 @@ def test_a_bad_policy_file_is_refused_with_file_line_and_key(db_url: str, tmp_pa
 
 
 @pytest.mark.slow
+@on_sqlite  # what the demo printed and wrote (the same commands: test_payout_cli)
 def test_demo_pays_the_year_writes_statements_and_payslips_and_runs_again(demo: Demo) -> None:
     db_url, out_dir, out = demo.db_url, demo.out_dir, demo.first
     assert out.returncode == 0, out.stderr

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import date
-from typing import Any
 
 from dangliang.application import bootstrap
 from dangliang.settings import Settings
-from tests.conftest import load_reference
 from tests.e2e.cli import dangliang
 
 
@@ -18,11 +15,10 @@ def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
     return dangliang(*args, "--db", db, env={"DANGLIANG_ACTOR": "e2e"})
 
 
-def test_equivalents_json_status_and_rebuild(db_url: str, county: Any) -> None:
+def test_equivalents_json_status_and_rebuild(records_url: str) -> None:
+    db_url = records_url
     app = bootstrap(Settings(db_url))
     try:
-        load_reference(app, county)
-        app.import_services(county.files["services"], actor="e2e", today=date(2025, 1, 1))
         expected = app.equivalents("2024-03")
     finally:
         app.close()

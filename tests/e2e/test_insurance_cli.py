@@ -8,14 +8,10 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from openpyxl import load_workbook
 
-from dangliang.application import bootstrap
-from dangliang.settings import Settings
 from tests.api.conftest import FUND_FILES
-from tests.conftest import load_reference
 from tests.e2e.test_equivalents_cli import run
 
 ORDER = ("communities", "fund_years", "community_scores", "enrolment_counts", "claims")
@@ -29,12 +25,8 @@ def fund_files(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def test_the_fund_from_the_command_line(db_url: str, county: Any, tmp_path: Path) -> None:
-    app = bootstrap(Settings(db_url))
-    try:
-        load_reference(app, county)
-    finally:
-        app.close()
+def test_the_fund_from_the_command_line(reference_url: str, tmp_path: Path) -> None:
+    db_url = reference_url
     files = fund_files(tmp_path)
     bad = tmp_path / "bad_scores.csv"
     bad.write_text("community_code,year,score,reference\nYGT01,2024,120,x\nNOPE,2024,50,y\n")
@@ -124,12 +116,8 @@ def test_the_fund_from_the_command_line(db_url: str, county: Any, tmp_path: Path
     assert run("audit", "verify", db=db_url).returncode == 0
 
 
-def test_the_zhijiang_split_from_the_command_line(db_url: str, county: Any, tmp_path: Path) -> None:
-    app = bootstrap(Settings(db_url))
-    try:
-        load_reference(app, county)
-    finally:
-        app.close()
+def test_the_zhijiang_split_from_the_command_line(reference_url: str, tmp_path: Path) -> None:
+    db_url = reference_url
     for kind, path in fund_files(tmp_path).items():
         assert run("insurance", "import", kind, str(path), db=db_url).returncode == 0
     assert (

@@ -5,27 +5,21 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from openpyxl import load_workbook
 from sqlalchemy import create_engine, text
 
 from dangliang.application import bootstrap
 from dangliang.settings import Settings, parse_db_url
-from tests.conftest import load_reference
 from tests.e2e.test_equivalents_cli import run
 
 
-def test_runs_statements_replay_and_a_tampered_log(
-    db_url: str, county: Any, tmp_path: Path
-) -> None:
+def test_runs_statements_replay_and_a_tampered_log(records_url: str, tmp_path: Path) -> None:
+    db_url = records_url
     app = bootstrap(Settings(db_url))
     try:
-        load_reference(app, county)
-        app.import_services(county.files["services"], actor="e2e", today=date(2025, 1, 1))
         app.adopt_policy("zhuji", reference="e2e", actor="e2e")
     finally:
         app.close()

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from tests.e2e.conftest import Demo
+from tests.e2e.conftest import Demo, on_sqlite
 from tests.e2e.test_equivalents_cli import run
 
 
 @pytest.mark.slow
+@on_sqlite  # what the demo printed and wrote (the same commands: test_payout_cli)
 def test_distribution_from_the_demo_county(demo: Demo, tmp_path: Path) -> None:
     db_url = demo.db_url
     assert demo.first.returncode == 0, demo.first.stderr
