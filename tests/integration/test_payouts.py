@@ -47,9 +47,9 @@ def a_record_of(county: Any, month: str, institution: str) -> dict[str, str]:
         )
 
 
-def test_maker_checker_states_and_period_ends(app: Dangliang, county: Any) -> None:
+def test_maker_checker_states_and_period_ends(prepared_app: PrepareApp, county: Any) -> None:
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     allow_frozen_time(app)
-    prepared(app, county)
     with (
         freeze_time("2024-03-31 23:00:00"),
         pytest.raises(PayoutRefused, match="has not ended"),
@@ -216,11 +216,11 @@ def test_a_replay_names_every_difference(prepared_app: PrepareApp, county: Any) 
 
 
 def test_a_log_edited_and_rechained_is_caught_by_the_runs_chain_heads(
-    app: Dangliang, county: Any
+    prepared_app: PrepareApp, county: Any
 ) -> None:
     from sqlalchemy import text
 
-    prepared(app, county)
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
     assert app.verify_log()["ok"]
     target = run.position // 2

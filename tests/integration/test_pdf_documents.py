@@ -1,5 +1,9 @@
-"""PDF statements and payslips from recorded runs on a generated county, on SQLite and
-PostgreSQL: what a finance clerk and a member of staff read on the printed page."""
+"""PDF statements and payslips from recorded runs on a generated county: what a finance clerk
+and a member of staff read on the printed page.
+
+On SQLite only: a document is printed from what its run recorded, by the same code on either
+backend (the runs themselves, and the equivalents a payslip reads, are tested on PostgreSQL in
+test_payouts, test_performance and test_insurance_runs); a PDF takes seconds to lay out."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from dangliang.domain.errors import NotFound
 from dangliang.domain.payout import PayoutRefused
 from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
-from tests.conftest import PrepareApp
+from tests.conftest import PrepareApp, sqlite_only
 from tests.integration.test_compensation import YEAR, prepared
 from tests.integration.test_insurance_runs import CHECKER, TODAY, build_fund
 from tests.integration.test_payouts import AFTER_YEAR, run_and_approve
@@ -27,6 +31,7 @@ def money(value: str) -> str:
     return f"{Decimal(value):,.2f}"
 
 
+@sqlite_only
 def test_a_payout_statement_and_a_clerks_part_of_it(
     prepared_app: PrepareApp, county: Any, tmp_path: Path
 ) -> None:
@@ -53,6 +58,7 @@ def test_a_payout_statement_and_a_clerks_part_of_it(
         app.statement_pdf(run_id, institutions=frozenset({"NOWHERE"}))
 
 
+@sqlite_only
 def test_payslips_a_page_per_person_and_one_persons_payslip(
     prepared_app: PrepareApp, county: Any, tmp_path: Path
 ) -> None:
@@ -86,6 +92,7 @@ def test_payslips_a_page_per_person_and_one_persons_payslip(
         app.payslips_pdf(payout.run_id, "C01")
 
 
+@sqlite_only
 def test_a_fund_statement_lists_its_communities(prepared_app: PrepareApp, tmp_path: Path) -> None:
     app: Dangliang = prepared_app("insurance-deqing", build_fund)
     run = app.run_insurance(Period(2024, 1), actor="maker", today=TODAY)

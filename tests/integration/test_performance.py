@@ -16,7 +16,7 @@ from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.inputs import InstitutionYear, StaffYear
 from dangliang.domain.periods import Period
-from tests.conftest import PrepareApp
+from tests.conftest import Prepare, PrepareApp, sqlite_only
 from tests.integration.test_compensation import YEAR, prepared
 
 D = Decimal
@@ -102,14 +102,21 @@ def test_a_past_distribution_is_reproduced_after_later_changes(
     assert again.as_json() == before.as_json()
 
 
+def with_performance_inputs(app: Dangliang, county: Any) -> None:
+    """`prepared`, and the county's pools, staff coefficients and outside items."""
+    prepared(app, county)
+    for kind in ("pools", "staff-coefficients", "outside-items"):
+        app.load_inputs(kind, county.files[kind.replace("-", "_")], actor="t")
+
+
 def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
-    app: Dangliang, county: Any, tmp_path: Path
+    prepared_app: PrepareApp, county: Any, tmp_path: Path
 ) -> None:
     from datetime import date
 
     from dangliang.domain.payout import PayoutRefused
 
-    prepared(app, county)
+    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
     staff = record_pool(app)
     after = date(YEAR + 1, 1, 10)
     months = []
@@ -153,17 +160,11 @@ def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
 
 @pytest.mark.slow
 def test_on_generated_data_every_pool_is_distributed_to_the_fen(
-    app: Dangliang, county: Any, tmp_path: Path
+    prepared_app: PrepareApp, county: Any
 ) -> None:
     from datetime import date
 
-    prepared(app, county)
-    for kind, key in (
-        ("pools", "pools"),
-        ("staff-coefficients", "staff_coefficients"),
-        ("outside-items", "outside_items"),
-    ):
-        app.load_inputs(kind, county.files[key], actor="t")
+    app = prepared_app("performance-inputs", lambda a: with_performance_inputs(a, county))
     found = app.distribute(Period(YEAR))
     assert len(found.distributions) == 139 and not found.warnings
     for code, d in found.distributions.items():
@@ -176,15 +177,30 @@ def test_on_generated_data_every_pool_is_distributed_to_the_fen(
                 assert s.performance_pay >= s.floor, (code, s.staff_id)
     run = app.run_distribution(Period(YEAR), actor="maker", today=date(YEAR + 1, 1, 10))
     app.approve_payout(run.run_id, reference="审批", actor="checker")
-    written = app.write_payslips(run.run_id, tmp_path)
-    assert len([p for p in written if p.suffix == ".html"]) == sum(
-        len(d.staff) for d in found.distributions.values()
-    )
     assert app.replay_payout(run.run_id)["identical"]
 
 
+@pytest.mark.slow
+@sqlite_only  # writing files; the county's runs from PostgreSQL: the test above, tests/e2e
+def test_payslips_for_every_person_and_a_sheet_for_every_institution_of_the_county(
+    prepared_app: PrepareApp, county: Any, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    app = prepared_app("performance-inputs", lambda a: with_performance_inputs(a, county))
+    run = app.run_distribution(Period(YEAR), actor="maker", today=date(YEAR + 1, 1, 10))
+    written = app.write_payslips(run.run_id, tmp_path)
+    institutions = run.results["institutions"]
+    people = {(i["code"], p["staff_id"]) for i in institutions for p in i["staff"]}
+    html = {(p.parent.name, p.stem) for p in written if p.suffix == ".html"}
+    assert html == people and len(people) > 500
+    assert sorted(p.name for p in written if p.suffix == ".xlsx") == sorted(
+        f"{i['code']}.xlsx" for i in institutions
+    )
+
+
 def test_a_database_from_an_older_version_gets_its_inputs_replayed_once(
-    db_url: str, county: Any
+    prepared_url: Prepare, county: Any
 ) -> None:
     from sqlalchemy import delete
 
@@ -193,9 +209,9 @@ def test_a_database_from_an_older_version_gets_its_inputs_replayed_once(
     from dangliang.projections import facts as inp
     from dangliang.settings import Settings
 
+    db_url = prepared_url("compensation-zhuji", lambda a: prepared(a, county))
     app = bootstrap(Settings(db_url))
     try:
-        prepared(app, county)
         record_pool(app)
         before = app.distribute(Period(YEAR), institution="C01").as_json()
         with app.write_engine.begin() as conn:  # what an older version had recorded
@@ -213,12 +229,12 @@ def test_a_database_from_an_older_version_gets_its_inputs_replayed_once(
         upgraded.close()
 
 
-def test_a_month_of_the_county_with_village_doctor_floors(app: Dangliang, county: Any) -> None:
+def test_a_month_of_the_county_with_village_doctor_floors(
+    prepared_app: PrepareApp, county: Any
+) -> None:
     """A month's base pay and floor are 1/12 of the annual amounts, rounded to the fen (the
     zhuji floor of 32,000 a year is 2,666.67 a month, not 2,666.666…)."""
-    prepared(app, county)
-    for kind in ("pools", "staff-coefficients", "outside-items"):
-        app.load_inputs(kind, county.files[kind.replace("-", "_")], actor="tester")
+    app = prepared_app("performance-inputs", lambda a: with_performance_inputs(a, county))
     month = app.distribute(Period(YEAR, 3)).as_json()
     floors = [
         Decimal(s["floor"])
