@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from dangliang import __version__
 from dangliang.application.core import Core
@@ -65,7 +66,7 @@ class PayRuns(Core):
             rule_set=rules.version,
             actor=actor,
         )
-        self.log.save(aggregate)
+        self._save_period(aggregate)
         return self.payout_run(run_id)
 
     def run_distribution(self, period: Period, *, actor: str, today: date) -> inp.RunRecord:
@@ -106,8 +107,26 @@ class PayRuns(Core):
         if found is None:
             raise NotFound(f"没有批次 {run_id}", f"no run {run_id}")
         command(found)
-        self.log.save(found)
+        self._save_period(found)
         return self.payout_run(run_id)
+
+    def _save_period(self, aggregate: PayoutPeriod) -> None:
+        """Save a period's new run or decision. When another request saved the same period
+        in the meantime (two drafts computed at once, two auditors deciding at once), the log
+        refuses the second save: that is a 409 to reload and try again, not a 500."""
+        loaded_at = aggregate.version - len(aggregate.pending_events)
+        try:
+            self.log.save(aggregate)
+        except IntegrityError:
+            stored = self._payout_period(aggregate.period)
+            if stored is None or stored.version <= loaded_at:
+                raise  # not a concurrent change of this period
+            raise PayoutRefused(
+                f"批次期间 {aggregate.period} 刚刚被同时更新（另一个批次或审核决定已先记录），"
+                "请刷新后重试",
+                f"the runs of {aggregate.period} changed at the same moment (another run or "
+                "decision was recorded first); reload and try again",
+            ) from None
 
     def _payout_period(self, label: str) -> PayoutPeriod | None:
         try:
