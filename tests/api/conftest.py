@@ -1,6 +1,6 @@
 """A prepared county behind the HTTP API, with one user of each role.
 
-Preparing the county costs a few seconds, so it is prepared once per backend and process
+Preparing the county costs a few seconds, so it is prepared once per backend and test run
 (`world_copy`, through tests/conftest.py's `PreparedDatabases`) and each test module gets a
 copy of it (`world`); tests that write use periods of their own, so the order they run in does
 not matter. The schema fuzzing gets a copy of its own (`make_world`), since it writes at
@@ -22,7 +22,7 @@ from dangliang.api import create_app
 from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty
 from dangliang.settings import Settings
-from tests.conftest import PreparedDatabases, load_reference
+from tests.conftest import PreparedDatabases, reference
 
 API = "/api/v1"
 PEOPLE = {"admin": "局管理员", "auditor": "财政审计", "clerk": "C01填报员", "clerk2": "C02填报员"}
@@ -49,9 +49,8 @@ class World:
 
 
 def prepare(service: Dangliang, county: GeneratedCounty) -> dict[str, str]:
-    """Reference data, inputs, the service records, the Zhuji bundle, performance-pay inputs
-    and four users; returns their tokens."""
-    load_reference(service, county)
+    """On the county's reference data: inputs, the service records, the Zhuji bundle,
+    performance-pay inputs, the insurance fund and four users; returns their tokens."""
     for kind in ("scores", "income", "pay-levels", "tasks", "force-majeure"):
         service.load_inputs(kind, county.files[kind.replace("-", "_")], actor="tester")
     service.import_services(county.files["services"], actor="tester", today=date(2025, 6, 1))
@@ -116,29 +115,24 @@ def prepare_fund(service: Dangliang) -> None:
 
 
 PASSWORD = "correct-horse-42"  # every person's workbench password (tests/web, tests/browser)
-_TOKENS: dict[str, dict[str, str]] = {}  # backend → the tokens of this process's template
-
-
-def prepare_world(service: Dangliang, county: GeneratedCounty) -> dict[str, str]:
-    """`prepare`, and a workbench password for each person; their tokens."""
-    tokens = prepare(service, county)
-    for name in PEOPLE.values():
-        service.users.set_password(name, PASSWORD, actor="tester", must_change=False)
-    return tokens
 
 
 def world_copy(
     prepared_databases: PreparedDatabases, backend: str, county: GeneratedCounty
 ) -> tuple[str, dict[str, str]]:
-    """A URL to a new copy of the prepared world (built once per backend and process, then
-    copied: a file copy on SQLite, a template database on PostgreSQL) and its tokens (a copy
-    holds the same users, so the template's tokens work on every copy)."""
+    """A URL to a new copy of the prepared world (built once per run on a copy of the
+    county's reference data, then copied: a file copy on SQLite, a template database on
+    PostgreSQL) and the people's tokens (a copy holds the same users, so the template's
+    tokens work on every copy)."""
 
-    def build(service: Dangliang) -> None:
-        _TOKENS[backend] = prepare_world(service, county)
+    def build(service: Dangliang) -> dict[str, str]:
+        tokens = prepare(service, county)
+        for name in PEOPLE.values():
+            service.users.set_password(name, PASSWORD, actor="tester", must_change=False)
+        return tokens
 
-    url = prepared_databases.copy(backend, "api-world", build, True)
-    return url, _TOKENS[backend]
+    url = prepared_databases.copy(backend, "api-world", build, True, reference(county))
+    return url, prepared_databases.result(backend, "api-world")
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """The demo county, run once per backend and shared by the e2e tests that read what it
-recorded (each test that writes uses its own periods or database); and copies of prepared
-databases for the tests that start from a loaded county.
+recorded (each test that writes uses its own periods or database); the tests that start
+from a loaded county take copies of prepared databases (tests/conftest.py: `records_url`,
+`reference_url`).
 
 The demo costs ~20 s whatever the number of records (the county's 139 institutions, 591
 payslips, 27 runs and their statements), so it runs once per backend and session, each time
@@ -16,14 +17,11 @@ import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from dangliang.application import Dangliang
-from tests.conftest import PG_BASE_URL, Prepare, drop_schema, load_reference, require_postgres
+from tests.conftest import PG_BASE_URL, drop_schema, require_postgres
 from tests.e2e.test_equivalents_cli import run
 
 
@@ -77,22 +75,3 @@ def demos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], 
 def demo(request: pytest.FixtureRequest, demos: Callable[[str], Demo]) -> Demo:
     """The demo county of the backend (`demos`)."""
     return demos(request.param)
-
-
-def load_records(app: Dangliang, county: Any) -> None:
-    """The county's reference data ("tester") and its year of service records ("e2e")."""
-    load_reference(app, county)
-    app.import_services(county.files["services"], actor="e2e", today=date(2025, 1, 1))
-
-
-@pytest.fixture
-def records_url(prepared_url: Prepare, county: Any) -> str:
-    """A copy, on each backend, of a database holding the county's reference data and its
-    service records (`load_records`), prepared once per session."""
-    return prepared_url("e2e-records", lambda a: load_records(a, county))
-
-
-@pytest.fixture
-def reference_url(prepared_url: Prepare, county: Any) -> str:
-    """A copy, on each backend, of a database holding the county's reference data."""
-    return prepared_url("reference", lambda a: load_reference(a, county))

@@ -24,7 +24,7 @@ from dangliang.policy.parameter_values import ParameterLookupError
 from dangliang.policy.reform import Change, Scenario, scenario_from_sets
 from dangliang.policy.subsidy_records import COMPONENTS
 from dangliang.projections.facts_queries import NoPolicyAdopted
-from tests.conftest import PrepareApp, load_reference
+from tests.conftest import Preparation, PrepareApp, load_reference, records
 from tests.integration.test_equivalents import allow_frozen_time
 
 YEAR = 2024
@@ -34,7 +34,17 @@ D = Decimal
 def prepared(app: Dangliang, county: Any, bundle: str = "zhuji") -> None:
     load_reference(app, county)
     app.import_services(county.files["services"], actor="t", today=date(2025, 1, 1))
+    adopt(app, bundle)
+
+
+def adopt(app: Dangliang, bundle: str = "zhuji") -> None:
     app.adopt_policy(bundle, reference="县府办〔2024〕1号（测试）", actor="t")
+
+
+def compensation(county: Any, bundle: str = "zhuji") -> Preparation:
+    """What `prepared` writes, as a prepared database: the bundle adopted on a copy of the
+    county's records (tests/conftest.py's `records`)."""
+    return Preparation(f"compensation-{bundle}", lambda a: adopt(a, bundle), records(county))
 
 
 def record_inputs(app: Dangliang) -> None:
@@ -94,7 +104,7 @@ def by_code(computed: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_annual_settlement_adds_up_and_matches_the_months(
     prepared_app: PrepareApp, county: Any, bundle: str
 ) -> None:
-    app = prepared_app(f"compensation-{bundle}", lambda a: prepared(a, county, bundle))
+    app = prepared_app(compensation(county, bundle))
     record_inputs(app)
     year = app.compute(Period(YEAR)).as_json()
     months = [by_code(app.compute(Period(YEAR, m)).as_json()) for m in range(1, 13)]
@@ -125,7 +135,7 @@ def test_annual_settlement_adds_up_and_matches_the_months(
 def test_point_value_is_the_budget_over_county_equivalents(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-point_value", lambda a: prepared(a, county, "point_value"))
+    app = prepared_app(compensation(county, "point_value"))
     computed = app.compute(Period(YEAR)).as_json()
     step = next(s for s in computed["county_steps"] if s["rule"] == "point_value")
     out = step["outputs"]
@@ -142,7 +152,7 @@ def test_point_value_is_the_budget_over_county_equivalents(
 def test_inputs_recorded_as_events_reach_the_rule_steps(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     record_inputs(app)
     record_previous_year(app)
     rows = by_code(app.compute(Period(YEAR)).as_json())
@@ -179,7 +189,7 @@ def c07_headcount(county: Any) -> int:
 def test_explain_comes_from_the_same_computation(
     prepared_app: PrepareApp, county: Any, bundle: str
 ) -> None:
-    app = prepared_app(f"compensation-{bundle}", lambda a: prepared(a, county, bundle))
+    app = prepared_app(compensation(county, bundle))
     record_inputs(app)
     computed = by_code(app.compute(Period(YEAR)).as_json())["C01"]
     for component in COMPONENTS:
@@ -211,7 +221,7 @@ def test_explain_comes_from_the_same_computation(
 def test_what_if_equals_the_difference_of_two_computations(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     record_inputs(app)
     head = app.log.head()
     scenario = Scenario(
@@ -365,7 +375,7 @@ def test_parameter_changes_need_a_reason_an_approver_and_a_first_of_month(
 
 
 def test_rebuilt_inputs_give_the_same_computation(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     record_inputs(app)
     before = app.compute(Period(YEAR)).as_json()
     app.rebuild()

@@ -21,7 +21,7 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.policy.reform import Change, Scenario
 from dangliang.settings import Settings
 from tests.conftest import Prepare, PrepareApp
-from tests.integration.test_compensation import YEAR, prepared
+from tests.integration.test_compensation import YEAR, compensation
 
 D = Decimal
 
@@ -43,7 +43,7 @@ def record_one_more(app: Dangliang, source_id: str = "CACHE-1") -> None:
 def test_the_same_position_gives_the_very_same_result_and_a_new_record_a_new_one(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     year = Period(YEAR)
     first = app.compute(year)
     assert app.compute(year) is first
@@ -69,7 +69,7 @@ def raise_price(price: str = "15") -> Scenario:
 
 
 def test_a_what_if_tree_never_gives_the_baseline(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     year = Period(YEAR)
     baseline = app.compute(year)
     tree = raise_price().apply(baseline.tree)
@@ -86,7 +86,7 @@ def test_a_what_if_tree_never_gives_the_baseline(prepared_app: PrepareApp, count
 
 
 def test_a_rebuilt_cube_is_another_key(prepared_url: Prepare, county: Any) -> None:
-    url = prepared_url("compensation-zhuji", lambda a: prepared(a, county))
+    url = prepared_url(compensation(county))
     app, admin = bootstrap(Settings(url)), bootstrap(Settings(url))
     try:
         year = Period(YEAR)
@@ -107,7 +107,7 @@ def test_a_rebuilt_cube_is_another_key(prepared_url: Prepare, county: Any) -> No
 
 
 def test_concurrent_callers_share_one_computation(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     year = Period(YEAR)
     head = app.catch_up()
     with ThreadPoolExecutor(4) as pool:
@@ -159,7 +159,7 @@ def test_a_persons_explanation_computes_only_their_institutions_with_the_countys
 ) -> None:
     from tests.integration.test_performance import record_pool
 
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     staff = record_pool(app)
     year = Period(YEAR)
     person = app.explain_staff(staff[1], year)

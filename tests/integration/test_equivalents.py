@@ -30,7 +30,7 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.domain.staff import Staff
 from dangliang.projections import equivalents as eq
 from dangliang.settings import Settings
-from tests.conftest import examples, load_reference
+from tests.conftest import PrepareApp, examples, load_reference, records
 
 ITEMS = {"BM1": "basic_medical", "BM2": "basic_medical", "PH1": "basic_public_health"}
 INSTITUTIONS = {"C01": "S1", "C01V01": "S2"}  # institution → the one staff member posted there
@@ -303,10 +303,9 @@ def test_fixed_scenario_on_each_backend(app: Dangliang) -> None:
 
 
 def test_generated_county_matches_a_naive_recomputation(
-    reference_app: Dangliang, county: Any
+    prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = reference_app
-    app.import_services(county.files["services"], actor="t", today=date(2025, 1, 1))
+    app = prepared_app(records(county))  # the county's reference data and records
     values: dict[str, list[tuple[date, Decimal]]] = defaultdict(list)
     categories: dict[str, str] = {}
     with county.files["catalogue"].open(encoding="utf-8") as f:
@@ -393,10 +392,8 @@ def test_as_of_answers_do_not_change_after_later_events(app: Dangliang, county: 
     assert now["institutions"] != before["institutions"]
 
 
-def test_rebuild_reproduces_the_incremental_cube(reference_app: Dangliang, county: Any) -> None:
-    app = reference_app
-    app.import_services(county.files["services"], actor="t", today=date(2025, 1, 1))
-    app.catch_up()
+def test_rebuild_reproduces_the_incremental_cube(prepared_app: PrepareApp, county: Any) -> None:
+    app = prepared_app(records(county))  # imported and caught up: the incremental cube
     with app.engine.connect() as conn:
         incremental = eq.cube_rows(conn, app.equivalents_projection().t)
     assert len(incremental) > 100

@@ -19,7 +19,7 @@ from dangliang.domain.payout import PayoutRefused
 from dangliang.domain.periods import Period
 from dangliang.domain.service import ServiceRecord
 from tests.conftest import PrepareApp
-from tests.integration.test_compensation import YEAR, prepared, record_inputs
+from tests.integration.test_compensation import YEAR, compensation, record_inputs
 from tests.integration.test_equivalents import allow_frozen_time
 
 D = Decimal
@@ -48,7 +48,7 @@ def a_record_of(county: Any, month: str, institution: str) -> dict[str, str]:
 
 
 def test_maker_checker_states_and_period_ends(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     allow_frozen_time(app)
     with (
         freeze_time("2024-03-31 23:00:00"),
@@ -96,7 +96,7 @@ def test_maker_checker_states_and_period_ends(prepared_app: PrepareApp, county: 
 def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     record_inputs(app)
     months = {m: run_and_approve(app, Period(YEAR, m)) for m in (1, 2, 3)}
     feb = rows(app, months[2])
@@ -187,7 +187,7 @@ def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
 def test_diff_names_what_changed_between_two_runs_and_why(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     first = app.run_payout(Period(YEAR, 2), actor="maker", today=AFTER_YEAR)
     record = a_record_of(county, f"{YEAR}-02", "C02")
     voided = app.log.repository.get(ids.service_record_id("C02", record["source_id"]))
@@ -202,7 +202,7 @@ def test_diff_names_what_changed_between_two_runs_and_why(
 
 
 def test_a_replay_names_every_difference(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
     replay = app.replay_payout(run.run_id)
     assert replay["identical"] and replay["differences"] == []
@@ -220,7 +220,7 @@ def test_a_log_edited_and_rechained_is_caught_by_the_runs_chain_heads(
 ) -> None:
     from sqlalchemy import text
 
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
     assert app.verify_log()["ok"]
     target = run.position // 2

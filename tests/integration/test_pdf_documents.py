@@ -19,7 +19,7 @@ from dangliang.domain.payout import PayoutRefused
 from dangliang.domain.periods import Period
 from dangliang.payouts import runs as payouts
 from tests.conftest import PrepareApp, sqlite_only
-from tests.integration.test_compensation import YEAR, prepared
+from tests.integration.test_compensation import YEAR, compensation
 from tests.integration.test_insurance_runs import CHECKER, TODAY, build_fund
 from tests.integration.test_payouts import AFTER_YEAR, run_and_approve
 from tests.integration.test_performance import record_pool
@@ -35,7 +35,7 @@ def money(value: str) -> str:
 def test_a_payout_statement_and_a_clerks_part_of_it(
     prepared_app: PrepareApp, county: Any, tmp_path: Path
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     run_id = run_and_approve(app, Period(YEAR, 3))
     run = payouts.run_json(app.payout_run(run_id))
     data = app.statement_pdf(run_id)
@@ -62,7 +62,7 @@ def test_a_payout_statement_and_a_clerks_part_of_it(
 def test_payslips_a_page_per_person_and_one_persons_payslip(
     prepared_app: PrepareApp, county: Any, tmp_path: Path
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     record_pool(app)
     run = app.run_distribution(Period(YEAR), actor="maker", today=AFTER_YEAR)
     # The smallest institution of two or more: a page each (28 pages would only cost time).

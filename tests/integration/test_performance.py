@@ -16,8 +16,8 @@ from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.inputs import InstitutionYear, StaffYear
 from dangliang.domain.periods import Period
-from tests.conftest import Prepare, PrepareApp, sqlite_only
-from tests.integration.test_compensation import YEAR, prepared
+from tests.conftest import Preparation, Prepare, PrepareApp, sqlite_only
+from tests.integration.test_compensation import YEAR, compensation
 
 D = Decimal
 
@@ -50,7 +50,7 @@ def record_pool(app: Dangliang, reward_share: str = "0.65") -> list[str]:
 def test_a_pool_is_shared_to_the_fen_with_the_director_outside(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     staff = record_pool(app)
     found = app.distribute(Period(YEAR), institution="C01")
     d = found.distributions["C01"]
@@ -81,7 +81,7 @@ def test_a_pool_is_shared_to_the_fen_with_the_director_outside(
 def test_a_reward_share_below_sixty_percent_is_refused(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     record_pool(app, reward_share="0.55")
     with pytest.raises(DomainError, match="60%"):
         app.distribute(Period(YEAR), institution="C01")
@@ -90,7 +90,7 @@ def test_a_reward_share_below_sixty_percent_is_refused(
 def test_a_past_distribution_is_reproduced_after_later_changes(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     staff = record_pool(app)
     before = app.distribute(Period(YEAR), institution="C01")
     year = app.log.repository.get(ids.staff_year_id(staff[2], YEAR))
@@ -102,11 +102,14 @@ def test_a_past_distribution_is_reproduced_after_later_changes(
     assert again.as_json() == before.as_json()
 
 
-def with_performance_inputs(app: Dangliang, county: Any) -> None:
-    """`prepared`, and the county's pools, staff coefficients and outside items."""
-    prepared(app, county)
-    for kind in ("pools", "staff-coefficients", "outside-items"):
-        app.load_inputs(kind, county.files[kind.replace("-", "_")], actor="t")
+def performance_inputs(county: Any) -> Preparation:
+    """`compensation`, and the county's pools, staff coefficients and outside items."""
+
+    def load(app: Dangliang) -> None:
+        for kind in ("pools", "staff-coefficients", "outside-items"):
+            app.load_inputs(kind, county.files[kind.replace("-", "_")], actor="t")
+
+    return Preparation("performance-inputs", load, compensation(county))
 
 
 def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
@@ -116,7 +119,7 @@ def test_distribution_runs_monthly_provisional_then_final_with_the_difference(
 
     from dangliang.domain.payout import PayoutRefused
 
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     staff = record_pool(app)
     after = date(YEAR + 1, 1, 10)
     months = []
@@ -164,7 +167,7 @@ def test_on_generated_data_every_pool_is_distributed_to_the_fen(
 ) -> None:
     from datetime import date
 
-    app = prepared_app("performance-inputs", lambda a: with_performance_inputs(a, county))
+    app = prepared_app(performance_inputs(county))
     found = app.distribute(Period(YEAR))
     assert len(found.distributions) == 139 and not found.warnings
     for code, d in found.distributions.items():
@@ -187,7 +190,7 @@ def test_payslips_for_every_person_and_a_sheet_for_every_institution_of_the_coun
 ) -> None:
     from datetime import date
 
-    app = prepared_app("performance-inputs", lambda a: with_performance_inputs(a, county))
+    app = prepared_app(performance_inputs(county))
     run = app.run_distribution(Period(YEAR), actor="maker", today=date(YEAR + 1, 1, 10))
     written = app.write_payslips(run.run_id, tmp_path)
     institutions = run.results["institutions"]
@@ -209,7 +212,7 @@ def test_a_database_from_an_older_version_gets_its_inputs_replayed_once(
     from dangliang.projections import facts as inp
     from dangliang.settings import Settings
 
-    db_url = prepared_url("compensation-zhuji", lambda a: prepared(a, county))
+    db_url = prepared_url(compensation(county))
     app = bootstrap(Settings(db_url))
     try:
         record_pool(app)
@@ -234,7 +237,7 @@ def test_a_month_of_the_county_with_village_doctor_floors(
 ) -> None:
     """A month's base pay and floor are 1/12 of the annual amounts, rounded to the fen (the
     zhuji floor of 32,000 a year is 2,666.67 a month, not 2,666.666…)."""
-    app = prepared_app("performance-inputs", lambda a: with_performance_inputs(a, county))
+    app = prepared_app(performance_inputs(county))
     month = app.distribute(Period(YEAR, 3)).as_json()
     floors = [
         Decimal(s["floor"])

@@ -18,7 +18,7 @@ from dangliang.application import Dangliang
 from dangliang.importers.formats import CORRECTIONS
 from dangliang.projections.equivalents_queries import ValueBook
 from tests.conftest import PrepareApp
-from tests.integration.test_compensation import prepared
+from tests.integration.test_compensation import compensation
 
 KEYS = ("source_id", "item", "month", "staff_id", "compliant", "quantity")
 
@@ -83,7 +83,7 @@ def expected_totals(app: Dangliang, rows: list[dict[str, Any]], position: int) -
 def test_the_pages_together_are_the_whole_list_with_exact_totals(
     prepared_app: PrepareApp, county: Any, tmp_path: Path, limit: int
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     before = app.catch_up()
     moved, new_item = correct(app, county, tmp_path)
     head = app.catch_up()
@@ -128,7 +128,7 @@ def test_the_pages_together_are_the_whole_list_with_exact_totals(
 def test_a_page_past_the_end_is_empty_and_keeps_the_totals(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     first = app.records_page("C01", "2024", limit=50)
     beyond = app.records_page("C01", "2024", offset=first["count"], limit=50)
     assert beyond["records"] == []

@@ -16,7 +16,7 @@ from dangliang.domain.periods import Period
 from dangliang.domain.service import ServiceRecord
 from dangliang.web import county_reads
 from tests.conftest import PrepareApp
-from tests.integration.test_compensation import YEAR, prepared
+from tests.integration.test_compensation import YEAR, compensation
 
 
 def rows_of(path: Path) -> list[dict[str, str]]:
@@ -38,7 +38,7 @@ def test_names_come_from_the_registry_as_loaded(reference_app: Dangliang, county
 def test_the_years_run_from_the_first_to_the_last_month_with_records(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     assert app.service_years() == [YEAR]
     app.log.save(
         ServiceRecord.record(
@@ -57,7 +57,7 @@ def test_the_years_run_from_the_first_to_the_last_month_with_records(
 def test_the_policy_history_tells_who_when_why_and_old_to_new(
     prepared_app: PrepareApp, county: Any
 ) -> None:
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     path = "unit_price.basic_medical"
     before = app.policy().tree.parameter(path).in_force(date(YEAR, 7, 1))
     assert before is not None
@@ -106,7 +106,7 @@ def test_the_pages_views_last_as_long_as_the_applications_computation(
 ) -> None:
     """`web.county_reads` keeps nothing the application does not: its derived views follow
     the computation `app.compute` returns, and a new record (a later position) drops them."""
-    app = prepared_app("compensation-zhuji", lambda a: prepared(a, county))
+    app = prepared_app(compensation(county))
     first = county_reads.year_figures(app, YEAR)
     assert first.computation is app.compute(Period(YEAR))
     assert county_reads.year_figures(app, YEAR) is first
