@@ -21,7 +21,6 @@ from types import ModuleType
 import httpx
 import pytest
 import uvicorn
-from eventsourcing.persistence import ConnectionUnavailableError
 
 from dangliang.api.server import NoDelayH11Protocol
 from dangliang.domain.periods import Period
@@ -86,10 +85,6 @@ def server_errors() -> Iterator[list[BaseException]]:
         logger.removeHandler(handler)
 
 
-def known_deadlock(error: BaseException) -> bool:
-    return isinstance(error, ConnectionUnavailableError) and "Timed out waiting" in str(error)
-
-
 def test_under_mixed_load_nothing_fails_and_every_accepted_write_is_in_the_log(
     world: World, served: str, mixed_load: ModuleType, tmp_path: Path
 ) -> None:
@@ -111,15 +106,7 @@ def test_under_mixed_load_nothing_fails_and_every_accepted_write_is_in_the_log(
     service.catch_up()
 
     wrong = mixed_load.check(service, target, results, since)
-    if service.database.backend == "sqlite" and raised and all(map(known_deadlock, raised)):
-        # KNOWN, reported with issue 17's load test: on SQLite a catch-up holding the file's
-        # write lock (BEGIN IMMEDIATE) waits in eventsourcing's connection-pool queue behind a
-        # request waiting for the pool's one writer, which another request holds while it
-        # waits for the file's lock; the pool's 5 s timeout breaks the cycle with a 500.
-        # Until that is fixed this allows those 500s, and only those, on SQLite.
-        assert all(status.isdigit() for _, status in results.statuses)  # no transport error
-        assert results.server_errors() == len(raised), mixed_load.report(results)
-        wrong = [w for w in wrong if "5xx" not in w]
+    assert raised == [], raised  # no traceback in the server (SQLite: see sqlite_write_gate)
     assert wrong == [], mixed_load.report(results)
     assert results.accepted_imports and results.accepted_runs, mixed_load.report(results)
     kinds = {kind for kind, _ in results.statuses}

@@ -19,6 +19,7 @@ events only from that moment.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -122,8 +123,33 @@ def qualified(schema: str, name: str) -> str:
     return f"{_quoted(schema)}.{_quoted(name)}"
 
 
+_GATES: dict[str, threading.RLock] = {}
+_GATES_LOCK = threading.Lock()
+
+
+def sqlite_write_gate(db_name: str) -> threading.RLock:
+    """One lock per SQLite file in this process, held around the library's appends.
+
+    The library's connection pool lets one thread at a time queue for a connection, and a
+    thread asking for its one writer connection queues holding that place. Without this gate
+    three threads could wait on each other until the pool's timeout (a 500 under load): a
+    read model's catch-up holds the file's write lock and queues for a reader connection behind
+    a second append, which waits for the writer connection, which a first append holds while it
+    waits for the file's write lock. With the gate, an append asks for the writer connection
+    only when no other append of this process has it, so nobody queues holding that place.
+    SQLite has one writer per file anyway; other processes never share this pool."""
+    with _GATES_LOCK:
+        return _GATES.setdefault(db_name, threading.RLock())
+
+
 class SealingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     """The library's SQLite recorder, sealing what it inserts before the commit."""
+
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        with sqlite_write_gate(self.datastore.pool.db_name):
+            return super().insert_events(stored_events, **kwargs)
 
     def construct_create_table_statements(self) -> list[str]:
         # On SQLite an INTEGER PRIMARY KEY is the rowid itself: no second index to keep.
@@ -188,4 +214,5 @@ __all__ = [
     "qualified",
     "seal_appended",
     "seal_late",
+    "sqlite_write_gate",
 ]
