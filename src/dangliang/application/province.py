@@ -13,8 +13,8 @@ from decimal import Decimal
 from sqlalchemy import Engine, create_engine, text
 
 from dangliang.domain.errors import DomainError
-from dangliang.projections import province as queries
-from dangliang.projections.province import CountyFigures
+from dangliang.projections import province_figures as queries
+from dangliang.projections.province_figures import CountyFigures
 from dangliang.settings import Database
 
 
