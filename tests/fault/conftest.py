@@ -32,7 +32,7 @@ from tests.fault.county import (
 )
 from tests.fault.forkserver import Command, ForkServer, Outcome
 from tests.fault.scenarios import Scenario, always
-from tests.fault.state import Snapshot, snapshot
+from tests.fault.state import CommitWatcher, Snapshot, snapshot
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
@@ -45,6 +45,22 @@ class Reference:
     start: Snapshot  # the starting database (every copy holds the same)
     final: Snapshot  # after the run and a catch-up
     outcome: Outcome
+    commits: tuple[float, ...]  # when its commits happened (seconds from its start)
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    """When to kill: `fraction` of the reference run's duration after the start, or as soon
+    as `after_commit` commits have been seen."""
+
+    fraction: float | None = None
+    after_commit: int | None = None
+
+    def describe(self, reference: Reference) -> str:
+        if self.after_commit is not None:
+            return f"after commit {self.after_commit} of {len(reference.commits)}"
+        assert self.fraction is not None
+        return f"at {self.fraction:.2f} of {reference.seconds:.2f}s"
 
 
 class Lab:
@@ -145,7 +161,8 @@ class Lab:
             url = self.fresh(backend, scenario.template)
             try:
                 start = snapshot(url)
-                outcome = self.run(url, scenario.args(self.files))
+                with CommitWatcher(url) as watch:
+                    outcome = self.run(url, scenario.args(self.files))
                 assert outcome.returncode == 0, outcome
                 caught_up = self.run(url, ["status"])
                 assert caught_up.returncode == 0, caught_up
@@ -153,19 +170,48 @@ class Lab:
                 assert always(final) == []
             finally:
                 self.drop(url)
-            self.references[key] = Reference(outcome.elapsed, start, final, outcome)
+            self.references[key] = Reference(
+                outcome.elapsed, start, final, outcome, tuple(watch.commits)
+            )
         return self.references[key]
 
-    def fractions(self, scenario: str, backend: str) -> list[float]:
-        """Seeded kill times, as fractions of the uninterrupted run's duration: one in each
-        of n equal stretches of [0, 1.02] (a little past the end, where the command may be
-        done); from ten points on, the first is the very start and the last the very end."""
+    def kill_points(self, scenario: Scenario, backend: str) -> list[KillPoint]:
+        """Seeded kill points. Half of them (rounded up; the one point of the quick run) are
+        commits: the command is killed as soon as its j-th commit is seen (j drawn in each of
+        equal stretches of the commits the uninterrupted run made), so that the kill lands
+        where some of its transactions are committed and the next is under way — between an
+        import's batches, between the corrections and the import's record, in the middle of a
+        catch-up. The others are moments spread over the uninterrupted run's duration: one in
+        each of equal stretches of [0, 1.02] of it (a little past the end, where the command
+        may be done; from ten points on, the first is the very start and the last the very
+        end)."""
+        reference = self.reference(scenario, backend)
         n = points_wanted()
-        rng = random.Random(f"{kill_seed()}/{scenario}/{backend}")
-        found = [round((i + rng.random()) / n * 1.02, 4) for i in range(n)]
-        if n >= 10:
-            found[0], found[-1] = 0.0, 1.0
-        return found
+        rng = random.Random(f"{kill_seed()}/{scenario.name}/{backend}")
+        commits = len(reference.commits)
+        at_commits = (n + 1) // 2 if commits else 0
+        timed = [(i + rng.random()) / (n - at_commits) * 1.02 for i in range(n - at_commits)]
+        if n - at_commits >= 5:
+            timed[0], timed[-1] = 0.0, 1.0
+        points = [KillPoint(fraction=round(f, 4)) for f in timed]
+        for i in range(at_commits):
+            j = 1 + int((i + rng.random()) / at_commits * commits)
+            points.append(KillPoint(after_commit=min(j, commits)))
+        return points
+
+    def run_killed(
+        self, url: str, args: Sequence[str], point: KillPoint, seconds: float
+    ) -> Outcome:
+        """Run a command and kill it at `point` (`seconds`: the uninterrupted run's)."""
+        if point.after_commit is None:
+            assert point.fraction is not None
+            return self.run(url, args, kill_after=point.fraction * seconds)
+        with CommitWatcher(url) as watch:
+            watch.kill_at_commit = point.after_commit
+            started = self.server.start([self.command(url, args)])
+            watch.pid = started.pids[0]
+            (outcome,) = self.server.wait(started)
+        return outcome
 
 
 @pytest.fixture(scope="session")
@@ -197,7 +243,10 @@ def lab(
                         "points": points_wanted(),
                         "sizes": asdict(fault_files.sizes),
                         "references": {
-                            f"{name}/{backend}": round(ref.seconds, 3)
+                            f"{name}/{backend}": {
+                                "seconds": round(ref.seconds, 3),
+                                "commits": [round(c, 3) for c in ref.commits],
+                            }
                             for (name, backend), ref in lab.references.items()
                         },
                         "kills": lab.report,

@@ -46,8 +46,8 @@ FULL = Sizes(records=60_000, batch=2_000, corrections=3_000)
 
 
 def points_wanted() -> int:
-    """Kill points per command and backend: `DANGLIANG_FAULT_POINTS`, else 2."""
-    return int(os.environ.get("DANGLIANG_FAULT_POINTS", "2"))
+    """Kill points per command and backend: `DANGLIANG_FAULT_POINTS`, else 1."""
+    return int(os.environ.get("DANGLIANG_FAULT_POINTS", "1"))
 
 
 def full_run() -> bool:

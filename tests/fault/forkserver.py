@@ -7,8 +7,9 @@ JSON line on stdout. A request is a list of commands started together; each is
 `{"args": [...], "env": {...}, "cwd": DIR, "out": FILE, "err": FILE, "kill_after": SECONDS
 or null, "timeout": SECONDS}`. Each child runs `dangliang ARGS` (the click group the console
 script runs) and leaves with its exit code; the server sends SIGKILL to a child still running
-`kill_after` seconds after its fork. The answer gives each command's `returncode` (as
-`subprocess` does: -9 when killed), whether it was `killed`, and `elapsed` seconds.
+`kill_after` seconds after its fork. The server answers twice: `{"pids": [...]}` once the
+children are forked (the caller may kill one itself, e.g. when it sees a commit), then each
+command's `returncode` (as `subprocess` gives it: -9 when killed) and `elapsed` seconds.
 
 The server opens no database connection and starts no thread, so forking it is safe: every
 child connects on its own, as a fresh `dangliang` process would.
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,11 @@ def _child(command: dict[str, Any]) -> None:  # pragma: no cover - runs in the f
             os._exit(code)
 
 
-def run_commands(commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Fork a child per command, kill each that outlives its `kill_after`, reap them all."""
+def run_commands(
+    commands: Sequence[dict[str, Any]], started_line: Callable[[list[int]], None]
+) -> list[dict[str, Any]]:
+    """Fork a child per command, tell their pids, kill each that outlives its
+    `kill_after`, reap them all."""
     started: dict[int, tuple[int, float, float | None, float]] = {}
     for n, command in enumerate(commands):
         begin = time.monotonic()
@@ -90,31 +94,27 @@ def run_commands(commands: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         kill_after = command.get("kill_after")
         deadline = begin + float(command.get("timeout", 600))
         started[pid] = (n, begin, None if kill_after is None else begin + kill_after, deadline)
+    started_line(list(started))
     results: list[dict[str, Any]] = [{} for _ in commands]
     while started:
         now = time.monotonic()
         for pid, (n, begin, kill_at, deadline) in list(started.items()):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
-                results[n] = _result(status, begin, killed=False)
+                results[n] = _result(status, begin)
                 del started[pid]
                 continue
             if (kill_at is not None and now >= kill_at) or now >= deadline:
                 os.kill(pid, signal.SIGKILL)  # a child that has just ended keeps its code
                 _, status = os.waitpid(pid, 0)
-                results[n] = {**_result(status, begin, killed=True), "timed_out": now >= deadline}
+                results[n] = {**_result(status, begin), "timed_out": now >= deadline}
                 del started[pid]
         time.sleep(POLL)
     return results
 
 
-def _result(status: int, begin: float, *, killed: bool) -> dict[str, Any]:
-    code = os.waitstatus_to_exitcode(status)
-    return {
-        "returncode": code,
-        "killed": killed and code == -signal.SIGKILL,
-        "elapsed": time.monotonic() - begin,
-    }
+def _result(status: int, begin: float) -> dict[str, Any]:
+    return {"returncode": os.waitstatus_to_exitcode(status), "elapsed": time.monotonic() - begin}
 
 
 def serve() -> None:  # pragma: no cover - runs in the server process
@@ -123,7 +123,16 @@ def serve() -> None:  # pragma: no cover - runs in the server process
     for line in sys.stdin:
         if not line.strip():
             continue
-        print(json.dumps(run_commands(json.loads(line))), flush=True)
+        results = run_commands(
+            json.loads(line), lambda pids: print(json.dumps({"pids": pids}), flush=True)
+        )
+        print(json.dumps(results), flush=True)
+
+
+def _read(path: str) -> str:
+    """A command's output; none when it was killed before it opened the file."""
+    found = Path(path)
+    return found.read_text(encoding="utf-8", errors="replace") if found.exists() else ""
 
 
 class ForkServer:
@@ -151,8 +160,8 @@ class ForkServer:
             raise RuntimeError(f"the fork server ended (exit code {self.proc.poll()})")
         return json.loads(line)
 
-    def run(self, commands: Sequence[Command]) -> list[Outcome]:
-        """Start the commands together; wait until each has finished or been killed."""
+    def start(self, commands: Sequence[Command]) -> Started:
+        """Start the commands together; their pids (a pid may be killed by the caller)."""
         requests = []
         for one in commands:
             self._count += 1
@@ -171,20 +180,27 @@ class ForkServer:
         assert self.proc.stdin is not None
         self.proc.stdin.write(json.dumps(requests) + "\n")
         self.proc.stdin.flush()
-        answers = self._read()
+        return Started(requests, self._read()["pids"])
+
+    def wait(self, started: Started) -> list[Outcome]:
+        """Wait until each has finished or been killed."""
         outcomes = []
-        for request, answer in zip(requests, answers, strict=True):
+        for request, answer in zip(started.requests, self._read(), strict=True):
             outcomes.append(
                 Outcome(
                     returncode=answer["returncode"],
-                    killed=answer["killed"],
+                    killed=answer["returncode"] == -signal.SIGKILL,
                     elapsed=answer["elapsed"],
-                    stdout=Path(request["out"]).read_text(encoding="utf-8"),
-                    stderr=Path(request["err"]).read_text(encoding="utf-8"),
+                    stdout=_read(request["out"]),
+                    stderr=_read(request["err"]),
                     timed_out=answer.get("timed_out", False),
                 )
             )
         return outcomes
+
+    def run(self, commands: Sequence[Command]) -> list[Outcome]:
+        """Start the commands together; wait until each has finished or been killed."""
+        return self.wait(self.start(commands))
 
     def one(self, command: Command) -> Outcome:
         return self.run([command])[0]
@@ -197,6 +213,12 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+@dataclass(frozen=True)
+class Started:
+    requests: list[dict[str, Any]]
+    pids: list[int]
 
 
 @dataclass(frozen=True)

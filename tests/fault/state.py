@@ -16,6 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import sqlite3
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -279,6 +284,75 @@ def _check_cube(conn: Connection, raw: Raw, suffix: str, position: int) -> tuple
         problems.append(f"the cube holds {late[0][0]} change(s) beyond its position {position}")
     digest = hashlib.sha256(repr(cube).encode()).hexdigest()
     return problems, digest
+
+
+class CommitWatcher:
+    """When a running command's commits happen: the log's head and the read models' positions
+    are polled from a thread of the test process every few milliseconds, and each change is
+    noted (seconds since the watch began). With `kill_at_commit` and `pid` set, the process
+    is sent SIGKILL as soon as that many commits have been seen."""
+
+    def __init__(self, url: str, every: float = 0.002) -> None:
+        self.url = url
+        self.every = every
+        self.commits: list[float] = []
+        self.kill_at_commit: int | None = None
+        self.pid: int | None = None
+        self.killed_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._ready = threading.Event()
+
+    def __enter__(self) -> CommitWatcher:
+        self._thread.start()
+        self._ready.wait(30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _watch(self) -> None:
+        database = Settings(self.url).database
+        if database.backend == "sqlite":
+            conn: Any = sqlite3.connect(str(database.sqlite_path), isolation_level=None, timeout=60)
+            query = (
+                "SELECT (SELECT max(rowid) FROM stored_events), "
+                "(SELECT total(position) FROM projection_tracking)"
+            )
+        else:
+            import psycopg
+
+            conn = psycopg.connect(
+                host=database.host,
+                port=database.port,
+                user=database.user,
+                password=database.password or None,
+                dbname=database.dbname,
+                autocommit=True,
+            )
+            prefix = f'"{database.schema}".' if database.schema else ""
+            query = (
+                f"SELECT (SELECT max(notification_id) FROM {prefix}dangliang_events), "
+                f"(SELECT sum(position) FROM {prefix}projection_tracking)"
+            )
+        try:
+            last = tuple(conn.execute(query).fetchone())
+            started = time.monotonic()
+            self._ready.set()
+            while not self._stop.is_set():
+                now = tuple(conn.execute(query).fetchone())
+                if now != last:
+                    self.commits.append(time.monotonic() - started)
+                    last = now
+                wanted = self.kill_at_commit
+                if wanted and self.pid and self.killed_at is None and len(self.commits) >= wanted:
+                    os.kill(self.pid, signal.SIGKILL)
+                    self.killed_at = time.monotonic() - started
+                time.sleep(self.every)
+        finally:
+            self._ready.set()
+            conn.close()
 
 
 def results_without_position(results: dict[str, Any]) -> str:

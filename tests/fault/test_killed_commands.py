@@ -2,25 +2,28 @@
 service-record import, a corrections import, a payout run, an approval and a staff
 distribution run.
 
-Each command is first run uninterrupted on a copy of its starting database (its duration
-spreads the kill points; its end state is what every killed-and-re-run copy must end with).
-Then, at each kill point, on a fresh copy: the command is started and SIGKILLed that many
-seconds in; what the database holds is read with plain SQL and checked (whole batches only,
-each record at most once, no half-applied corrections file, no half-approved run, the cube
-and the runs' read model equal to the log folded up to their positions); `audit verify` must
-pass; the same command is run again and must complete; after a catch-up the county must be
-what the uninterrupted run left (the same records, corrections, cube, runs and their results).
+Each command is first run uninterrupted on a copy of its starting database, its commits
+watched (its duration and its commits place the kill points; its end state is what every
+killed-and-re-run copy must end with). Then, at each kill point, on a fresh copy: the command
+is started and SIGKILLed — as soon as its j-th commit is seen, or that many seconds in; what
+the database holds is read with plain SQL and checked (whole batches only, the file's first
+ones, each record at most once, no half-applied corrections file, no half-approved run, the
+cube and the runs' read model equal to the log folded up to their positions); `audit verify`
+must pass; the same command is run again and must complete with the counts the kill implies;
+after a catch-up the county must be what the uninterrupted run left (the same records,
+corrections, cube, runs and their results).
 
-The normal test run kills each command at 2 seeded points per backend on a small county
-(4,000 records, batches of 250), verifying the chain once, after the re-run. The full run —
-20 points each, on a county where each command takes one to three seconds (60,000 records,
-batches of 2,000), the chain verified after the kill too, and 2 and 8 concurrent imports — is
-opt-in:
+The normal test run kills each command at 1 seeded point per backend (after a seeded commit)
+on a small county (4,000 records, batches of 250) and verifies the chain once, after the
+re-run. The full run — 20 points each (10 after seeded commits, 10 at seeded moments, the
+very start and end among them), on a county where each command takes one to three seconds
+(60,000 records, batches of 2,000), the chain verified after the kill too, and 2 and 8
+concurrent imports — is opt-in:
 
     DANGLIANG_FAULT_POINTS=20 .venv/bin/python -m pytest tests/fault -n 0
 
-(`DANGLIANG_FAULT_SEED` changes the seeded kill times, `DANGLIANG_FAULT_REPORT=FILE` writes
-where each kill landed; docs/reliability.md has the figures of the last full run.)
+(`DANGLIANG_FAULT_SEED` draws other kill points, `DANGLIANG_FAULT_REPORT=FILE` writes where
+each kill landed; docs/reliability.md has the figures of the last full run.)
 """
 
 from __future__ import annotations
@@ -59,15 +62,15 @@ def test_a_killed_command_leaves_whole_commits_and_a_rerun_completes_it(
     scenario = SCENARIOS[name]
     files = lab.files
     reference = lab.reference(scenario, backend)
-    fraction = lab.fractions(name, backend)[point]
-    kill_after = fraction * reference.seconds
+    kill = lab.kill_points(scenario, backend)[point]
+    when = kill.describe(reference)
     args = scenario.args(files)
     steps: dict[str, float] = {}
     clock = Stopwatch(steps)
     url = lab.fresh(backend, scenario.template)
     clock("copy")
     try:
-        killed = lab.run(url, args, kill_after=kill_after)
+        killed = lab.run_killed(url, args, kill, reference.seconds)
         assert killed.returncode in (0, -9), killed  # 0: it finished before the kill
         clock("killed run")
         lab.settle(url)
@@ -102,8 +105,11 @@ def test_a_killed_command_leaves_whole_commits_and_a_rerun_completes_it(
             "command": name,
             "backend": backend,
             "point": point,
-            "fraction": fraction,
-            "kill_after": round(kill_after, 4),
+            "kill": when,
+            "fraction": kill.fraction,
+            "after_commit": kill.after_commit,
+            "commits": len(reference.commits),
+            "seconds_before_kill": round(killed.elapsed, 3),
             "killed": killed.killed,
             "where": where,
             "records_after_kill": len(after.recorded) - len(reference.start.recorded),
@@ -111,4 +117,4 @@ def test_a_killed_command_leaves_whole_commits_and_a_rerun_completes_it(
             "steps": steps,
         }
     )
-    assert problems == [], f"killed at {kill_after:.3f}s ({where}):\n" + "\n".join(problems)
+    assert problems == [], f"killed {when} ({where}):\n" + "\n".join(problems)
