@@ -10,11 +10,11 @@ coverage phase, as a clerk (reads narrowed to an institution) and without a toke
 
 What runs where (the coverage phase is most of the requests, and it tests the validation in
 front of the database): by default the deep fuzzing as admin runs on SQLite, and PostgreSQL
-gets the admin's examples and random requests without the coverage phase (what differs
-between the backends is behind the validation: the queries, the types the server accepts);
-the clerk and the anonymous caller run on SQLite. `--hypothesis-profile=thorough`
-(tests/conftest.py) runs every role on both backends, the coverage phase on both, with ten
-times the examples.
+gets the admin's examples and a few random requests per operation, without the coverage
+phase (what differs between the backends is behind the validation: the queries, the types
+the server accepts); the clerk and the anonymous caller run on SQLite.
+`--hypothesis-profile=thorough` (tests/conftest.py) runs every role on both backends, the
+coverage phase on both, with ten times the examples.
 
 The seed is fixed and Hypothesis's example database off, so a run in CI repeats a run here
 (the same requests, as long as the code and the schema are the same). A failure prints the
@@ -193,7 +193,7 @@ def test_fuzz_as_admin(case: schemathesis.Case, fuzz_world: World) -> None:
 if not thorough():  # there the deep fuzzing covers PostgreSQL
 
     @light.parametrize()
-    @fuzz_settings(max_examples=6)
+    @fuzz_settings(max_examples=3)
     def test_fuzz_as_admin_on_postgres(case: schemathesis.Case, fuzz_world_postgres: World) -> None:
         check(case, fuzz_world_postgres, "admin")
 

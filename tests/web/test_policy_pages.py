@@ -16,6 +16,7 @@ from dangliang.application import Dangliang
 from dangliang.domain.periods import Period
 from dangliang.policy.reform import Change, Scenario
 from dangliang.web import create_site
+from tests.conftest import sqlite_only
 from tests.web.conftest import PASSWORD, Site, csrf_of, sign_in
 
 
@@ -78,6 +79,7 @@ def _policy_only(app: Dangliang) -> None:
     app.users.set_password("局管理员", PASSWORD, actor="tester", must_change=False)
 
 
+@sqlite_only  # the pages; a change recorded on PostgreSQL: tests/integration/test_compensation.py
 def test_a_recorded_change_shows_on_its_day_and_in_the_history(
     prepared_app: Callable[..., Dangliang],
 ) -> None:
