@@ -84,6 +84,9 @@ class Province:
                 f"no such county: {', '.join(unknown)} (there are: {', '.join(known) or 'none'})",
             )
         with self.engine.connect() as conn:
+            # One row per county: PostgreSQL's JIT compiles the long UNION for longer than it
+            # runs (measured: 6 counties × 200,000 records, 1.25 s with JIT, 0.6 s without).
+            conn.execute(text("SET jit = off"))
             started = time.perf_counter()
             rows = queries.figures(conn, year, counties or known)
             seconds = time.perf_counter() - started
