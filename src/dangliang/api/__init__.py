@@ -71,7 +71,10 @@ def create_app(service: Dangliang | None = None, settings: Settings | None = Non
         re.compile(f"{PREFIX}/insurance/imports/[^/]+"),
     ]
     api.add_middleware(
-        BodyLimit, max_bytes=api.state.max_upload_bytes, routes=api.state.upload_routes
+        BodyLimit,
+        max_bytes=api.state.max_upload_bytes,
+        routes=api.state.upload_routes,
+        refusal=errors.too_large,
     )
     api.add_middleware(PositionCache, head=_log_head, routes=cached_routes(PREFIX))
     root = APIRouter(prefix=PREFIX, responses=errors.ERROR_RESPONSES)

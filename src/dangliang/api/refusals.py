@@ -77,6 +77,11 @@ class ApiError(Exception):
         super().__init__(f"{message_zh} / {message_en}")
 
 
+def too_large(e: BodyTooLarge) -> JSONResponse:
+    """413: the body is over its limit (`upload_limit`); the connection is closed after it."""
+    return problem_response(413, e.message_zh, e.message_en, headers=CLOSE)
+
+
 def problem_response(
     status: int,
     message_zh: str,
@@ -148,7 +153,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(BodyTooLarge)
     async def _too_large(_: Request, e: BodyTooLarge) -> JSONResponse:
-        return problem_response(413, e.message_zh, e.message_en, headers=CLOSE)
+        return too_large(e)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:

@@ -122,10 +122,17 @@ class BodyLimit:
     for an upload to one of `routes` (a list the caller may extend), `MAX_OTHER_BODY` (or
     `max_bytes` when smaller) for anything else."""
 
-    def __init__(self, app: App, max_bytes: int, routes: list[re.Pattern[str]]):
+    def __init__(
+        self,
+        app: App,
+        max_bytes: int,
+        routes: list[re.Pattern[str]],
+        refusal: Callable[[BodyTooLarge], App],
+    ):
         self.app = app
         self.max_bytes = max_bytes
         self.routes = routes
+        self.refusal = refusal  # the 413 answer (an ASGI app), from the API's refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,7 +166,4 @@ class BodyLimit:
         except BodyTooLarge as e:  # read outside the routes' error handling (none does today)
             if started:
                 raise
-            from dangliang.api.refusals import problem_response
-
-            response = problem_response(413, e.message_zh, e.message_en, headers=CLOSE)
-            await response(scope, receive, send)
+            await self.refusal(e)(scope, receive, send)
