@@ -11,6 +11,7 @@ server, so eight start within milliseconds of each other.)
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -45,6 +46,7 @@ def test_overlapping_imports_at_once_store_every_record_once(
         for i, part in enumerate(parts)
     ]
     url = lab.fresh(backend, scenario.template)
+    started = time.monotonic()
     try:
         outcomes = lab.server.run(
             [
@@ -63,6 +65,15 @@ def test_overlapping_imports_at_once_store_every_record_once(
         verified = lab.run(url, ["audit", "verify"])
     finally:
         lab.drop(url)
+    lab.report.append(
+        {
+            "command": f"{processes} imports at once",
+            "backend": backend,
+            "counts": counts,  # (rows, new, already present, rejected) of each
+            "slowest_import": round(max(o.elapsed for o in outcomes), 3),
+            "seconds": round(time.monotonic() - started, 3),
+        }
+    )
 
     assert [c[0] for c in counts] == [len(p) for p in parts]
     assert sum(c[1] for c in counts) == len(rows)  # each record inserted by exactly one
