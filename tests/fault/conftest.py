@@ -117,8 +117,11 @@ class Lab:
             app.close()
         if key[0] == "sqlite":
             path = Settings(url).database.sqlite_path
-            with sqlite3.connect(path) as conn:  # everything into the main file
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn = sqlite3.connect(path)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything into the main file
+            finally:
+                conn.close()
             self.databases.templates[key] = str(path)
         else:
             dbname = url.rsplit("/", 1)[1]
@@ -183,8 +186,8 @@ class Lab:
         import's batches, between the corrections and the import's record, in the middle of a
         catch-up. The others are moments spread over the uninterrupted run's duration: one in
         each of equal stretches of [0, 1.02] of it (a little past the end, where the command
-        may be done; from ten points on, the first is the very start and the last the very
-        end)."""
+        may be done; from five such points on, the first is the very start and the last the
+        very end)."""
         reference = self.reference(scenario, backend)
         n = points_wanted()
         rng = random.Random(f"{kill_seed()}/{scenario.name}/{backend}")
