@@ -161,22 +161,14 @@ def test_the_province_command_lists_and_reports(plain_province: Built) -> None:
     listed = runner.invoke(main, ["province", "counties", "--db", plain_province.url])
     assert listed.exit_code == 0, listed.output
     assert listed.output.split() == ["county_a", "county_b"]
-    shown = runner.invoke(
-        main, ["province", "report", "--year", str(YEAR), "--db", plain_province.url]
-    )
+    report = ["province", "report", "--year", str(YEAR), "--db", plain_province.url]
+    shown = runner.invoke(main, report)
     assert shown.exit_code == 0, shown.output
     assert "county_a" in shown.output and "合计 total" in shown.output
-    as_json = runner.invoke(
-        main,
-        ["province", "report", "--year", str(YEAR), "--json", "--county", "county_b", "--db"]
-        + [plain_province.url],
-    )
+    as_json = runner.invoke(main, [*report, "--json", "--county", "county_b"])
     assert as_json.exit_code == 0, as_json.output
     assert '"county": "county_b"' in as_json.output and "county_a" not in as_json.output
-    unknown = runner.invoke(
-        main,
-        ["province", "report", "--year", str(YEAR), "--county", "x", "--db", plain_province.url],
-    )
+    unknown = runner.invoke(main, [*report, "--county", "x"])
     assert unknown.exit_code == 2 and "no such county: x" in unknown.output
 
 
