@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from freezegun import freeze_time
 
@@ -71,3 +72,38 @@ def test_refusals_and_unlisted_routes_are_never_kept(world: World) -> None:
         assert forbidden.status_code == 403 and forbidden.headers.get(CACHE) == "miss"
         me = world.get("/me", "admin")  # not a listed route: passes through untouched
         assert me.status_code == 200 and CACHE not in me.headers
+
+
+def test_concurrent_first_requests_compute_the_answer_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    import httpx
+
+    service, calls = world.service, []
+    original = service.equivalents
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(args)
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "equivalents", counted)
+    service.users.add("并发审计员", role="auditor", institution=None, actor="t")  # a new head
+    app = create_app(service)
+
+    async def ten() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await asyncio.gather(
+                *(
+                    client.get("/api/v1/equivalents?period=2024", headers=world.auth("auditor"))
+                    for _ in range(10)
+                )
+            )
+
+    answers = asyncio.run(ten())
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert len(calls) == 1  # one computed, nine waited for it
+    assert sorted(a.headers[CACHE] for a in answers) == ["hit"] * 9 + ["miss"]

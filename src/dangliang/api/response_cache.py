@@ -12,11 +12,13 @@ A kept answer also stops at the expiry of the token it was made for: the authent
 dependency puts that moment into the request's state (`CACHE_UNTIL`), and without it nothing is
 kept. Only `200` answers of the listed GET routes are kept; nothing else passes through here
 differently. The cache is per worker process, bounded in entries and bytes (least recently used
-first out).
+first out). Requests that arrive while the same answer is being computed wait for it instead
+of computing it again (50 clients asking at once for a year's equivalents compute it once).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import threading
@@ -65,6 +67,8 @@ class PositionCache:
         self.size = 0
         self.lock = threading.Lock()
         self.hits = self.misses = 0
+        # answers being computed, by (key, head): concurrent first requests wait for one
+        self.inflight: dict[tuple[bytes, int], asyncio.Event] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET" or not self._listed(scope):
@@ -78,17 +82,29 @@ class PositionCache:
         found = self._get(key, head)
         if found is not None:
             self.hits += 1
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": found.status,
-                    "headers": [*found.headers, (HEADER, b"hit")],
-                }
-            )
-            await send({"type": "http.response.body", "body": found.body})
+            await self._send(found, send)
             return
+        waiting = self.inflight.get((key, head))
+        if waiting is not None:  # the same answer is being computed: wait for it, not again
+            await waiting.wait()
+            found = self._get(key, head)
+            if found is not None:
+                self.hits += 1
+                await self._send(found, send)
+                return
         self.misses += 1
-        await self._answer_and_keep(scope, receive, send, key, head)
+        computing = self.inflight[(key, head)] = asyncio.Event()
+        try:
+            await self._answer_and_keep(scope, receive, send, key, head)
+        finally:
+            computing.set()
+            self.inflight.pop((key, head), None)
+
+    @staticmethod
+    async def _send(found: Kept, send: Send) -> None:
+        start = {"type": "http.response.start", "status": found.status}
+        await send({**start, "headers": [*found.headers, (HEADER, b"hit")]})
+        await send({"type": "http.response.body", "body": found.body})
 
     def _listed(self, scope: Scope) -> bool:
         path = scope["path"]
