@@ -232,6 +232,11 @@ class Tables:
     def mark(self) -> str:
         return "%s" if self.dialect == "postgresql" else "?"
 
+    @property
+    def id_column(self) -> str:
+        """The events' notification id: SQLite's rowid, PostgreSQL's `notification_id`."""
+        return "notification_id" if self.dialect == "postgresql" else "rowid"
+
     def fetch(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
         """Rows as plain tuples (skipping SQLAlchemy's result rows saves about a second per
         million events). PostgreSQL: binary results, so bytea arrives as it is stored."""
@@ -329,14 +334,14 @@ def chain_pages(tables: Tables, after: int, upto: int, page: int) -> Iterator[li
 
 
 def last_event_id(tables: Tables) -> int:
-    column = "notification_id" if tables.dialect == "postgresql" else "rowid"
+    column = tables.id_column
     found = tables.fetch(f"SELECT max({column}) FROM {tables.events}")[0][0]
     return int(found or 0)
 
 
 def count_after(tables: Tables, after: int) -> int:
     """How many events are stored with ids after `after`."""
-    column = "notification_id" if tables.dialect == "postgresql" else "rowid"
+    column = tables.id_column
     found = tables.fetch(
         f"SELECT count(*) FROM {tables.events} WHERE {column} > {tables.mark}", (after,)
     )
@@ -345,7 +350,7 @@ def count_after(tables: Tables, after: int) -> int:
 
 def nth_after(tables: Tables, after: int, n: int) -> int:
     """The id of the `n`-th stored event after id `after` (n ≥ 1)."""
-    column = "notification_id" if tables.dialect == "postgresql" else "rowid"
+    column = tables.id_column
     sql = (
         f"SELECT {column} FROM {tables.events} WHERE {column} > {tables.mark} "
         f"ORDER BY {column} LIMIT 1 OFFSET {tables.mark}"
