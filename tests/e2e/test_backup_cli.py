@@ -125,3 +125,18 @@ def test_a_missing_or_old_pg_dump_is_named(
 def run_with_path(*args: str, db: str, path: Path) -> subprocess.CompletedProcess[str]:
     """`dangliang ARGS --db DB` with nothing but `path` on PATH."""
     return dangliang(*args, "--db", db, env={"PATH": str(path), "DANGLIANG_ACTOR": "e2e"})
+
+
+def test_a_path_ending_in_a_slash_is_a_folder_made_for_the_backup(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dangliang.application import bootstrap
+    from dangliang.cli.main import main as cli
+    from dangliang.settings import Settings
+
+    db = f"sqlite:///{tmp_path / 'county.db'}"
+    bootstrap(Settings(db)).close()  # an empty county: its tables, no events
+    made = CliRunner().invoke(cli, ["--db", db, "backup", f"{tmp_path / 'backups'}/"])
+    assert made.exit_code == 0, made.output
+    inside = sorted(p.name for p in (tmp_path / "backups").iterdir())
+    assert len(inside) == 2 and inside[0].endswith(".sqlite") and inside[1].endswith(".json")

@@ -9,6 +9,7 @@ missing or too old PostgreSQL client tool).
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +97,7 @@ def register(main: click.Group) -> None:
     """Add the commands of this module to the `dangliang` group."""
 
     @main.command("backup")
-    @click.argument("path", required=False, type=click.Path(path_type=Path))
+    @click.argument("path", required=False, type=click.Path(path_type=str))
     @click.option(
         "--compress",
         type=click.IntRange(0, 9),
@@ -106,7 +107,7 @@ def register(main: click.Group) -> None:
     @_DB_OPTION
     @click.pass_context
     def backup_command(
-        ctx: click.Context, path: Path | None, compress: int | None, db_url: str | None
+        ctx: click.Context, path: str | None, compress: int | None, db_url: str | None
     ) -> None:
         """Back up the database (备份) while it is in use, to PATH (a file, or a folder to put
         it in; default dangliang-YYYYmmdd-HHMMSS.sqlite|.pgdump here), with a manifest
@@ -114,10 +115,14 @@ def register(main: click.Group) -> None:
         SQLite: an online copy of the file. PostgreSQL: pg_dump of the configured schema
         (pg_dump on PATH, as new as the server)."""
         database = _database(ctx, db_url)
+        if path is not None and path.endswith(("/", os.sep)):  # `backup bk/`: a folder
+            Path(path).mkdir(parents=True, exist_ok=True)
         progress = Phases()
         click.echo(f"备份 / backing up: {database.describe()}")
         with _reported(progress):
-            made = backup(database, path, compress=compress, progress=progress)
+            made = backup(
+                database, Path(path) if path else None, compress=compress, progress=progress
+            )
         click.echo(f"已备份 / backed up: {made.path}")
         click.echo(f"备份清单 / manifest: {made.manifest_path}")
         for line in made.manifest.lines():
