@@ -1,25 +1,28 @@
 #!/usr/bin/env python
-"""Bytes per service-record event on disk: today's stored form against compact candidates.
+"""Bytes per service-record event on disk: the compact form as imported against the long form.
 
     . .venv/bin/activate
     python benchmarks/event_size.py --records 200000
     python benchmarks/event_size.py --records 1000000 --pg-url postgresql://postgres@127.0.0.1:5432/test
 
 A county of `--records` service records (seed 42) is imported by `dangliang import` into a
-scratch SQLite file and a scratch PostgreSQL schema (today's form, the baseline). Its
-service-record events are then rewritten, row for row, into tables of the library's own layout
-(SQLite: `originator_id TEXT, originator_version INTEGER, topic TEXT, state BLOB`, primary key
-on the first two; PostgreSQL: the same with `uuid`, `bytea` and the `notification_id` bigserial
-with its unique index) in each candidate form, and measured as table + indexes:
+scratch SQLite file and a scratch PostgreSQL schema: the whole log as imported is measured
+first (service records in the compact form, `dangliang.ledger.compact`, plus the reference data
+and the import's own events). Its service-record events are then written, row for row, into
+tables of the library's own layout (SQLite: `originator_id TEXT, originator_version INTEGER,
+topic TEXT, state BLOB`, primary key on the first two; PostgreSQL: the same with `uuid`,
+`bytea` and the `notification_id` bigserial with its unique index) in each form, and measured
+as table + indexes:
 
-- `today`: the stored JSON as it is (type tags, the aggregate's topic, the timestamp, the actor
-  and the import reference in every row; the topic `…service:ServiceRecord.Recorded`);
-- `compact JSON`: a JSON array of the record's own fields (quantity and compliance as numbers,
-  the date as text) plus the number of the import's own event, which says the actor, the
-  reference and the time once; the topic a short registered name (`SR1`);
-- `compact msgpack`: the same array as MessagePack (msgspec, when it is installed:
-  `pip install msgspec`; otherwise this form is left out);
-- `… + binary id` (SQLite): the aggregate id stored as 16 bytes instead of 32 hex digits.
+- `long form`: the library's own JSON, as every record was stored before the compact form
+  (type tags, the aggregate's topic, the time, the actor and the import reference in every
+  row; the topic `…service:ServiceRecord.Recorded`) — the baseline;
+- `compact JSON`: the stored state as imported (`[batch, institution, source id, staff, item,
+  date, patient, quantity, compliant]`, defaults left out; topic `SR1`);
+- `compact as MessagePack`: the same array as MessagePack (msgspec, when installed), for
+  comparison only;
+- `… + binary id` (SQLite): the aggregate id stored as 16 bytes instead of 32 hex digits (not
+  done: the library's table keeps text ids on SQLite).
 
 SQLite: `dbstat` (pages of the table and its indexes, in bytes) ÷ rows, after `VACUUM`.
 PostgreSQL: `pg_total_relation_size` (table, TOAST and indexes) ÷ rows, after `VACUUM FULL`.
@@ -37,40 +40,48 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from common import dangliang_command, log, pg_connect, remove_sqlite, render_table
 
-SHORT_TOPIC = "SR1"
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC, compact_values
+
+SHORT_TOPIC = SERVICE_RECORD_TOPIC  # "SR1"
 RECORDED = "dangliang.domain.service:ServiceRecord.Recorded"
+STAMP = {"_type_": "datetime_iso", "_data_": "2026-12-06T10:00:00.123456+00:00"}
 
 
-def compact_fields(state: bytes) -> list[Any]:
-    d = json.loads(state)
-    quantity = d["quantity"]["_data_"]
-    return [
-        d["institution_code"],
-        d["source_id"],
-        d["staff_id"],
-        d["item_code"],
-        int(quantity) if quantity.isdigit() else quantity,
-        d["service_date"]["_data_"],
-        d["patient_ref"],
-        1 if d["compliant"] else 0,
-        123_456,  # the notification id of the import's own event (a 6-digit number)
-    ]
+def long_form(state: bytes) -> bytes:
+    """The library's own JSON for the same record, as every record was stored before the
+    compact form: type tags, the aggregate's topic, the time, actor and import reference."""
+    _, inst, source, staff, item, day, patient, quantity, compliant = compact_values(state)
+    event = {
+        "timestamp": STAMP,
+        "originator_topic": "dangliang.domain.service:ServiceRecord",
+        "institution_code": inst,
+        "source_id": source,
+        "staff_id": staff,
+        "item_code": item,
+        "quantity": {"_type_": "decimal_str", "_data_": str(quantity)},
+        "service_date": {"_type_": "date_iso", "_data_": day},
+        "patient_ref": patient,
+        "compliant": bool(compliant),
+        "actor": "county-clerk",
+        "import_ref": "sha256:0123456789abcdef",
+    }
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-FORMS: dict[str, Callable[[bytes], bytes]] = {
-    "today": lambda state: state,
-    "compact JSON": lambda state: json.dumps(
-        compact_fields(state), ensure_ascii=False, separators=(",", ":")
-    ).encode(),
+FORMS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "long form (the library's JSON; before)": (RECORDED, long_form),
+    "compact JSON (as imported now)": (SHORT_TOPIC, lambda state: state),
 }
 try:
     import msgspec
 
-    FORMS["compact msgpack"] = lambda state: msgspec.msgpack.encode(compact_fields(state))
+    FORMS["compact as MessagePack (not used)"] = (
+        SHORT_TOPIC,
+        lambda state: msgspec.msgpack.encode(compact_values(state)),
+    )
 except ImportError:  # pragma: no cover - optional
     log("msgspec is not installed: the msgpack form is left out")
 
@@ -93,7 +104,7 @@ def sqlite_rows(path: Path) -> Iterator[tuple[str, int, bytes]]:
     with sqlite3.connect(path) as conn:
         yield from conn.execute(
             "SELECT originator_id, originator_version, state FROM stored_events WHERE topic = ?",
-            (RECORDED,),
+            (SHORT_TOPIC,),
         )
 
 
@@ -112,14 +123,14 @@ def measure_sqlite(source: Path, workdir: Path, rows: int) -> list[list[str]]:
     out = [
         [
             "SQLite",
-            "today (as imported)",
+            "the whole log as imported",
             f"{sqlite_size(source, ('stored_events',)) / _events(source):.0f}",
             "all events of the log",
         ]
     ]
-    for name, encode in FORMS.items():
+    for name, (topic, encode) in FORMS.items():
         for binary_id in (False, True):
-            if binary_id and name == "today":
+            if binary_id and topic == RECORDED:
                 continue
             path = workdir / "form.db"
             remove_sqlite(path)
@@ -129,7 +140,6 @@ def measure_sqlite(source: Path, workdir: Path, rows: int) -> list[list[str]]:
                     f"{'BLOB' if binary_id else 'TEXT'}, originator_version INTEGER, topic TEXT, "
                     "state BLOB, PRIMARY KEY (originator_id, originator_version))"
                 )
-                topic = RECORDED if name == "today" else SHORT_TOPIC
                 conn.executemany(
                     "INSERT INTO stored_events VALUES (?,?,?,?)",
                     (
@@ -167,7 +177,7 @@ def measure_postgres(base: str, county: Path, rows: int) -> list[list[str]]:
         out.append(
             [
                 "PostgreSQL",
-                "today (as imported)",
+                "the whole log as imported",
                 f"{total[0] / total[1]:.0f}",
                 "all events of the log",
             ]
@@ -175,9 +185,9 @@ def measure_postgres(base: str, county: Path, rows: int) -> list[list[str]]:
         source = conn.execute(
             f"SELECT originator_id, originator_version, state FROM {schema}.dangliang_events "
             "WHERE topic = %s",
-            (RECORDED,),
+            (SHORT_TOPIC,),
         ).fetchall()
-        for name, encode in FORMS.items():
+        for name, (topic, encode) in FORMS.items():
             conn.execute(f"DROP TABLE IF EXISTS {schema}.form")
             conn.execute(
                 f"CREATE TABLE {schema}.form (originator_id uuid NOT NULL, originator_version "
@@ -185,7 +195,6 @@ def measure_postgres(base: str, county: Path, rows: int) -> list[list[str]]:
                 "PRIMARY KEY (originator_id, originator_version))"
             )
             conn.execute(f"CREATE UNIQUE INDEX ON {schema}.form (notification_id)")
-            topic = RECORDED if name == "today" else SHORT_TOPIC
             with (
                 conn.cursor() as cur,
                 cur.copy(

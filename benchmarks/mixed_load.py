@@ -56,6 +56,7 @@ from api_load import API, prepare, server_problems, start_server, stop_server, t
 from common import git_describe, log, machine_info, pg_drop_schema, remove_sqlite, render_table
 
 from dangliang.application import Dangliang, bootstrap
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
 from dangliang.settings import Settings
 
 PG_BASE = "postgresql://postgres@127.0.0.1:5432/test"
@@ -248,7 +249,9 @@ def recorded_load_sources(service: Dangliang, since: int) -> collections.Counter
     recorder = service.log.app_recorder
     start = since + 1
     while True:
-        page_ = recorder.select_notifications(start=start, limit=10_000, topics=[RECORDED])
+        page_ = recorder.select_notifications(
+            start=start, limit=10_000, topics=[RECORDED, SERVICE_RECORD_TOPIC]
+        )
         if not page_:
             return found
         for notification in page_:

@@ -314,8 +314,8 @@ def test_bad_file_is_refused_with_every_problem_then_skip_bad_rows(
         "9 rejected (rejects: bad.csv.rejects.csv)" in skipped.out
     )
     assert sorted(skipped.err_lines) == sorted(EXPECTED_REPORT)
-    # three service records and one DataImport event
-    assert head_in_process(db_url) == head + 4
+    # three service records, the import's start and its one batch, and one DataImport event
+    assert head_in_process(db_url) == head + 2 + 3 + 1
 
     rejects_path = tmp_path / "bad.csv.rejects.csv"
     raw = rejects_path.read_bytes()

@@ -40,6 +40,7 @@ from dangliang.projections.facts_queries import runs_at
 from dangliang.settings import Settings
 
 RECORDED = get_topic(ServiceRecord.Recorded)
+COMPACT = "SR1"  # the compact form of bulk-imported records: a JSON array (ledger.compact)
 CORRECTED = get_topic(ServiceRecord.Corrected)
 VOIDED = get_topic(ServiceRecord.Voided)
 IMPORTED = get_topic(DataImport.Completed)
@@ -159,7 +160,9 @@ def snapshot(url: str) -> Snapshot:
         }
         recorded = [
             _hex(oid)
-            for (oid,) in raw.rows("SELECT originator_id FROM {events} WHERE topic = ?", RECORDED)
+            for (oid,) in raw.rows(
+                "SELECT originator_id FROM {events} WHERE topic IN (?, ?)", RECORDED, COMPACT
+            )
         ]
         changes = {
             _hex(oid): int(n)
@@ -246,15 +249,26 @@ def _check_cube(conn: Connection, raw: Raw, suffix: str, position: int) -> tuple
     found = raw.rows(
         f"SELECT originator_id, topic, {f('institution_code')}, {f('staff_id')}, "
         f"{f('item_code')}, {f('service_date._data_')}, {f('compliant')}, "
-        f"{f('quantity._data_')} FROM {{events}} "
+        f"{f('quantity._data_')}, {{nid}} FROM {{events}} "
         "WHERE topic IN (?, ?, ?) AND {nid} <= ? ORDER BY {nid}",
         RECORDED,
         CORRECTED,
         VOIDED,
         position,
     )
+    # The compact form (an array, trailing defaults left out) read here on its own terms.
+    for oid, state, nid in raw.rows(
+        "SELECT originator_id, state, {nid} FROM {events} WHERE topic = ? AND {nid} <= ?",
+        COMPACT,
+        position,
+    ):
+        values = json.loads(bytes(state))
+        values += [None, 1, 1][len(values) - 6 :]
+        _, institution, _, staff, item, day, _, quantity, compliant = values
+        found.append((oid, RECORDED, institution, staff, item, day, compliant, str(quantity), nid))
+    found.sort(key=lambda row: row[-1])
     records: dict[Any, tuple[Cell, int]] = {}
-    for oid, topic, institution, staff, item, day, compliant, quantity in found:
+    for oid, topic, institution, staff, item, day, compliant, quantity, _ in found:
         if topic == VOIDED:
             del records[oid]
             continue

@@ -287,19 +287,20 @@ def test_a_tampered_backup_is_refused_and_the_live_database_is_unchanged(
 
 
 def tamper_with_an_event(world: County, path: Path) -> int:
-    """Change one digit of a service record's source id in its stored JSON, in the backup file
+    """Change one digit of a service record's source id in its stored state, in the backup file
     itself (SQLite: the BLOB's bytes; PostgreSQL: the bytea's hex in the dump's COPY data)."""
     events = world.app.log.events_table
     column = "notification_id" if world.backend == "postgres" else "rowid"
     with world.app.engine.connect() as conn:
         nid, state = conn.execute(
             text(
-                f"SELECT {column}, state FROM {events} WHERE topic LIKE '%Recorded' "
+                f"SELECT {column}, state FROM {events} WHERE topic IN ('SR1') "
                 f"ORDER BY {column} LIMIT 1 OFFSET 100"
             )
         ).one()
     state = bytes(state)
-    at = state.index(b'"source_id":"') + len(b'"source_id":"')
+    # the compact form: [batch,"institution","source id",…]
+    at = state.index(b",", state.index(b",") + 1) + 2
     while not state[at : at + 1].isdigit():
         at += 1
     bumped = state[:at] + bytes([ord("0") + (state[at] - ord("0") + 1) % 10]) + state[at + 1 :]

@@ -26,8 +26,10 @@ from eventsourcing.utils import get_topic
 from dangliang.application import Dangliang, bootstrap
 from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.domain.ids import service_record_id
+from dangliang.domain.imports import BulkImport
 from dangliang.domain.service import ServiceRecord
 from dangliang.importers.formats import SERVICES
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
 from dangliang.settings import Settings
 from tests.conftest import DANGLIANG_CLI, load_reference
 
@@ -95,7 +97,10 @@ def table(app: Dangliang) -> str:
 
 def count_recorded(app: Dangliang, conn: Any) -> int:
     mark = "?" if app.database.backend == "sqlite" else "%s"
-    cur = conn.execute(f"SELECT COUNT(*) FROM {table(app)} WHERE topic = {mark}", (RECORDED,))
+    cur = conn.execute(
+        f"SELECT COUNT(*) FROM {table(app)} WHERE topic IN ({mark}, {mark})",
+        (RECORDED, SERVICE_RECORD_TOPIC),
+    )
     return int(cur.fetchone()[0])
 
 
@@ -103,8 +108,9 @@ def recorded_ids(app: Dangliang) -> list[UUID]:
     mark = "?" if app.database.backend == "sqlite" else "%s"
     with connect(app) as conn:
         rows = conn.execute(
-            f"SELECT originator_id, originator_version FROM {table(app)} WHERE topic = {mark}",
-            (RECORDED,),
+            f"SELECT originator_id, originator_version FROM {table(app)} "
+            f"WHERE topic IN ({mark}, {mark})",
+            (RECORDED, SERVICE_RECORD_TOPIC),
         ).fetchall()
     assert {version for _, version in rows} <= {1}
     return [oid if isinstance(oid, UUID) else UUID(oid) for oid, _ in rows]
@@ -227,12 +233,12 @@ def test_two_overlapping_imports_at_once_store_every_record_exactly_once(
 
 
 def kill_after_first_batch(app: Dangliang, db_url: str, path: Path, tmp: Path) -> bool:
-    """Start an import and SIGKILL it as soon as its first batch is in the log; False when
-    it finished before it could be killed."""
+    """Start an import and SIGKILL it as soon as its first batch is in the log (after the
+    import's `BulkImport.Started`); False when it finished before it could be killed."""
     before = app.log.head()
     proc = start_import(db_url, path, KILL_BATCH, tmp)
     deadline = time.monotonic() + 60
-    while proc.poll() is None and app.log.head() == before and time.monotonic() < deadline:
+    while proc.poll() is None and app.log.head() <= before + 1 and time.monotonic() < deadline:
         time.sleep(0.001)
     proc.send_signal(signal.SIGKILL)  # does nothing if it has already ended
     _, err = proc.communicate(timeout=30)
@@ -280,6 +286,16 @@ def test_a_killed_import_leaves_whole_batches_and_a_rerun_completes_it(
 
     assert committed > 0
     assert committed % KILL_BATCH == 0, f"{committed} is not whole batches of {KILL_BATCH}"
+    # the killed import left its own trail: started, and one event per committed batch
+    trail = [
+        app.log.mapper.to_domain_event(n)
+        for n in app.log.app_recorder.select_notifications(
+            1, 1_000_000, topics=[get_topic(BulkImport.Started), get_topic(BulkImport.BatchWritten)]
+        )
+    ]
+    last_import = [e for e in trail if e.originator_id == trail[-1].originator_id]
+    assert isinstance(last_import[0], BulkImport.Started)
+    assert [e.rows for e in last_import[1:]] == [KILL_BATCH] * (committed // KILL_BATCH)
 
     rerun = finish(start_import(db_url, path, KILL_BATCH, tmp_path))
 

@@ -8,6 +8,7 @@ the importer does inside.
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Sequence
 from datetime import date
 from decimal import Decimal
@@ -22,16 +23,19 @@ from dangliang.application import Dangliang
 from dangliang.demo.generator import GeneratedCounty, generate
 from dangliang.domain.catalogue import CatalogueItem
 from dangliang.domain.ids import catalogue_item_id, service_record_id
-from dangliang.domain.imports import DataImport
+from dangliang.domain.imports import BulkImport, DataImport
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
 from dangliang.importers.formats import CATALOGUE, SERVICES
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
 from tests.conftest import load_reference
 
 TODAY = date(2025, 1, 31)  # after every generated service date (the county is 2024)
 ACTOR = "导入员 tester"  # non-ASCII on purpose: the stored JSON must match the library's
 RECORDED = get_topic(ServiceRecord.Recorded)
 COMPLETED = get_topic(DataImport.Completed)
+STARTED = get_topic(BulkImport.Started)
+BATCH = get_topic(BulkImport.BatchWritten)
 VALUE_SET = get_topic(CatalogueItem.ValueSet)
 COLUMNS = list(SERVICES.column_names)
 
@@ -68,7 +72,11 @@ def notifications(app: Dangliang, topic: str | None = None, start: int = 1) -> l
 
 def recorded_events(app: Dangliang) -> dict[UUID, Any]:
     """Every stored `Recorded` event, decoded, by aggregate id."""
-    events = (app.log.mapper.to_domain_event(n) for n in notifications(app, RECORDED))
+    events = (
+        app.log.mapper.to_domain_event(n)
+        for topic in (RECORDED, SERVICE_RECORD_TOPIC)
+        for n in notifications(app, topic)
+    )
     return {e.originator_id: e for e in events}
 
 
@@ -106,8 +114,9 @@ def county_rows(county: GeneratedCounty) -> list[dict[str, str]]:
 def assert_stored_as_the_aggregate_would(
     app: Dangliang, row: dict[str, str], import_ref: str
 ) -> None:
-    """The stored Recorded event of `row` is byte for byte what the library writes for the
-    event the aggregate itself produces (given the stored event's timestamp)."""
+    """The stored Recorded event of `row` is in the compact form and reads back, through the
+    log's mapper, as exactly the event the aggregate itself produces (given the time of the
+    stored event's batch)."""
     rid = service_record_id(row["institution_code"], row["source_id"])
     stored = list(app.log.app_recorder.select_events(rid))
     assert len(stored) == 1, row
@@ -128,12 +137,20 @@ def assert_stored_as_the_aggregate_would(
     )
     [event] = aggregate.collect_events()
     object.__setattr__(event, "timestamp", decoded.timestamp)
-    expected = app.log.mapper.to_stored_event(event)
 
-    assert stored_event.originator_id == expected.originator_id == rid
-    assert stored_event.originator_version == expected.originator_version == 1
-    assert stored_event.topic == expected.topic == RECORDED
-    assert bytes(stored_event.state) == expected.state, row
+    assert stored_event.originator_id == event.originator_id == rid
+    assert stored_event.originator_version == event.originator_version == 1
+    assert stored_event.topic == SERVICE_RECORD_TOPIC
+    assert type(decoded) is ServiceRecord.Recorded
+    assert vars(decoded) == vars(event), row
+    # the batch's own event comes first in the log, and says the time
+    batch: Any = app.log.mapper.to_domain_event(
+        app.log.app_recorder.select_notifications(
+            start=json.loads(bytes(stored_event.state))[0], limit=1
+        )[0]
+    )
+    assert isinstance(batch, BulkImport.BatchWritten)
+    assert batch.timestamp == decoded.timestamp
 
 
 def test_county_import_stores_every_row_as_the_aggregate_would_and_reimport_adds_nothing(
@@ -153,7 +170,16 @@ def test_county_import_stores_every_row_as_the_aggregate_would_and_reimport_adds
     assert result.problems == []
     assert result.import_ref.startswith("sha256:")
     assert len(county_rows) == 3000
-    assert app.log.head() == head + 3000 + 1
+    # the import's own events: started, one batch (before its records), completed
+    assert app.log.head() == head + 2 + 3000 + 1
+    first = notifications(app, start=head + 1)[:2]
+    assert [n.topic for n in first] == [STARTED, BATCH]
+    started: Any = app.log.mapper.to_domain_event(first[0])
+    assert (started.kind, started.import_ref, started.actor) == (
+        "services",
+        result.import_ref,
+        ACTOR,
+    )
     last = notifications(app, start=app.log.head())
     assert [n.topic for n in last] == [COMPLETED]
     audit: Any = app.log.mapper.to_domain_event(last[0])
@@ -215,7 +241,7 @@ def test_county_import_stores_every_row_as_the_aggregate_would_and_reimport_adds
     assert again.import_ref == result.import_ref
     assert app.log.head() == head + 1
     assert [n.topic for n in notifications(app, start=head + 1)] == [COMPLETED]
-    assert len(notifications(app, RECORDED)) == 3000
+    assert len(notifications(app, SERVICE_RECORD_TOPIC)) == 3000
 
     # -- awkward values: text that is not canonical, strings JSON must escape
     base = county_rows[0]
@@ -370,7 +396,8 @@ def test_skip_bad_rows_imports_the_good_rows_and_writes_the_rejects(
     for r in good:
         assert service_record_id(r["institution_code"], r["source_id"]) in stored
     assert service_record_id("ZZ99", rows[3]["source_id"]) not in stored
-    assert app.log.head() == head + 26 + 1  # the records and the DataImport audit event
+    # the records, the import's start and its one batch, and the DataImport audit event
+    assert app.log.head() == head + 2 + 26 + 1
 
     # the same file again: nothing new, the same rows rejected
     head = app.log.head()

@@ -4,16 +4,25 @@ tests/fixtures/pre_regroup/README.md for how the database was made)."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from eventsourcing.utils import get_topic
 
 from dangliang.application import Dangliang, bootstrap
+from dangliang.domain.problems import ProblemsFound
+from dangliang.domain.service import ServiceRecord
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
+from dangliang.projections import equivalents as eq
 from dangliang.settings import Settings
 from tests.conftest import DANGLIANG_CLI
 
@@ -83,3 +92,80 @@ def test_the_old_log_takes_new_events(old_app: Dangliang) -> None:
     assert run.state == "rejected"
     assert old_app.log.head() == HEAD + 1
     assert old_app.verify_log()["ok"]
+
+
+def test_the_old_log_takes_a_compact_import_and_reads_both_forms(
+    old_app: Dangliang, tmp_path: Path
+) -> None:
+    """Records imported before the compact form keep their long form; a new import writes the
+    compact form beside them. A file repeating old records finds them already present (the
+    facts are compared across forms), one changing an old record is refused, and the
+    equivalents count both forms — incrementally and after a rebuild from the log."""
+    app = old_app
+    recorded = get_topic(ServiceRecord.Recorded)
+    old = [
+        app.log.mapper.to_domain_event(n)
+        for n in app.log.app_recorder.select_notifications(1, HEAD, topics=[recorded])
+    ]
+    assert len(old) == 200
+    rows = [_row(e, e.source_id) for e in old[:40]]  # already in the log, in the long form
+    new = [_row(e, f"NEW-{n}") for n, e in enumerate(old[40:100])]  # new records
+    path = tmp_path / "mixed.csv"
+    _write(path, rows + new)
+    before = _totals(app)
+
+    result = app.import_services(path, actor="upgrade", today=date(2025, 6, 30))
+    assert (result.inserted, result.already_present, result.rejected) == (60, 40, 0)
+    compact = app.log.app_recorder.select_notifications(HEAD, 10_000, topics=[SERVICE_RECORD_TOPIC])
+    assert len(compact) == 60
+    assert {n.state[:1] for n in compact} == {b"["}
+
+    after = _totals(app)
+    added: dict[str, Decimal] = {}
+    for r in new:
+        key = f"{r['institution_code']}|{r['service_date'][:7]}|{r['item_code']}"
+        added[key] = added.get(key, Decimal(0)) + Decimal(r["quantity"])
+    assert {
+        k: after[k] - before.get(k, Decimal(0)) for k in after if after[k] != before.get(k)
+    } == (added)
+    assert app.verify_log()["ok"]
+    app.rebuild()
+    assert _totals(app) == after
+
+    changed = [dict(rows[0], quantity=str(Decimal(rows[0]["quantity"]) + 1))]
+    _write(tmp_path / "changed.csv", changed)
+    with pytest.raises(ProblemsFound) as caught:
+        app.import_services(tmp_path / "changed.csv", actor="upgrade", today=date(2025, 6, 30))
+    assert [p.column for p in caught.value.problems] == ["source_id"]
+
+
+def _row(e: Any, source_id: str) -> dict[str, str]:
+    return {
+        "source_id": source_id,
+        "institution_code": e.institution_code,
+        "staff_id": e.staff_id,
+        "item_code": e.item_code,
+        "quantity": str(e.quantity),
+        "service_date": e.service_date.isoformat(),
+        "patient_ref": e.patient_ref or "",
+        "compliant": "true" if e.compliant else "false",
+    }
+
+
+def _write(path: Path, rows: list[dict[str, str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _totals(app: Dangliang) -> dict[str, Decimal]:
+    """Quantity per institution × month × item, from the cube (both forms in it)."""
+    app.catch_up()
+    projection = app.equivalents_projection()
+    totals: dict[str, Decimal] = {}
+    with app.engine.connect() as conn:
+        for inst, _staff, item, month, _c, q_e4, _n in eq.cube_rows(conn, projection.t):
+            key = f"{inst}|{month}|{item}"
+            totals[key] = totals.get(key, Decimal(0)) + Decimal(q_e4) / 10_000
+    return {k: v for k, v in totals.items() if v}

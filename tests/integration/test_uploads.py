@@ -26,6 +26,7 @@ from dangliang.demo.generator import GeneratedCounty
 from dangliang.domain.errors import DomainError
 from dangliang.domain.problems import ProblemsFound
 from dangliang.domain.service import ServiceRecord
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
 
 TODAY = date(2025, 1, 31)
 ADMIN = Principal("局管理员", "admin", None, None)
@@ -55,7 +56,9 @@ def rewrite(
 
 
 def records_stored(app: Dangliang) -> int:
-    found = app.log.app_recorder.select_notifications(start=1, limit=100_000, topics=[RECORDED])
+    found = app.log.app_recorder.select_notifications(
+        start=1, limit=100_000, topics=[RECORDED, SERVICE_RECORD_TOPIC]
+    )
     return len(found)
 
 

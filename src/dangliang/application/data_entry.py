@@ -11,7 +11,7 @@ from dangliang.domain.errors import DomainError
 from dangliang.domain.imports import DataImport
 from dangliang.importers import corrections, input_files, performance_pay_inputs, reference
 from dangliang.importers.services import ImportResult, ServiceImporter, file_import_ref
-from dangliang.ledger.bulk import bulk_writer
+from dangliang.ledger.bulk import ImportBatches, bulk_writer
 
 INPUT_LOADERS = {
     "scores": input_files.load_scores,
@@ -67,8 +67,16 @@ class DataEntry(Core):
     ) -> ImportResult:
         writer = bulk_writer(self.database, self.log.events_table)
         try:
+            batches = ImportBatches(
+                self.log, kind="services", file_name=Path(path).name, actor=actor
+            )
             importer = ServiceImporter(
-                self.registry(), writer, actor=actor, today=today, batch_size=batch_size
+                self.registry(),
+                writer,
+                actor=actor,
+                today=today,
+                batch_size=batch_size,
+                batches=batches,
             )
             result = importer.run(Path(path), skip_bad_rows=skip_bad_rows, progress=progress)
         finally:

@@ -38,7 +38,7 @@ from dangliang.importers.cell_text import csv_text
 from dangliang.importers.fields import validate_chunk
 from dangliang.importers.formats import FileFormat
 from dangliang.importers.readers import open_table
-from dangliang.ledger.bulk import NEW, STORED, BulkWriter, Staging
+from dangliang.ledger.bulk import NEW, STORED, BatchOpening, BulkWriter, ImportBatches, Staging
 
 Progress = Callable[[str, int, int], Any]
 
@@ -46,6 +46,8 @@ Prepared = tuple[str, int, str]  # (aggregate id hex, row number, stored body wi
 RawRows = dict[int, dict[str, Any]]
 InFlight = tuple["Future[dict[str, bytes]]", list[Prepared], list[Problem], RawRows]
 Checked = tuple[list[Prepared], list[Problem], RawRows]
+Numbered = list[tuple[int, dict[str, Any]]]
+Splitter = Callable[[Numbered], tuple[list[Prepared], Numbered]]
 
 R = TypeVar("R")
 
@@ -81,10 +83,15 @@ class BulkSpec(Generic[R]):
     reference data, the key of its aggregate and the stored form of its created event.
 
     `check(file, rows, today)` returns the rows that pass and the problems of the others;
-    `key_hex(row)` is the aggregate id (`uuid5_hex`); `body(row, tail)` the stored JSON of
-    the created event after its timestamp, ending with `tail` (`recorded_tail`): byte for
-    byte what the library's mapper writes for the aggregate's own event (each kind has its
-    test). `key_column`, `key_zh` and `key_en` name the key in the problems about it.
+    `key_hex(row)` is the aggregate id (`uuid5_hex`); `body(row, tail)` the stored state of
+    the created event. In the long form (`compact` False) that is the library's JSON after its
+    timestamp, ending with `tail` (`recorded_tail`): byte for byte what the library's mapper
+    writes for the aggregate's own event (each kind has its test). In the compact form
+    (`ledger.compact`: service records) it is the record's state after its batch's number,
+    and `same(stored, body)` says whether a stored state holds the same facts. `fast(today)`,
+    when given, checks a chunk a column at a time and returns the rows it found fine,
+    prepared, and the rest for the row-by-row checks (which alone name problems).
+    `key_column`, `key_zh` and `key_en` name the key in the problems about it.
     """
 
     fmt: FileFormat
@@ -96,6 +103,11 @@ class BulkSpec(Generic[R]):
     key_column: str
     key_zh: str
     key_en: str
+    compact: bool = False
+    fast: Callable[[date], Splitter] | None = None
+    same: Callable[[bytes, str], bool] = field(
+        default=lambda stored, body: content_part(stored) == content_part(body.encode())
+    )
 
 
 def file_import_ref(path: Path) -> str:
@@ -141,8 +153,12 @@ class BulkImporter(Generic[R]):
         today: date,
         chunk_size: int = 10_000,
         batch_size: int = 100_000,
+        batches: ImportBatches | None = None,
     ):
+        if spec.compact and batches is None:
+            raise ValueError("a compact-form import needs its ImportBatches")
         self.spec = spec
+        self.batches = batches
         self.writer = writer
         self.actor = actor
         self.today = today
@@ -201,9 +217,10 @@ class BulkImporter(Generic[R]):
             problems.extend(bad)
             rejected_rows.update((p.row, raw[p.row]) for p in bad if p.row in raw)
 
+        fast = spec.fast(self.today) if spec.fast else None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-lookup") as db:
             for chunk in _chunks(reader, self.chunk_size):
-                prepared, bad, raw = check_chunk(spec, context, chunk)
+                prepared, bad, raw = check_chunk(spec, context, chunk, fast)
                 for oid, _, _ in prepared:
                     h = int(oid[:16], 16)
                     key_hashes[h >> 56].append(h)
@@ -245,7 +262,7 @@ class BulkImporter(Generic[R]):
             stored = existing.get(oid)
             if stored is None:
                 entries.append((oid, row_number, body, NEW))
-            elif content_part(stored) == content_part(body.encode()):
+            elif spec.same(stored, body):
                 entries.append((oid, row_number, body, STORED))
             else:
                 problems.append(
@@ -297,10 +314,6 @@ class BulkImporter(Generic[R]):
         to_write = counts.get(NEW, 0)
         done = 0
 
-        def head() -> bytes:
-            stamp = datetime.now(tz=UTC).isoformat().encode()
-            return b'{"timestamp":{"_type_":"datetime_iso","_data_":"' + stamp + b'"},'
-
         def committed(size: int, inserted: int) -> None:
             nonlocal done
             done += size
@@ -310,19 +323,51 @@ class BulkImporter(Generic[R]):
             if progress:
                 progress("write", done, to_write)
 
-        self.writer.append(staging, self.batch_size, self.spec.created_topic, head, committed)
+        opening: BatchOpening = TimestampHead()
+        if self.spec.compact:
+            assert self.batches is not None
+            if not to_write:
+                return
+            self.batches.start(result.import_ref)
+            opening = self.batches
+        self.writer.append(staging, self.batch_size, self.spec.created_topic, opening, committed)
+
+
+class TimestampHead:
+    """The long form's batches: no event of their own; each record's JSON starts with the
+    batch's time (the staged body is the rest of the JSON, after its opening brace)."""
+
+    def event(self, rows: int) -> None:
+        return None
+
+    def prefix(self, position: int | None) -> bytes:
+        stamp = datetime.now(tz=UTC).isoformat().encode()
+        return b'{"timestamp":{"_type_":"datetime_iso","_data_":"' + stamp + b'"},'
 
 
 def check_chunk(
-    spec: BulkSpec[Any], ctx: CheckContext, chunk: list[tuple[int, dict[str, Any]]]
+    spec: BulkSpec[Any],
+    ctx: CheckContext,
+    chunk: list[tuple[int, dict[str, Any]]],
+    fast: Splitter | None = None,
 ) -> Checked:
-    """Validate a chunk of rows and prepare the stored form of the good ones."""
-    good, bad = validate_chunk(spec.rows, ctx.file, chunk)
+    """Validate a chunk of rows and prepare the stored form of the good ones (the rows the
+    fast path is sure of first; the others row by row; in file order)."""
+    found: list[Prepared] = []
+    rest = chunk
+    if fast is not None:
+        found, rest = fast(chunk)
+        if not rest:
+            return found, [], dict(chunk)
+    good, bad = validate_chunk(spec.rows, ctx.file, rest)
     good, more = spec.check(ctx.file, good, ctx.today)
     bad.extend(more)
     tail = recorded_tail(ctx.actor, ctx.import_ref)
     key_hex, body = spec.key_hex, spec.body
-    prepared = [(key_hex(r), row_number, body(r, tail)) for row_number, r in good]
+    cut = 0 if spec.compact else 1  # the long form's opening brace comes with the timestamp
+    prepared = [(key_hex(r), row_number, body(r, tail)[cut:]) for row_number, r in good]
+    if found:
+        prepared = sorted(found + prepared, key=lambda p: p[1])
     # The cells as read, for the rejects file: a row can still be refused after this, when
     # the log turns out to hold its key with other content.
     return prepared, bad, dict(chunk)

@@ -2,24 +2,22 @@
 
 The service records' `BulkSpec` for the bulk import (`bulk_import`): the row model, the
 checks against the reference data (institution, staff posted there that day, item with a
-value on the date, no date in the future), the record's id and the stored form of its
-`ServiceRecord.Recorded` event. Pass 1 validates and stages the whole file; only a file with
-no problem (or with `skip_bad_rows`) is appended in pass 2, one transaction per batch. The
-same source id with *different* content is a problem (send a correction instead).
+value on the date, no date in the future), the record's id and the compact stored form of its
+`ServiceRecord.Recorded` event (`ledger.compact`). Pass 1 validates and stages the whole
+file; only a file with no problem (or with `skip_bad_rows`) is appended in pass 2, one
+transaction per batch. The same source id with *different* content is a problem (send a
+correction instead), whichever form the log holds it in.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from json.encoder import encode_basestring as json_encode_string  # what json.dumps uses
 
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
 from dangliang.domain.ids import service_record_id_hex
 from dangliang.domain.problems import Problem
-from dangliang.domain.service import ServiceRecord
-from dangliang.domain.values import canonical_decimal
 from dangliang.importers.bulk_import import (
     BulkImporter,
     BulkSpec,
@@ -31,9 +29,10 @@ from dangliang.importers.bulk_import import (
 )
 from dangliang.importers.fields import Code, IsoDate, Quantity, SourceId, YesNo
 from dangliang.importers.formats import SERVICES
-from dangliang.ledger.bulk import BulkWriter
+from dangliang.importers.service_columns import ServiceColumns
+from dangliang.ledger.bulk import BulkWriter, ImportBatches
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC, record_content, service_record_tail
 from dangliang.projections.registry import Registry
-from dangliang.projections.tracking import topic_of
 
 __all__ = [
     "ImportResult",
@@ -45,11 +44,9 @@ __all__ = [
     "file_import_ref",
     "recorded_body",
     "recorded_tail",
+    "same_record",
     "service_spec",
 ]
-
-RECORDED_TOPIC = topic_of(ServiceRecord.Recorded)
-AGGREGATE_TOPIC = topic_of(ServiceRecord)
 
 
 class ServiceRow(TypedDict):
@@ -74,10 +71,13 @@ def service_spec(registry: Registry) -> BulkSpec[ServiceRow]:
         check=lambda name, good, today: check_references(name, good, registry, today),
         key_hex=_record_id_hex,
         body=recorded_body,
-        created_topic=RECORDED_TOPIC,
+        created_topic=SERVICE_RECORD_TOPIC,
         key_column="source_id",
         key_zh="来源编号",
         key_en="source id",
+        compact=True,
+        fast=lambda today: ServiceColumns(registry, today).split,
+        same=same_record,
     )
 
 
@@ -91,6 +91,7 @@ class ServiceImporter(BulkImporter[ServiceRow]):
         *,
         actor: str,
         today: date,
+        batches: ImportBatches,
         chunk_size: int = 10_000,
         batch_size: int = 100_000,
     ):
@@ -101,6 +102,7 @@ class ServiceImporter(BulkImporter[ServiceRow]):
             today=today,
             chunk_size=chunk_size,
             batch_size=batch_size,
+            batches=batches,
         )
         self.registry = registry
 
@@ -180,27 +182,22 @@ def check_references(
     return ok, problems
 
 
-_q = json_encode_string
-_AGGREGATE_TOPIC_JSON = _q(AGGREGATE_TOPIC)
-
-
-def recorded_body(r: ServiceRow, tail: str) -> str:
-    """The stored JSON of a `Recorded` event after its timestamp: byte for byte what the
-    library's mapper writes for `ServiceRecord.record(...)`
-    (tests/unit/importers/test_recorded_body.py), assembled directly — 1 µs a row instead of 6
-    through the aggregate, mapper and encoder."""
-    quantity = r["quantity"]
-    q_text = str(quantity)
-    if "." in q_text or "E" in q_text:
-        q_text = str(canonical_decimal(quantity))
-    patient = r["patient_ref"]
+def recorded_body(r: ServiceRow, tail: str = "") -> str:
+    """The record's state in the compact form (`ledger.compact`), after its batch's number:
+    the facts only; the time, actor and import reference are said by the batch's events."""
     compliant = r["compliant"]
-    return (
-        f'{{"originator_topic":{_AGGREGATE_TOPIC_JSON},'
-        f'"institution_code":{_q(r["institution_code"])},"source_id":{_q(r["source_id"])},'
-        f'"staff_id":{_q(r["staff_id"])},"item_code":{_q(r["item_code"])},'
-        f'"quantity":{{"_type_":"decimal_str","_data_":"{q_text}"}},'
-        f'"service_date":{{"_type_":"date_iso","_data_":"{r["service_date"].isoformat()}"}},'
-        f'"patient_ref":{"null" if patient is None else _q(patient)},'
-        f'"compliant":{"false" if compliant is False else "true"}{tail}'
+    return service_record_tail(
+        r["institution_code"],
+        r["source_id"],
+        r["staff_id"],
+        r["item_code"],
+        r["quantity"],
+        r["service_date"],
+        r["patient_ref"],
+        compliant is not False,
     )
+
+
+def same_record(stored: bytes, body: str) -> bool:
+    """Whether a stored record, of either stored form, holds the facts of a staged one."""
+    return record_content(stored) == body

@@ -1,10 +1,12 @@
 """Batched append of stored events, for imports of millions of service records.
 
 The library's save path builds an aggregate, maps its event and inserts row by row (about
-27,000 records/s on SQLite here). An import does not need the aggregate: a `Recorded` event is
-a pure function of the row, so the importer prepares the stored event's JSON itself (byte for
-byte what the library's mapper writes — tested) and this module appends whole batches to the
-library's own table, one transaction per batch:
+27,000 records/s on SQLite here). An import does not need the aggregate: a created event is a
+pure function of the row, so the importer prepares the stored state itself (service records in
+the compact form, `compact`; claims and enrolment byte for byte what the library's mapper
+writes — both tested) and this module appends whole batches to the library's own table, one
+transaction per batch, each started by its `BatchOpening` (the compact form: the batch's own
+`BulkImport.BatchWritten` event first, whose log position begins each record's state):
 
 - a repeated record is refused by the table's own primary key (`ON CONFLICT DO NOTHING`), so
   re-imports and concurrent overlapping imports neither lose nor duplicate anything;
@@ -27,12 +29,16 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
+from eventsourcing.persistence import StoredEvent
+
+from dangliang.domain.imports import BulkImport
 from dangliang.ledger.chain import Tables
+from dangliang.ledger.eventlog import EventLog
 from dangliang.ledger.sealing import qualified, seal_appended
 from dangliang.settings import Database
 
@@ -135,6 +141,42 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
+class BatchOpening(Protocol):
+    """What starts each batch: its own event, if any, and the start of its records' states."""
+
+    def event(self, rows: int) -> StoredEvent | None:
+        """The batch's own event (appended first, in the batch's transaction), or None."""
+
+    def prefix(self, position: int | None) -> bytes:
+        """The start of every record's state in the batch, given the log position of the
+        batch's own event (None when it has none); the staged body follows it."""
+
+
+class ImportBatches:
+    """The compact form's batches (`compact`): `BulkImport.Started` is saved (`start`) before
+    the first batch; each batch's `BatchWritten` event goes first in the batch's transaction,
+    and its log position starts each of the batch's records (`[position,…`)."""
+
+    def __init__(self, log: EventLog, *, kind: str, file_name: str, actor: str):
+        self._log = log
+        self._facts = {"kind": kind, "file_name": file_name, "actor": actor}
+        self._import: BulkImport | None = None
+
+    def start(self, import_ref: str) -> None:
+        self._import = BulkImport(import_ref=import_ref, **self._facts)
+        self._log.save(self._import)
+
+    def event(self, rows: int) -> StoredEvent:
+        if self._import is None:
+            raise RuntimeError("ImportBatches.start comes before the first batch")
+        self._import.batch_written(batch=self._import.batches + 1, rows=rows)
+        (written,) = self._import.collect_events()
+        return self._log.mapper.to_stored_event(written)
+
+    def prefix(self, position: int | None) -> bytes:
+        return b"[%d" % position if position is not None else b"["
+
+
 class BulkWriter(Protocol):
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         """State of version 1 for those of the given ids (hex) that are already stored."""
@@ -144,12 +186,11 @@ class BulkWriter(Protocol):
         staging: Staging,
         batch_size: int,
         topic: str,
-        head: Callable[[], bytes],
+        opening: BatchOpening,
         progress: Callable[[int, int], None],
     ) -> None:
-        """Append the NEW staged entries, one transaction per batch of `batch_size` entries.
-        `head()` gives the JSON start (timestamp) for each batch; `progress(size, inserted)`
-        is told after each commit."""
+        """Append the NEW staged entries, one transaction per batch of `batch_size` entries,
+        each batch started by `opening`; `progress(size, inserted)` is told after each commit."""
 
     def close(self) -> None: ...
 
@@ -187,7 +228,7 @@ class SQLiteBulkWriter:
         staging: Staging,
         batch_size: int,
         topic: str,
-        head: Callable[[], bytes],
+        opening: BatchOpening,
         progress: Callable[[int, int], None],
     ) -> None:
         if not self._attached:
@@ -198,7 +239,7 @@ class SQLiteBulkWriter:
         # id order, which carries no meaning.
         insert = (
             f"INSERT INTO {self._table} (originator_id, originator_version, topic, state) "
-            "SELECT id, 1, ?, CAST(? || substr(body, 2) AS BLOB) FROM ("
+            "SELECT id, 1, ?, CAST(? || body AS BLOB) FROM ("
             f"  SELECT id, body FROM staging.entries WHERE seq BETWEEN ? AND ? AND state = {NEW}"
             "   ORDER BY id) WHERE true ON CONFLICT DO NOTHING"
         )
@@ -211,14 +252,30 @@ class SQLiteBulkWriter:
                 continue
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                cursor = self._conn.execute(insert, (topic, head().decode(), first, last))
-                inserted = cursor.rowcount
-                seal_appended(self._sealing, inserted)
+                own = opening.event(size)
+                position = self._insert_event(own) if own is not None else None
+                start = opening.prefix(position).decode()
+                inserted = self._conn.execute(insert, (topic, start, first, last)).rowcount
+                seal_appended(self._sealing, inserted + (own is not None))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             progress(size, inserted)
+
+    def _insert_event(self, event: StoredEvent) -> int:
+        oid = event.originator_id
+        cursor = self._conn.execute(
+            f"INSERT INTO {self._table} (originator_id, originator_version, topic, state) "
+            "VALUES (?, ?, ?, ?)",
+            (
+                oid.hex if isinstance(oid, UUID) else oid,
+                event.originator_version,
+                event.topic,
+                event.state,
+            ),
+        )
+        return int(cursor.lastrowid or 0)
 
     def close(self) -> None:
         if self._attached:
@@ -267,7 +324,7 @@ class PostgresBulkWriter:
         staging: Staging,
         batch_size: int,
         topic: str,
-        head: Callable[[], bytes],
+        opening: BatchOpening,
         progress: Callable[[int, int], None],
     ) -> None:
         for first, last in staging.batches(batch_size):
@@ -277,37 +334,46 @@ class PostgresBulkWriter:
                 (first, last),
             ).fetchall()
             if rows:
-                start = head()
-                inserted = self._insert(
-                    (oid, topic, start + body.encode()[1:]) for oid, body in rows
-                )
+                inserted = self._insert(opening, topic, rows)
                 progress(len(rows), inserted)
 
-    def _insert(self, rows: Iterable[tuple[str, str, bytes]]) -> int:
+    def _insert(self, opening: BatchOpening, topic: str, rows: Sequence[tuple[str, str]]) -> int:
         sql = self._sql
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS dl_bulk_events (ord int, "
-                "originator_id uuid, topic text, state bytea) ON COMMIT DELETE ROWS"
+                "originator_id uuid, body bytea) ON COMMIT DELETE ROWS"
             )
             with cur.copy(
-                "COPY dl_bulk_events (ord, originator_id, topic, state) FROM STDIN (FORMAT BINARY)"
+                "COPY dl_bulk_events (ord, originator_id, body) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                copy.set_types(["int4", "uuid", "text", "bytea"])
-                for n, (oid, topic, state) in enumerate(rows):
-                    copy.write_row((n, UUID(oid), topic, state))
+                copy.set_types(["int4", "uuid", "bytea"])
+                for n, (oid, body) in enumerate(rows):
+                    copy.write_row((n, UUID(oid), body.encode()))
             # The library's own write lock: notification ids in commit order (module doc).
             cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._table))
             cur.execute(sql.SQL("NOTIFY {}").format(self._channel))
+            own = opening.event(len(rows))
+            position = None
+            if own is not None:
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {} (originator_id, originator_version, topic, state) "
+                        "VALUES (%s, %s, %s, %s) RETURNING notification_id"
+                    ).format(self._table),
+                    (own.originator_id, own.originator_version, own.topic, own.state),
+                )
+                position = int(cur.fetchone()[0])  # type: ignore[index]
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {} (originator_id, originator_version, topic, state) "
-                    "SELECT originator_id, 1, topic, state FROM dl_bulk_events ORDER BY ord "
+                    "SELECT originator_id, 1, %s, %s || body FROM dl_bulk_events ORDER BY ord "
                     "ON CONFLICT DO NOTHING"
-                ).format(self._table)
+                ).format(self._table),
+                (topic, opening.prefix(position)),
             )
             inserted = cur.rowcount
-            seal_appended(self._sealing, inserted)
+            seal_appended(self._sealing, inserted + (own is not None))
             return inserted
 
     def close(self) -> None:

@@ -16,10 +16,12 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import (
     ApplicationRecorder,
     JSONTranscoder,
+    Mapper,
     Transcoding,
 )
 
 from dangliang.ledger.chain import Tables
+from dangliang.ledger.compact import BatchFactsReader, CompactMapper
 from dangliang.ledger.sealing import (
     SealingPostgresApplicationRecorder,
     SealingSQLiteApplicationRecorder,
@@ -58,6 +60,16 @@ class EventLog(Application[Any]):
             "APPLICATION_RECORDER_TOPIC": f"{recorder.__module__}:{recorder.__qualname__}",
         }
         super().__init__(env=env)
+        mapper = self.mapper
+        assert isinstance(mapper, CompactMapper)
+        mapper.batch_facts = BatchFactsReader(self.app_recorder, mapper)
+
+    def construct_mapper(self) -> Mapper[Any]:
+        """The library's mapper, which also reads the compact form of bulk-imported service
+        records (`compact`)."""
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=CompactMapper
+        )
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

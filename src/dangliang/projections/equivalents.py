@@ -16,9 +16,10 @@ Equivalents are `quantity × the item's value effective that month`, multiplied 
 value change — retroactive too — re-prices from stored quantities in O(cube), with no event
 replay and nothing to update (docs/compensation.md, step 1).
 
-Recorded events are read straight from the library's JSON in SQL (`json_extract` on SQLite,
-`jsonb` on PostgreSQL), so a rebuild never runs Python per record; the rare corrections and
-voids go through the library's mapper. This needs the log stored without cipher or
+Recorded events are read straight from their stored state in SQL (`json_extract` on SQLite,
+`jsonb` on PostgreSQL), in either stored form — the library's JSON or the compact array of
+bulk imports (`ledger.compact`) — so a rebuild never runs Python per record; the rare
+corrections and voids go through the library's mapper. This needs the log stored without cipher or
 compression, which `bootstrap` checks.
 
 This module holds the tables, the projection and its blue-green versions (which cube suffix
@@ -53,6 +54,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dangliang.domain.service import ServiceRecord
 from dangliang.domain.values import month_of
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections.tracking import forget_tracking, notifications_in, topic_of
 
@@ -140,8 +142,10 @@ class EquivalentsProjection:
     def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
         dialect = conn.dialect.name
         before = int(conn.scalar(select(func.max(self.t.deltas.c.seq))) or 0)
-        params = {"start": start, "stop": stop, "topic": RECORDED}
-        conn.execute(text(_recorded_sql(dialect, self.t.deltas.name, log.events_table)), params)
+        for form in _FORMS:
+            params = {"start": start, "stop": stop, "topic": form.topic}
+            sql = _recorded_sql(dialect, self.t.deltas.name, log.events_table, form)
+            conn.execute(text(sql), params)
         self._apply_changes(conn, log, start, stop)
         self._merge_into_cube(conn, dialect, before)
 
@@ -188,17 +192,69 @@ class EquivalentsProjection:
         conn.execute(stmt)
 
 
-def _recorded_sql(dialect: str, deltas: str, events: str) -> str:
+@dataclass(frozen=True)
+class _Form:
+    """Where a stored form of `Recorded` keeps each fact (SQLite JSON paths, PostgreSQL
+    `jsonb` accessors) and the defaults it leaves out."""
+
+    topic: str
+    sqlite: dict[str, str]
+    postgres: dict[str, str]
+
+
+_FORMS = (
+    _Form(  # the library's own JSON (every event written before the compact form)
+        RECORDED,
+        {
+            "i": "json_extract(j, '$.institution_code')",
+            "s": "json_extract(j, '$.staff_id')",
+            "it": "json_extract(j, '$.item_code')",
+            "d": "json_extract(j, '$.service_date._data_')",
+            "c": "json_extract(j, '$.compliant')",
+            "q": "json_extract(j, '$.quantity._data_')",
+        },
+        {
+            "i": "j->>'institution_code'",
+            "s": "j->>'staff_id'",
+            "it": "j->>'item_code'",
+            "d": "j->'service_date'->>'_data_'",
+            "c": "(j->>'compliant')::boolean",
+            "q": "(j->'quantity'->>'_data_')::numeric",
+        },
+    ),
+    _Form(  # the compact form of bulk imports (ledger.compact): an array, defaults left out
+        SERVICE_RECORD_TOPIC,
+        {
+            "i": "json_extract(j, '$[1]')",
+            "s": "json_extract(j, '$[3]')",
+            "it": "json_extract(j, '$[4]')",
+            "d": "json_extract(j, '$[5]')",
+            "c": "coalesce(json_extract(j, '$[8]'), 1)",
+            "q": "coalesce(json_extract(j, '$[7]'), 1)",
+        },
+        {
+            "i": "j->>1",
+            "s": "j->>3",
+            "it": "j->>4",
+            "d": "j->>5",
+            "c": "coalesce((j->>8)::boolean, true)",
+            "q": "coalesce((j->>7)::numeric, 1)",
+        },
+    ),
+)
+
+
+def _recorded_sql(dialect: str, deltas: str, events: str, form: _Form) -> str:
     columns = (
         "notification_id, institution_code, staff_id, item_code, month, compliant, "
         "quantity_e4, records"
     )
     if dialect == "postgresql":
+        f = form.postgres
         return (
             f"INSERT INTO {deltas} ({columns}) "
-            "SELECT notification_id, j->>'institution_code', j->>'staff_id', j->>'item_code', "
-            "substr(j->'service_date'->>'_data_', 1, 7), (j->>'compliant')::boolean, "
-            "((j->'quantity'->>'_data_')::numeric * 10000)::bigint, 1 "
+            f"SELECT notification_id, {f['i']}, {f['s']}, {f['it']}, substr({f['d']}, 1, 7), "
+            f"{f['c']}, ({f['q']} * 10000)::bigint, 1 "
             f"FROM (SELECT notification_id, convert_from(state, 'UTF8')::jsonb AS j FROM {events} "
             "WHERE notification_id > :start AND notification_id <= :stop AND topic = :topic "
             # OFFSET 0 keeps the planner from folding the subquery into the outer SELECT,
@@ -211,13 +267,12 @@ def _recorded_sql(dialect: str, deltas: str, events: str) -> str:
         "ELSE CAST(substr(q, 1, instr(q, '.') - 1) AS INTEGER) * 10000 "
         "+ CAST(substr(substr(q, instr(q, '.') + 1) || '0000', 1, 4) AS INTEGER) END"
     )
+    f = form.sqlite
     return (
         f"INSERT INTO {deltas} ({columns}) "
         f"SELECT id, i, s, it, m, c, {scaled}, 1 FROM ("
-        "SELECT rowid AS id, json_extract(j, '$.institution_code') AS i, "
-        "json_extract(j, '$.staff_id') AS s, json_extract(j, '$.item_code') AS it, "
-        "substr(json_extract(j, '$.service_date._data_'), 1, 7) AS m, "
-        "json_extract(j, '$.compliant') AS c, json_extract(j, '$.quantity._data_') AS q "
+        f"SELECT rowid AS id, {f['i']} AS i, {f['s']} AS s, {f['it']} AS it, "
+        f"substr({f['d']}, 1, 7) AS m, {f['c']} AS c, {f['q']} AS q "
         f"FROM (SELECT rowid, CAST(state AS TEXT) AS j FROM {events} "
         "WHERE rowid > :start AND rowid <= :stop AND topic = :topic))"
     )

@@ -468,6 +468,7 @@ def _source_ids(conn: Connection, events_table: str, originators: list[str]) -> 
             {f"o{i}": o for i, o in enumerate(chunk)},
         )
         for originator, state in rows:
-            body = state if isinstance(state, str) else bytes(state).decode("utf-8")
-            found[str(originator)] = json.loads(body)["source_id"]
+            body = json.loads(state if isinstance(state, str) else bytes(state).decode("utf-8"))
+            # The compact form is an array (ledger.compact: the source id is its third value)
+            found[str(originator)] = body[2] if isinstance(body, list) else body["source_id"]
     return found

@@ -1,8 +1,11 @@
-"""The importer's hand-assembled event JSON is byte for byte what the library would store.
+"""The importer's hand-assembled compact state reads back as the library's own event.
 
-The bulk importer skips the aggregate and the mapper for speed; this test is what allows
-that: for any row, the stored state it writes equals the mapper's stored state of the event
-`ServiceRecord.record(...)` produces, given the same timestamp.
+The bulk importer skips the aggregate and the mapper for speed and writes service records in
+the compact form (`ledger.compact`); this test is what allows that: for any row, the stored
+state it writes, read by the log's mapper with its batch's facts, is the event
+`ServiceRecord.record(...)` produces — every field, with its type — and the long form the
+library stores for that event holds the same facts (`record_content`), so a record stored by
+either form is recognised when its file is imported again.
 """
 
 from __future__ import annotations
@@ -10,12 +13,20 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from eventsourcing.persistence import StoredEvent
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dangliang.domain.ids import service_record_id, service_record_id_hex
 from dangliang.domain.service import ServiceRecord
-from dangliang.importers.services import recorded_body, recorded_tail
+from dangliang.importers.services import recorded_body, same_record
+from dangliang.ledger.compact import (
+    SERVICE_RECORD_TOPIC,
+    BatchFacts,
+    CompactMapper,
+    record_content,
+    service_record_state,
+)
 from tests.conftest import examples
 
 
@@ -33,6 +44,15 @@ def library_mapper():  # type: ignore[no-untyped-def]
 
 
 MAPPER = library_mapper()
+STAMP = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+
+
+def compact_mapper(actor: str, import_ref: str) -> CompactMapper:
+    mapper = CompactMapper(transcoder=MAPPER.transcoder)
+    mapper.batch_facts = lambda position: BatchFacts(STAMP, actor, import_ref)
+    return mapper
+
+
 text = st.text(min_size=1, max_size=20)  # any characters: quotes, backslashes, CJK, controls
 codes = st.from_regex(r"[A-Za-z0-9_.\-]{1,12}", fullmatch=True)
 
@@ -84,12 +104,60 @@ def test_body_is_what_the_mapper_stores(
         import_ref=import_ref,
     )
     (event,) = record.collect_events()
-    stamp = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-    object.__setattr__(event, "timestamp", stamp)
+    object.__setattr__(event, "timestamp", STAMP)
     expected = MAPPER.to_stored_event(event)
 
-    body = recorded_body(row, recorded_tail(actor, import_ref))  # type: ignore[arg-type]
-    head = '{"timestamp":{"_type_":"datetime_iso","_data_":"' + stamp.isoformat() + '"},'
-    assert (head + body[1:]).encode() == expected.state
+    body = recorded_body(row)  # type: ignore[arg-type]
+    state = service_record_state(1234567, body)
+    stored = StoredEvent(expected.originator_id, 1, SERVICE_RECORD_TOPIC, state)
+    read = compact_mapper(actor, import_ref).to_domain_event(stored)
+    assert type(read) is ServiceRecord.Recorded
+    assert vars(read) == vars(event)
+    assert {k: type(v) for k, v in vars(read).items()} == {
+        k: type(v) for k, v in vars(event).items()
+    }
+    # The long form of the same event holds the same facts, and nothing else does.
+    assert record_content(expected.state) == body == record_content(state)
+    assert same_record(expected.state, body) and same_record(state, body)
+    other = dict(row, quantity=quantity + 1)
+    assert not same_record(expected.state, recorded_body(other))  # type: ignore[arg-type]
     assert service_record_id_hex(institution, source) == expected.originator_id.hex
     assert service_record_id(institution, source) == expected.originator_id
+
+
+def test_defaults_are_left_out_and_put_back() -> None:
+    """The usual record ends at its date or its patient reference; quantities keep their
+    exact decimal text and a non-compliant record says so."""
+    day = date(2024, 3, 5)
+    usual = recorded_body(_row(quantity=Decimal(1), patient=None, compliant=None))
+    assert usual == ',"C1","HIS1","S1","PH1","2024-03-05"]'
+    assert recorded_body(_row(quantity=Decimal("2.50"), patient="P1", compliant=False)) == (
+        ',"C1","HIS1","S1","PH1","2024-03-05","P1","2.5",0]'
+    )
+    assert recorded_body(_row(quantity=Decimal(3), patient=None, compliant=True)) == (
+        ',"C1","HIS1","S1","PH1","2024-03-05",null,3]'
+    )
+    read = compact_mapper("a", "sha256:0").to_domain_event(
+        StoredEvent(
+            service_record_id("C1", "HIS1"), 1, SERVICE_RECORD_TOPIC, b"[7" + usual.encode()
+        )
+    )
+    assert (read.quantity, read.service_date, read.patient_ref, read.compliant) == (
+        Decimal(1),
+        day,
+        None,
+        True,
+    )
+
+
+def _row(quantity: Decimal, patient: str | None, compliant: bool | None) -> dict[str, object]:
+    return {
+        "institution_code": "C1",
+        "source_id": "HIS1",
+        "staff_id": "S1",
+        "item_code": "PH1",
+        "quantity": quantity,
+        "service_date": date(2024, 3, 5),
+        "patient_ref": patient,
+        "compliant": compliant,
+    }

@@ -1,0 +1,122 @@
+"""The column-at-a-time fast path changes nothing: for any chunk of rows, good and bad mixed,
+checking it with the fast path gives the very same prepared records (ids, row numbers, stored
+bodies, in file order), problems and raw rows as checking it row by row."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dangliang.importers.bulk_import import CheckContext, check_chunk
+from dangliang.importers.service_columns import ServiceColumns
+from dangliang.importers.services import service_spec
+from dangliang.projections.registry import Registry
+from tests.conftest import examples
+
+TODAY = date(2024, 6, 30)
+REGISTRY = Registry(
+    institutions={"C01": ("township", None), "C02": ("township", None), "V01": ("village", "C01")},
+    staff_postings={
+        "S1": [(date(2020, 1, 1), None, "C01")],
+        "S2": [(date(2020, 1, 1), date(2024, 3, 31), "C01"), (date(2024, 4, 1), None, "C02")],
+        "S3": [(date(2020, 1, 1), date(2024, 5, 1), "C02"), (date(2024, 4, 1), None, "V01")],
+        "S4": [],
+    },
+    item_categories={"BM1": "basic_medical", "PH1": "basic_public_health", "XX": "other"},
+    item_value_starts={"BM1": [date(2024, 1, 1)], "PH1": [date(2024, 3, 1), date(2024, 5, 1)]},
+    staff_names={"S1": "甲", "S2": "乙", "S3": "丙", "S4": "丁"},
+)
+CONTEXT = CheckContext("f.csv", TODAY, "tester", "sha256:0")
+
+cells = {
+    "source_id": st.sampled_from(["HIS1", "HIS2", "来源-3", 'q"uote', "back\\slash", "x" * 129]),
+    "institution_code": st.sampled_from(["C01", "C02", "V01", "ZZ", "c01", "C 1", "C01é"]),
+    "staff_id": st.sampled_from(["S1", "S2", "S3", "S4", "S9"]),
+    "item_code": st.sampled_from(["BM1", "PH1", "XX", "NO"]),
+    "quantity": st.sampled_from(
+        ["1", "2", "10", "999999", "1000000", "0", "-1", "1.5", "2.50", "010", "1e1", "x"]
+    ),
+    "service_date": st.sampled_from(
+        [
+            "2024-01-15",
+            "2024-02-10",
+            "2024-03-31",
+            "2024-04-01",
+            "2024-04-15",
+            "2024-05-02",
+            "2024-07-01",
+            "2024-02-30",
+            "2024/3/5",
+            "20240305",
+            "2023-12-31",
+            "March",
+        ]
+    ),
+    "patient_ref": st.sampled_from([None, "P1", "患者", 'P"x', "tab\there"]),
+    "compliant": st.sampled_from([None, "true", "false", "是", "不达标", "N", "1", "maybe"]),
+}
+
+
+# Rows that pass every check (staff posted at the institution that day, an item with a value)
+_POSTED = [
+    ("C01", "S1", "2024-01-15"),
+    ("C01", "S2", "2024-03-31"),
+    ("C02", "S2", "2024-04-01"),
+    ("C02", "S3", "2024-04-15"),  # overlapping postings: valid, but row by row
+    ("V01", "S3", "2024-04-15"),
+    ("C01", "S1", "2024-06-30"),
+]
+
+
+@st.composite
+def rows_mostly_good(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid row, then (most of the time) one cell replaced by any value from `cells`."""
+    institution, staff, day = draw(st.sampled_from(_POSTED))
+    row = {
+        "source_id": draw(st.sampled_from(["HIS1", "HIS2", "HIS3"])),
+        "institution_code": institution,
+        "staff_id": staff,
+        "item_code": draw(st.sampled_from(["BM1", "PH1"])),
+        "quantity": draw(st.sampled_from(["1", "2", "10"])),
+        "service_date": day,
+        "patient_ref": draw(st.sampled_from([None, "P1"])),
+        "compliant": draw(st.sampled_from([None, "true", "false"])),
+    }
+    if draw(st.integers(0, 3)):
+        column = draw(st.sampled_from(sorted(cells)))
+        row[column] = draw(cells[column])
+    return row
+
+
+@settings(max_examples=examples(150), deadline=None)
+@given(st.lists(rows_mostly_good() | st.fixed_dictionaries(cells), min_size=1, max_size=40))
+def test_the_fast_path_prepares_what_the_row_checks_prepare(rows: list[dict[str, Any]]) -> None:
+    spec = service_spec(REGISTRY)
+    chunk = [(n, row) for n, row in enumerate(rows, start=2)]
+    fast = ServiceColumns(REGISTRY, TODAY).split
+    assert check_chunk(spec, CONTEXT, chunk, fast) == check_chunk(spec, CONTEXT, chunk)
+
+
+def test_plain_rows_take_the_fast_path_and_the_others_go_row_by_row() -> None:
+    plain = {
+        "source_id": "HIS1",
+        "institution_code": "C02",
+        "staff_id": "S2",
+        "item_code": "PH1",
+        "quantity": "3",
+        "service_date": "2024-04-15",
+        "patient_ref": None,
+        "compliant": "false",
+    }
+    overlapping = dict(plain, source_id="HIS2", staff_id="S3", institution_code="V01")
+    decimal = dict(plain, source_id="HIS3", quantity="1.5")
+    prepared, rest = ServiceColumns(REGISTRY, TODAY).split(
+        [(2, plain), (3, overlapping), (4, decimal)]
+    )
+    assert [(n, body) for _, n, body in prepared] == [
+        (2, ',"C02","HIS1","S2","PH1","2024-04-15",null,3,0]')
+    ]
+    assert [n for n, _ in rest] == [3, 4]
