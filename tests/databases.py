@@ -6,10 +6,15 @@ start from another preparation's database (`Preparation.base`: the county's reco
 policy adopted on top, then a year's inputs), so that what several share is written once.
 The first test of the run that asks for a preparation builds its template; every test then
 gets a copy: a file copy of the checkpointed template on SQLite, `CREATE DATABASE … TEMPLATE`
-on PostgreSQL. Under pytest-xdist the workers share the templates: the first worker to ask
-builds it (under a file lock) and the others copy it. The run's controller (the process that
-started the workers, or the only process) names the run and its folder for the templates
-(`start_run`) and drops them at its end (`end_run`); each process drops its own copies.
+on PostgreSQL. A PostgreSQL copy costs the server ~0.3 s even of the empty template (the
+whole catalogue goes through the WAL), so each process keeps one spare copy of every template
+it has copied, made in a background thread while the test runs, and drops the copies its
+tests are done with there too: the next test of the same template starts at once, on the same
+`CREATE DATABASE … TEMPLATE` of the same, never-changing template. Under pytest-xdist the
+workers share the templates: the first worker to ask builds it (under a file lock) and the
+others copy it. The run's controller (the process that started the workers, or the only
+process) names the run and its folder for the templates (`start_run`) and drops them at its
+end (`end_run`); each process drops its own copies.
 Where the server refuses to create databases, each test gets a fresh schema and the
 preparation is run again (slower, same result).
 """
@@ -25,6 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +151,8 @@ class PreparedDatabases:
 
     `templates` maps (backend, name, caught up) to the template (a SQLite file's path, a
     PostgreSQL database's name) as this process knows it; `copies` are this process's
-    PostgreSQL copies, dropped by `drop` or `close`."""
+    PostgreSQL copies, dropped by `drop` or `close`; `spares` maps a PostgreSQL template to
+    the copy being made of it in the background (`background`) for the next test."""
 
     def __init__(self, root: Path) -> None:
         self.root = root  # this process's copies (SQLite)
@@ -160,6 +167,9 @@ class PreparedDatabases:
         self.results: dict[tuple[str, str, bool], Any] = {}
         self.copies: list[str] = []
         self.can_create_databases: bool | None = None
+        self.spares: dict[str, Future[str]] = {}
+        self.dropping: list[Future[None]] = []
+        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="db-copies")
 
     def copy(
         self,
@@ -181,11 +191,18 @@ class PreparedDatabases:
             copy = self.root / f"copy-{uuid.uuid4().hex[:12]}.db"
             shutil.copyfile(self.templates[key], copy)
             return f"sqlite:///{copy}"
-        dbname = f"dltest_{self.tag}_{uuid.uuid4().hex[:8]}"
-        with _admin_connect(PG_BASE_URL) as conn:
-            conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{self.templates[key]}"')
+        template = self.templates[key]
+        spare = self.spares.pop(template, None)
+        dbname = spare.result() if spare is not None else self._create_copy(template)
+        self.spares[template] = self.background.submit(self._create_copy, template)
         self.copies.append(dbname)
         return _with_dbname(PG_BASE_URL, dbname)
+
+    def _create_copy(self, template: str) -> str:
+        dbname = f"dltest_{self.tag}_{uuid.uuid4().hex[:8]}"
+        with _admin_connect(PG_BASE_URL) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}" TEMPLATE "{template}"')
+        return dbname
 
     def result(self, backend: str, name: str, caught_up: bool = True) -> Any:
         """What the preparation `name` returned when its template was built."""
@@ -199,20 +216,29 @@ class PreparedDatabases:
             drop_schema(url)
             return
         dbname = urlsplit(url).path.lstrip("/")
-        with _admin_connect(PG_BASE_URL) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         self.copies.remove(dbname)
+        self.dropping.append(self.background.submit(_drop_database, dbname))
 
     def close(self) -> None:
-        """Drop this process's copies (and the templates, outside a run: `end_run` drops the
-        run's)."""
-        names = [*self.copies, *(self.templates.values() if self.own_templates else ())]
+        """Drop this process's copies and spares (and the templates, outside a run:
+        `end_run` drops the run's)."""
+        self.background.shutdown(wait=True)
+        spares = [f.result() for f in self.spares.values() if f.exception() is None]
+        self.spares.clear()
+        failed = [e for f in self.dropping if (e := f.exception()) is not None]
+        self.dropping.clear()
+        names = [
+            *self.copies,
+            *spares,
+            *(self.templates.values() if self.own_templates else ()),
+        ]
         names = [n for n in names if not n.endswith(".db")]
-        if not names:
-            return
-        with _admin_connect(PG_BASE_URL) as conn:
-            for dbname in names:
-                conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        if names:
+            with _admin_connect(PG_BASE_URL) as conn:
+                for dbname in names:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+        if failed:  # a copy that could not be dropped (the run's end drops it)
+            raise failed[0]
 
     # ------------------------------------------------------------ templates
 
@@ -316,6 +342,11 @@ class PreparedDatabases:
 
         _build(url, _caught_up(everything) if caught_up else everything)
         return url
+
+
+def _drop_database(dbname: str) -> None:
+    with _admin_connect(PG_BASE_URL) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
 def _caught_up(prepare: Prepare) -> Prepare:
