@@ -5,6 +5,11 @@ pool), on SQLite and on PostgreSQL.
 For each loader: the generated file loads and its facts are in the log (read back through the
 aggregates), loading it again records nothing, a file with several mistakes is refused with
 every problem (file, row, column) and nothing written, and Chinese headers work.
+
+Each loader's facts are appended and read back on both backends (`test_*_load_and_reload`);
+the variants of its file (Chinese headers, other formats, a file refused with every problem,
+a refusal before anything is read) run on SQLite only (`sqlite_only`): what they check is the
+reading and the checking of the file, which happen before the log is touched.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from dangliang.importers.formats import (
 )
 from dangliang.importers.reference import LoadResult
 from dangliang.policy import ParameterTree, load_builtin_bundle
+from tests.conftest import sqlite_only
 
 ACTOR = "录入员 tester"
 YEAR = 2024
@@ -147,6 +153,7 @@ def test_scores_load_and_reload(loaded: Dangliang, county: GeneratedCounty) -> N
     assert year_of(app, first["institution_code"]).score == (Decimal("77.25"), first["reference"])
 
 
+@sqlite_only  # the file's reading; both backends: test_scores_load_and_reload
 def test_scores_with_chinese_headers(loaded: Dangliang, tmp_path: Path) -> None:
     path = write_table(
         tmp_path / "考核得分.csv",
@@ -158,6 +165,7 @@ def test_scores_with_chinese_headers(loaded: Dangliang, tmp_path: Path) -> None:
     assert year_of(loaded, "C02V01").score == (Decimal("100"), "2024年度考核")
 
 
+@sqlite_only  # the file's reading; both backends: test_scores_load_and_reload
 def test_scores_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
     path = write(
         tmp_path / "scores.csv",
@@ -211,6 +219,7 @@ def test_income_loads_and_reloads(loaded: Dangliang, county: GeneratedCounty) ->
     reloads_nothing(app, inputs.load_income, path)
 
 
+@sqlite_only  # the file's reading; both backends: test_income_loads_and_reloads
 def test_income_with_chinese_headers_and_month_spellings(loaded: Dangliang, tmp_path: Path) -> None:
     path = write_table(
         tmp_path / "收入.csv",
@@ -241,6 +250,7 @@ def test_income_with_chinese_headers_and_month_spellings(loaded: Dangliang, tmp_
     assert load(loaded, inputs.load_income, again).events == 0
 
 
+@sqlite_only  # the file's reading; both backends: test_income_loads_and_reloads
 def test_income_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
     path = write(
         tmp_path / "income.csv",
@@ -274,6 +284,7 @@ def test_income_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> 
     assert "same as row 2" in message(problems, 7, "institution_code")
 
 
+@sqlite_only  # the file's reading; both backends: test_income_loads_and_reloads
 def test_income_from_xlsx_with_date_cells_and_numbers(loaded: Dangliang, tmp_path: Path) -> None:
     """Excel turns a typed `2024-03` into a date cell (the 1st) and amounts into numbers."""
     from openpyxl import Workbook
@@ -307,6 +318,7 @@ def test_pay_levels_load_and_reload(loaded: Dangliang, county: GeneratedCounty) 
     reloads_nothing(app, inputs.load_pay_levels, path)
 
 
+@sqlite_only  # the file's reading; both backends: test_pay_levels_load_and_reload
 def test_pay_levels_chinese_headers_and_mistakes(loaded: Dangliang, tmp_path: Path) -> None:
     good = write(tmp_path / "人均收入.csv", PAY_LEVELS, [["C12", "2024", "98500.50"]], chinese=True)
     assert load(loaded, inputs.load_pay_levels, good).events == 2
@@ -347,6 +359,7 @@ def test_tasks_load_and_reload(loaded: Dangliang, county: GeneratedCounty) -> No
     reloads_nothing(app, inputs.load_tasks, path)
 
 
+@sqlite_only  # the file's reading; both backends: test_tasks_load_and_reload
 def test_tasks_chinese_headers_percentages_and_completion_later(
     loaded: Dangliang, tmp_path: Path
 ) -> None:
@@ -378,6 +391,7 @@ def test_tasks_chinese_headers_percentages_and_completion_later(
     assert load(loaded, inputs.load_tasks, later).events == 0
 
 
+@sqlite_only  # the file's reading; both backends: test_tasks_load_and_reload
 def test_tasks_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
     path = write(
         tmp_path / "tasks.csv",
@@ -406,6 +420,7 @@ def test_tasks_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> N
     assert "at most 4 decimal places" in message(problems, 5, "completion")
 
 
+@sqlite_only  # the file's reading; both backends: test_tasks_load_and_reload
 def test_tasks_from_json_lines(loaded: Dangliang, tmp_path: Path) -> None:
     path = tmp_path / "tasks.jsonl"
     path.write_text(
@@ -439,6 +454,7 @@ def test_force_majeure_loads_and_reloads(loaded: Dangliang, county: GeneratedCou
     reloads_nothing(app, inputs.load_force_majeure, path)
 
 
+@sqlite_only  # the file's reading; both backends: test_force_majeure_loads_and_reloads
 def test_force_majeure_chinese_headers_separators_and_amendment(
     loaded: Dangliang, tmp_path: Path
 ) -> None:
@@ -477,6 +493,7 @@ def test_force_majeure_chinese_headers_separators_and_amendment(
     assert loaded.log.head() == head + 1
 
 
+@sqlite_only  # the file's reading; both backends: test_force_majeure_loads_and_reloads
 def test_force_majeure_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
     path = write(
         tmp_path / "force_majeure.csv",
@@ -555,6 +572,7 @@ def test_parameter_changes_load_and_reload(
     assert app.log.head() == head + 4
 
 
+@sqlite_only  # the file's reading; both backends: test_parameter_changes_load_and_reload
 def test_parameter_changes_with_chinese_headers(
     app: Dangliang, tree: ParameterTree, tmp_path: Path
 ) -> None:
@@ -569,6 +587,7 @@ def test_parameter_changes_with_chinese_headers(
     assert policy.changes == {("unit_price.basic_public_health", date(2024, 9, 1)): '"10.5"'}
 
 
+@sqlite_only  # the file's reading; both backends: test_parameter_changes_load_and_reload
 def test_parameter_changes_need_an_adopted_policy(
     app: Dangliang, tree: ParameterTree, tmp_path: Path
 ) -> None:
@@ -583,6 +602,7 @@ def test_parameter_changes_need_an_adopted_policy(
     assert app.log.head() == head
 
 
+@sqlite_only  # the file's reading; both backends: test_parameter_changes_load_and_reload
 def test_parameter_changes_bad_file_is_refused_whole(
     app: Dangliang, tree: ParameterTree, tmp_path: Path
 ) -> None:
@@ -669,6 +689,7 @@ def test_pools_load_and_reload(
     assert app.log.head() == head
 
 
+@sqlite_only  # the file's reading; both backends: test_pools_load_and_reload
 def test_pools_with_chinese_headers_and_percentages(
     loaded: Dangliang, tree: ParameterTree, tmp_path: Path
 ) -> None:
@@ -707,6 +728,7 @@ def test_pools_with_chinese_headers_and_percentages(
     assert year_of(loaded, "C01").pool == (Decimal("2400000"), Decimal("0.7"), "核定文件 1")
 
 
+@sqlite_only  # the file's reading; both backends: test_pools_load_and_reload
 def test_pools_need_an_adopted_policy(
     loaded: Dangliang, county: GeneratedCounty, tree: ParameterTree
 ) -> None:
@@ -719,6 +741,7 @@ def test_pools_need_an_adopted_policy(
     assert loaded.log.head() == head
 
 
+@sqlite_only  # the file's reading; both backends: test_pools_load_and_reload
 def test_pools_bad_file_is_refused_whole(
     loaded: Dangliang, tree: ParameterTree, tmp_path: Path
 ) -> None:
@@ -799,6 +822,7 @@ def test_staff_coefficients_load_and_reload(loaded: Dangliang, county: Generated
     )
 
 
+@sqlite_only  # the file's reading; both backends: test_staff_coefficients_load_and_reload
 def test_staff_coefficients_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
     path = write(
         tmp_path / "coefficients.csv",
@@ -841,6 +865,7 @@ def test_outside_items_load_and_reload(loaded: Dangliang, county: GeneratedCount
     reloads_nothing(app, pay_inputs.load_outside_items, path)
 
 
+@sqlite_only  # the file's reading; both backends: test_outside_items_load_and_reload
 def test_outside_items_with_chinese_headers_and_labels(loaded: Dangliang, tmp_path: Path) -> None:
     path = write_table(
         tmp_path / "总量外项目.csv",
@@ -857,6 +882,7 @@ def test_outside_items_with_chinese_headers_and_labels(loaded: Dangliang, tmp_pa
     }
 
 
+@sqlite_only  # the file's reading; both backends: test_outside_items_load_and_reload
 def test_outside_items_bad_file_is_refused_whole(loaded: Dangliang, tmp_path: Path) -> None:
     path = write(
         tmp_path / "outside.csv",
