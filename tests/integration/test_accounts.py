@@ -25,7 +25,7 @@ from dangliang.cli.main import main
 from dangliang.domain.errors import InvalidValue, NotFound
 from dangliang.domain.users import ApiUser, UserRefused, WeakPassword, WrongPassword
 from dangliang.settings import Settings
-from tests.conftest import Prepare, PrepareApp, load_reference
+from tests.conftest import Prepare, PrepareApp, load_reference, sqlite_only
 from tests.e2e.test_equivalents_cli import run
 
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
@@ -89,6 +89,7 @@ def test_the_owner_replaces_a_password_an_admin_set(accounts: Dangliang) -> None
     assert users.principal("C01填报员").must_change_password is False  # type: ignore[union-attr]
 
 
+@sqlite_only  # the rules; users are added on both backends by the tests around it
 def test_password_rules_refuse_before_anything_is_recorded(accounts: Dangliang) -> None:
     users = accounts.users
     head = accounts.log.head()

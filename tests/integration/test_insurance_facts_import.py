@@ -25,7 +25,7 @@ from dangliang.domain.ids import (
 from dangliang.domain.imports import DataImport
 from dangliang.domain.problems import ProblemsFound
 from dangliang.importers.formats import FORMATS
-from tests.conftest import PrepareApp, load_reference
+from tests.conftest import PrepareApp, load_reference, sqlite_only
 from tests.integration.insurance_files import (
     ACTOR,
     COMMUNITIES,
@@ -70,6 +70,7 @@ def table(path: Path, kind: str, rows: list[list[Any]], *, chinese: bool = False
     return write_table(path, kind, columns, rows, chinese=chinese)
 
 
+@sqlite_only  # refused before the database is read
 def test_the_kinds_are_the_formats_and_others_are_refused(app: Dangliang, tmp_path: Path) -> None:
     assert set(INSURANCE_KINDS) <= set(FORMATS)
     assert all(INSURANCE_KINDS[k] == FORMATS[k].label_zh for k in INSURANCE_KINDS)

@@ -20,7 +20,7 @@ from dangliang.domain.claims import Claim, Enrolment
 from dangliang.domain.ids import claim_id, enrolment_id
 from dangliang.domain.imports import DataImport
 from dangliang.domain.problems import ProblemsFound
-from tests.conftest import PrepareApp, load_reference
+from tests.conftest import PrepareApp, load_reference, sqlite_only
 from tests.integration.insurance_files import (
     ACTOR,
     TODAY,
@@ -183,6 +183,7 @@ def test_claims_in_every_file_type_and_header_language_are_the_same_claims(
         assert new_topics(app, head) == [COMPLETED], path.name
 
 
+@sqlite_only  # the file's checks; claims appended on both: the test above
 def test_a_bad_claims_file_is_refused_whole_with_every_problem(
     app: Dangliang, tmp_path: Path
 ) -> None:
@@ -275,6 +276,7 @@ def test_enrolment_with_english_and_chinese_headers(app: Dangliang, tmp_path: Pa
         assert new_topics(app, head) == [COMPLETED]
 
 
+@sqlite_only  # the file's checks; enrolment appended on both: the test above
 def test_a_bad_enrolment_file_reports_every_problem(app: Dangliang, tmp_path: Path) -> None:
     rows = [
         ENROLMENT[0],  # 2
