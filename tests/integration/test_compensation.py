@@ -24,7 +24,7 @@ from dangliang.policy.parameter_values import ParameterLookupError
 from dangliang.policy.reform import Change, Scenario, scenario_from_sets
 from dangliang.policy.subsidy_records import COMPONENTS
 from dangliang.projections.facts_queries import NoPolicyAdopted
-from tests.conftest import Preparation, PrepareApp, load_reference, records
+from tests.conftest import Preparation, PrepareApp, county_tag, load_reference, records
 from tests.integration.test_equivalents import allow_frozen_time
 
 YEAR = 2024
@@ -44,7 +44,8 @@ def adopt(app: Dangliang, bundle: str = "zhuji") -> None:
 def compensation(county: Any, bundle: str = "zhuji") -> Preparation:
     """What `prepared` writes, as a prepared database: the bundle adopted on a copy of the
     county's records (tests/conftest.py's `records`)."""
-    return Preparation(f"compensation-{bundle}", lambda a: adopt(a, bundle), records(county))
+    name = f"compensation-{bundle}{county_tag(county)}"
+    return Preparation(name, lambda a: adopt(a, bundle), records(county))
 
 
 def record_inputs(app: Dangliang) -> None:

@@ -1,6 +1,11 @@
 """Payout runs on a generated county, on SQLite and PostgreSQL: a year of monthly runs and the
 settlement, maker-checker, exact replay after later corrections and price changes, and the
-adjustments (with causes) that retroactive changes bring into the next run."""
+adjustments (with causes) that retroactive changes bring into the next run.
+
+The county is four of the generated county's twelve centres with their village clinics
+(`four_centres`, 46 of its 139 institutions): what is checked here is how runs behave, and each
+run computes every institution. The whole county's runs: tests/integration/test_performance.py,
+tests/e2e (the demo) and the golden corpora."""
 
 from __future__ import annotations
 
@@ -47,8 +52,8 @@ def a_record_of(county: Any, month: str, institution: str) -> dict[str, str]:
         )
 
 
-def test_maker_checker_states_and_period_ends(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app(compensation(county))
+def test_maker_checker_states_and_period_ends(prepared_app: PrepareApp, four_centres: Any) -> None:
+    app = prepared_app(compensation(four_centres))
     allow_frozen_time(app)
     with (
         freeze_time("2024-03-31 23:00:00"),
@@ -94,14 +99,14 @@ def test_maker_checker_states_and_period_ends(prepared_app: PrepareApp, county: 
 
 @pytest.mark.slow
 def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
-    prepared_app: PrepareApp, county: Any
+    prepared_app: PrepareApp, four_centres: Any
 ) -> None:
-    app = prepared_app(compensation(county))
+    app = prepared_app(compensation(four_centres))
     record_inputs(app)
     months = {m: run_and_approve(app, Period(YEAR, m)) for m in (1, 2, 3)}
     feb = rows(app, months[2])
     # A late correction of a February record, then a retroactive price change from March.
-    record = a_record_of(county, f"{YEAR}-02", "C01")
+    record = a_record_of(four_centres, f"{YEAR}-02", "C01")
     original = app.log.repository.get(ids.service_record_id("C01", record["source_id"]))
     assert isinstance(original, ServiceRecord)
     original.correct(
@@ -152,7 +157,7 @@ def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
     assert not settled["C01"]["adjustment_lines"]  # the settlement covers its own months
     # After the settlement: a void, an equivalent-value change and a price change, all
     # retroactive into the settled year.
-    june = a_record_of(county, f"{YEAR}-06", "C01")
+    june = a_record_of(four_centres, f"{YEAR}-06", "C01")
     voided = app.log.repository.get(ids.service_record_id("C01", june["source_id"]))
     voided.void(reason="抽查不合规", actor="auditor")
     item = app.log.repository.get(ids.catalogue_item_id("BM002"))
@@ -185,11 +190,11 @@ def test_a_year_of_runs_replays_exactly_and_pays_retroactive_changes_later(
 
 
 def test_diff_names_what_changed_between_two_runs_and_why(
-    prepared_app: PrepareApp, county: Any
+    prepared_app: PrepareApp, four_centres: Any
 ) -> None:
-    app = prepared_app(compensation(county))
+    app = prepared_app(compensation(four_centres))
     first = app.run_payout(Period(YEAR, 2), actor="maker", today=AFTER_YEAR)
-    record = a_record_of(county, f"{YEAR}-02", "C02")
+    record = a_record_of(four_centres, f"{YEAR}-02", "C02")
     voided = app.log.repository.get(ids.service_record_id("C02", record["source_id"]))
     voided.void(reason="重复录入", actor="clerk")
     app.log.save(voided)
@@ -201,8 +206,8 @@ def test_diff_names_what_changed_between_two_runs_and_why(
     assert any("basic_medical" in c for c in changed["C02"]["changes"])
 
 
-def test_a_replay_names_every_difference(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app(compensation(county))
+def test_a_replay_names_every_difference(prepared_app: PrepareApp, four_centres: Any) -> None:
+    app = prepared_app(compensation(four_centres))
     run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
     replay = app.replay_payout(run.run_id)
     assert replay["identical"] and replay["differences"] == []
@@ -216,11 +221,11 @@ def test_a_replay_names_every_difference(prepared_app: PrepareApp, county: Any) 
 
 
 def test_a_log_edited_and_rechained_is_caught_by_the_runs_chain_heads(
-    prepared_app: PrepareApp, county: Any
+    prepared_app: PrepareApp, four_centres: Any
 ) -> None:
     from sqlalchemy import text
 
-    app = prepared_app(compensation(county))
+    app = prepared_app(compensation(four_centres))
     run = app.run_payout(Period(YEAR, 3), actor="maker", today=AFTER_YEAR)
     assert app.verify_log()["ok"]
     target = run.position // 2
