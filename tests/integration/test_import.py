@@ -443,6 +443,30 @@ def test_same_source_id_with_other_content_is_refused(
     ).quantity == Decimal(county_rows[41]["quantity"])
 
 
+def test_a_ragged_file_that_looks_plain_is_read_again_row_by_row(
+    loaded: Dangliang, county_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    """One line a cell too long and another a cell too short: the file's comma count is
+    that of a plain file, so the column-wise read starts, stops at the long line, and the
+    import reads the file again row by row — with the row reader's problem for that line."""
+    app = loaded
+    path = write_rows(tmp_path / "ragged.csv", county_rows[:10])
+    lines = path.read_text("utf-8").split("\n")
+    assert '"' not in path.read_text("utf-8") and not county_rows[3]["compliant"]
+    lines[3] += ",多余"  # row 4: one cell more than the header
+    lines[4] = lines[4].rsplit(",", 1)[0]  # row 5: the last (compliant) cell left out
+    path.write_text("\n".join(lines), "utf-8")
+    head = app.log.head()
+
+    with pytest.raises(ProblemsFound) as caught:
+        app.import_services(path, actor=ACTOR, today=TODAY)
+    assert [p.row for p in caught.value.problems] == [4]
+    assert app.log.head() == head
+
+    result = app.import_services(path, actor=ACTOR, today=TODAY, skip_bad_rows=True)
+    assert (result.rows, result.inserted, result.rejected) == (9, 9, 1)
+
+
 # ---- file formats -----------------------------------------------------------------------
 
 

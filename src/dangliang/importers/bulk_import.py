@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from json.encoder import encode_basestring as json_encode_string  # what json.dumps uses
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from pydantic import TypeAdapter
 
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.cell_text import csv_text
+from dangliang.importers.csv_columns import NotPlain, column_frames
 from dangliang.importers.fields import validate_chunk
 from dangliang.importers.formats import FileFormat
 from dangliang.importers.readers import open_table
@@ -47,7 +48,18 @@ RawRows = dict[int, dict[str, Any]]
 InFlight = tuple["Future[dict[str, bytes]]", list[Prepared], list[Problem], RawRows]
 Checked = tuple[list[Prepared], list[Problem], RawRows]
 Numbered = list[tuple[int, dict[str, Any]]]
-Splitter = Callable[[Numbered], tuple[list[Prepared], Numbered]]
+Split = tuple[list[Prepared], Numbered]
+
+
+class FastPath(Protocol):
+    """A chunk checked a column at a time (`service_columns`): the rows found fine, prepared,
+    and the rest for the row-by-row checks."""
+
+    def split(self, chunk: Numbered) -> Split: ...
+
+    def split_frame(self, frame: Any) -> Split:
+        """The same for a frame of a plain CSV file's cells (`csv_columns.column_frames`)."""
+
 
 R = TypeVar("R")
 
@@ -104,7 +116,7 @@ class BulkSpec(Generic[R]):
     key_zh: str
     key_en: str
     compact: bool = False
-    fast: Callable[[date], Splitter] | None = None
+    fast: Callable[[date], FastPath] | None = None
     same: Callable[[bytes, str], bool] = field(
         default=lambda stored, body: content_part(stored) == content_part(body.encode())
     )
@@ -154,6 +166,7 @@ class BulkImporter(Generic[R]):
         chunk_size: int = 10_000,
         batch_size: int = 100_000,
         batches: ImportBatches | None = None,
+        frame_rows: int = 50_000,
     ):
         if spec.compact and batches is None:
             raise ValueError("a compact-form import needs its ImportBatches")
@@ -163,6 +176,7 @@ class BulkImporter(Generic[R]):
         self.actor = actor
         self.today = today
         self.chunk_size = chunk_size
+        self.frame_rows = frame_rows  # rows a plain CSV file is read in at a time
         self.batch_size = batch_size
 
     def run(
@@ -178,7 +192,15 @@ class BulkImporter(Generic[R]):
         staging = Staging()
         try:
             started = time.perf_counter()
-            problems, rejected_rows = self._validate_and_stage(path, result, staging, progress)
+            try:
+                problems, rejected_rows = self._validate_and_stage(path, result, staging, progress)
+            except NotPlain:  # a ragged line in a file that looked plain: row by row, again
+                staging.close()
+                staging = Staging()
+                result.rows = 0
+                problems, rejected_rows = self._validate_and_stage(
+                    path, result, staging, progress, columnar=False
+                )
             result.seconds["validate"] = time.perf_counter() - started
             result.problems = problems
             file_level = any(p.row is None or p.row <= 1 for p in problems)
@@ -197,12 +219,19 @@ class BulkImporter(Generic[R]):
     # ---- pass 1 -------------------------------------------------------------------------
 
     def _validate_and_stage(
-        self, path: Path, result: ImportResult, staging: Staging, progress: Progress | None
+        self,
+        path: Path,
+        result: ImportResult,
+        staging: Staging,
+        progress: Progress | None,
+        *,
+        columnar: bool = True,
     ) -> tuple[list[Problem], dict[int, dict[str, Any]]]:
         """Check every row, chunk by chunk; the look-up of already-stored records for one
         chunk runs on a thread (inside the database, GIL released) while the next chunk is
         checked. (Checking in worker processes was measured slower on two cores: moving the
-        rows between processes costs about what the checks do.)"""
+        rows between processes costs about what the checks do.) A plain CSV file is read a
+        batch of columns at a time when the spec has a fast path (`csv_columns`)."""
         spec = self.spec
         reader = open_table(path, spec.fmt)
         context = CheckContext(reader.display_name, self.today, self.actor, self._import_ref)
@@ -217,18 +246,28 @@ class BulkImporter(Generic[R]):
             problems.extend(bad)
             rejected_rows.update((p.row, raw[p.row]) for p in bad if p.row in raw)
 
-        fast = spec.fast(self.today) if spec.fast else None
+        fast = spec.fast(self.today) if spec.fast and columnar else None
+        frames = column_frames(reader, self.frame_rows) if fast else None
+        parts: Iterator[Split]
+        if fast is not None and frames is not None:
+            reader.close()
+            parts = (fast.split_frame(frame) for frame in frames)
+        else:
+            parts = (([], chunk) for chunk in _chunks(reader, self.chunk_size))
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-lookup") as db:
-            for chunk in _chunks(reader, self.chunk_size):
-                prepared, bad, raw = check_chunk(spec, context, chunk, fast)
+            for found, chunk in parts:
+                if frames is not None:  # the frame's rows left to the row-by-row checks
+                    prepared, bad, raw = check_chunk(spec, context, chunk, found=found)
+                else:
+                    prepared, bad, raw = check_chunk(spec, context, chunk, fast)
                 for oid, _, _ in prepared:
                     h = int(oid[:16], 16)
                     key_hashes[h >> 56].append(h)
-                found = db.submit(self.writer.first_events, [oid for oid, _, _ in prepared])
-                lookups.append((found, prepared, bad, raw))
+                stored = db.submit(self.writer.first_events, [oid for oid, _, _ in prepared])
+                lookups.append((stored, prepared, bad, raw))
                 if len(lookups) > 1:
                     settle()
-                result.rows += len(chunk)
+                result.rows += len(chunk) + len(found)
                 if progress:
                     progress("validate", *reader.progress())
             while lookups:
@@ -236,9 +275,9 @@ class BulkImporter(Generic[R]):
         problems.extend(p for p in reader.problems if p not in problems)
         duplicates = _duplicate_hashes(key_hashes)
         if duplicates:
-            repeated = self._duplicate_problems(context.file, staging, duplicates)
-            problems.extend(repeated)
-            wanted = {p.row for p in repeated}
+            problems.extend(self._duplicate_problems(context.file, staging, duplicates))
+        wanted = {p.row for p in problems if p.row and p.row > 1 and p.row not in rejected_rows}
+        if wanted:
             # The rejects file shows the cells as the file had them: read those rows again.
             rejected_rows.update((n, row) for n, row in open_table(path, spec.fmt) if n in wanted)
         return problems, rejected_rows
@@ -349,16 +388,23 @@ def check_chunk(
     spec: BulkSpec[Any],
     ctx: CheckContext,
     chunk: list[tuple[int, dict[str, Any]]],
-    fast: Splitter | None = None,
+    fast: FastPath | None = None,
+    found: list[Prepared] | None = None,
 ) -> Checked:
-    """Validate a chunk of rows and prepare the stored form of the good ones (the rows the
-    fast path is sure of first; the others row by row; in file order)."""
-    found: list[Prepared] = []
+    """Validate a chunk of rows and prepare the stored form of the good ones: the rows the
+    fast path is sure of (`found`, or found here by `fast`), the others row by row; in file
+    order. The raw rows returned are those checked row by row (the only ones that can be
+    refused here)."""
+    found = list(found or ())
     rest = chunk
     if fast is not None:
-        found, rest = fast(chunk)
-        if not rest:
-            return found, [], dict(chunk)
+        sure, rest = fast.split(chunk)
+        found += sure
+    # The cells as read, for the rejects file: a row can still be refused after this, when
+    # the log turns out to hold its key with other content.
+    raw = dict(chunk)
+    if not rest:
+        return sorted(found, key=lambda p: p[1]), [], raw
     good, bad = validate_chunk(spec.rows, ctx.file, rest)
     good, more = spec.check(ctx.file, good, ctx.today)
     bad.extend(more)
@@ -368,9 +414,7 @@ def check_chunk(
     prepared = [(key_hex(r), row_number, body(r, tail)[cut:]) for row_number, r in good]
     if found:
         prepared = sorted(found + prepared, key=lambda p: p[1])
-    # The cells as read, for the rejects file: a row can still be refused after this, when
-    # the log turns out to hold its key with other content.
-    return prepared, bad, dict(chunk)
+    return prepared, bad, raw
 
 
 def _chunks(

@@ -68,6 +68,11 @@ def _cells(row: list[str]) -> list[str | None]:
     return _unquoted([v.strip() or None for v in row])
 
 
+def cells_of(row: list[str | None]) -> list[str | None]:
+    """`_cells` of a record read elsewhere (`csv_columns`), where an empty cell is None."""
+    return _cells([v or "" for v in row])
+
+
 class CsvReader(TableReader):
     """CSV (comma or tab separated), UTF-8 with or without BOM, or GB18030.
 
@@ -127,6 +132,22 @@ class CsvReader(TableReader):
         except BaseException:
             binary.close()
             raise
+
+    def plain_layout(self) -> bool:
+        """UTF-8, commas and the format's columns in its order, readable: what `csv_columns`
+        reads a batch of columns at a time (it then checks the bytes itself)."""
+        layout = self._layout
+        return (
+            layout is not None
+            and layout.usual
+            and not self._file_problem_count
+            and self._encoding in ("utf-8", "utf-8-sig")
+            and self._delimiter == ","
+        )
+
+    def read_share(self, lines_done: int, lines: int) -> None:
+        """Progress when another reader reads the file (`csv_columns`): a share of the bytes."""
+        self._done = self._total * min(lines_done, lines) // max(lines, 1)
 
     def _records(self, binary: BinaryIO, errors: str) -> Iterator[list[str]]:
         text = io.TextIOWrapper(binary, encoding=self._encoding, errors=errors, newline="")

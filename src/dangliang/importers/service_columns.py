@@ -25,6 +25,7 @@ from typing import Any
 import polars as pl
 
 from dangliang.domain.ids import service_record_id_hex
+from dangliang.importers.csv_columns import as_read, rows_of
 from dangliang.importers.formats import FALSE_WORDS, TRUE_WORDS
 from dangliang.projections.registry import Registry
 
@@ -46,6 +47,7 @@ _YES = [w.lower() for w in TRUE_WORDS]
 _NO = [w.lower() for w in FALSE_WORDS]
 
 Prepared = tuple[str, int, str]
+Numbered = list[tuple[int, dict[str, Any]]]
 
 
 class ServiceColumns:
@@ -65,11 +67,9 @@ class ServiceColumns:
         )
         self.postings = _single_postings(registry)
 
-    def split(
-        self, chunk: Sequence[tuple[int, dict[str, Any]]]
-    ) -> tuple[list[Prepared], list[tuple[int, dict[str, Any]]]]:
-        """`(prepared, rest)`: the rows found fine, as `(id hex, row number, compact body)`,
-        and the rows left to the row-by-row path, in file order."""
+    def split(self, chunk: Sequence[tuple[int, dict[str, Any]]]) -> tuple[list[Prepared], Numbered]:
+        """`(prepared, rest)` of rows as the readers yield them: the rows found fine, as
+        `(id hex, row number, compact body)`, and the rows left to the row-by-row path."""
         if not chunk:
             return [], []
         frame = pl.DataFrame(
@@ -79,25 +79,33 @@ class ServiceColumns:
             },
             schema={"row": pl.Int64, **dict.fromkeys(COLUMNS, pl.String)},
         )
-        checked = self._checked(frame)
+        prepared, rest = self._split(self._checked(frame))
+        taken = set(rest["row"].to_list())
+        return prepared, [(n, r) for n, r in chunk if n in taken]
+
+    def split_frame(self, frame: pl.DataFrame) -> tuple[list[Prepared], Numbered]:
+        """The same for a frame of cells as in a plain CSV file (`csv_columns`): rows whose
+        cells the `csv` reader would change go row by row too, as its dicts."""
+        prepared, rest = self._split(self._checked(frame, as_read(COLUMNS)))
+        return prepared, rows_of(rest, COLUMNS)
+
+    def _split(self, checked: pl.DataFrame) -> tuple[list[Prepared], pl.DataFrame]:
         fine = checked.filter(pl.col("fine"))
-        rows = fine["row"].to_list()
         ids = [
             service_record_id_hex(i, s)
             for i, s in zip(fine["institution_code"], fine["source_id"], strict=True)
         ]
-        prepared = list(zip(ids, rows, fine["body"].to_list(), strict=True))
-        if len(prepared) == len(chunk):
-            return prepared, []
-        taken = set(rows)
-        return prepared, [(n, r) for n, r in chunk if n not in taken]
+        rows, bodies = fine["row"].to_list(), fine["body"].to_list()
+        return list(zip(ids, rows, bodies, strict=True)), checked.filter(~pl.col("fine"))
 
-    def _checked(self, frame: pl.DataFrame) -> pl.DataFrame:
+    def _checked(self, frame: pl.DataFrame, *more: pl.Expr) -> pl.DataFrame:
         c = pl.col
         plain = [c(name).str.contains(_JSON_PLAIN) for name in COLUMNS]
         day = c("service_date").str.to_date("%Y-%m-%d", strict=False)
         compliant = c("compliant").str.to_lowercase()
-        frame = frame.with_columns(day=day).join(self.first_value, on="item_code", how="left")
+        frame = frame.with_columns(day=day).join(
+            self.first_value, on="item_code", how="left", maintain_order="left"
+        )
         posted = (
             frame.select("row", "institution_code", "staff_id", "day")
             .join(self.postings, on=["staff_id", "institution_code"], how="inner")
@@ -108,7 +116,7 @@ class ServiceColumns:
             .unique()
             .with_columns(posted=pl.lit(True))
         )
-        frame = frame.join(posted, on="row", how="left")
+        frame = frame.join(posted, on="row", how="left", maintain_order="left")
         fine = pl.all_horizontal(
             c("source_id").is_not_null(),
             c("source_id").str.len_chars() <= 128,
@@ -125,6 +133,7 @@ class ServiceColumns:
             c("institution_code").is_in(self.institutions.implode()),
             c("first_value").is_not_null() & (c("first_value") <= c("day")),
             c("posted").fill_null(False),
+            *more,
         ).fill_null(False)
         return frame.with_columns(fine=fine, body=_body(compliant.is_in(_NO)))
 

@@ -76,7 +76,7 @@ def service_spec(registry: Registry) -> BulkSpec[ServiceRow]:
         key_zh="来源编号",
         key_en="source id",
         compact=True,
-        fast=lambda today: ServiceColumns(registry, today).split,
+        fast=lambda today: ServiceColumns(registry, today),
         same=same_record,
     )
 

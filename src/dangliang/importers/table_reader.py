@@ -99,11 +99,14 @@ class Layout:
     into the output dict; it may append to `vals`.
     """
 
-    __slots__ = ("build", "width")
+    __slots__ = ("build", "usual", "width")
 
     def __init__(self, columns: tuple[str, ...], positions: dict[str, int], width: int):
         self.width = width
-        if width == len(columns) and all(positions.get(c) == i for i, c in enumerate(columns)):
+        self.usual = width == len(columns) and all(
+            positions.get(c) == i for i, c in enumerate(columns)
+        )
+        if self.usual:
             # The usual case: the file has exactly the format's columns in its order.
             def build(vals: list[Any]) -> Row:
                 return dict(zip(columns, vals, strict=False))

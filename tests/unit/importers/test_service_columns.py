@@ -5,13 +5,18 @@ bodies, in file order), problems and raw rows as checking it row by row."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dangliang.importers.bulk_import import CheckContext, check_chunk
-from dangliang.importers.service_columns import ServiceColumns
+from dangliang.importers.csv_columns import NotPlain, column_frames
+from dangliang.importers.formats import SERVICES
+from dangliang.importers.readers import open_table
+from dangliang.importers.service_columns import COLUMNS, ServiceColumns
 from dangliang.importers.services import service_spec
 from dangliang.projections.registry import Registry
 from tests.conftest import examples
@@ -72,7 +77,7 @@ _POSTED = [
 
 
 @st.composite
-def rows_mostly_good(draw: st.DrawFn) -> dict[str, Any]:
+def rows_mostly_good(draw: st.DrawFn, pool: dict[str, Any] | None = None) -> dict[str, Any]:
     """A valid row, then (most of the time) one cell replaced by any value from `cells`."""
     institution, staff, day = draw(st.sampled_from(_POSTED))
     row = {
@@ -85,9 +90,10 @@ def rows_mostly_good(draw: st.DrawFn) -> dict[str, Any]:
         "patient_ref": draw(st.sampled_from([None, "P1"])),
         "compliant": draw(st.sampled_from([None, "true", "false"])),
     }
+    pool = pool or cells
     if draw(st.integers(0, 3)):
-        column = draw(st.sampled_from(sorted(cells)))
-        row[column] = draw(cells[column])
+        column = draw(st.sampled_from(sorted(pool)))
+        row[column] = draw(pool[column])
     return row
 
 
@@ -96,7 +102,7 @@ def rows_mostly_good(draw: st.DrawFn) -> dict[str, Any]:
 def test_the_fast_path_prepares_what_the_row_checks_prepare(rows: list[dict[str, Any]]) -> None:
     spec = service_spec(REGISTRY)
     chunk = [(n, row) for n, row in enumerate(rows, start=2)]
-    fast = ServiceColumns(REGISTRY, TODAY).split
+    fast = ServiceColumns(REGISTRY, TODAY)
     assert check_chunk(spec, CONTEXT, chunk, fast) == check_chunk(spec, CONTEXT, chunk)
 
 
@@ -120,3 +126,120 @@ def test_plain_rows_take_the_fast_path_and_the_others_go_row_by_row() -> None:
         (2, ',"C02","HIS1","S2","PH1","2024-04-15",null,3,0]')
     ]
     assert [n for n, _ in rest] == [3, 4]
+
+
+# ---- plain CSV files read a batch of columns at a time (csv_columns) ----------------------
+
+plain_cells = {
+    **cells,
+    "source_id": st.sampled_from(["HIS1", "HIS2", " HIS3 ", "'=HIS4", "来源-5", "HIS6"]),
+    "staff_id": st.sampled_from(["S1", "S2", " S1", "S3 "]),
+    "quantity": st.sampled_from(["1", "2", " 3", "'-1", "1.5"]),
+    "patient_ref": st.sampled_from([None, "P1", "患者", " P2", "'+P3", "O'Brien", "   "]),
+}
+
+
+GOOD = {
+    "source_id": "HIS1",
+    "institution_code": "C01",
+    "staff_id": "S1",
+    "item_code": "PH1",
+    "quantity": "1",
+    "service_date": "2024-03-05",
+    "patient_ref": None,
+    "compliant": None,
+}
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], newline: str = "\n") -> None:
+    lines = [",".join(COLUMNS)]
+    lines += [",".join(row[c] or "" for c in COLUMNS) for row in rows]
+    path.write_bytes((newline.join(lines) + newline).encode())
+
+
+def _checked_by_frames(path: Path, rows_per_frame: int) -> tuple[Any, Any]:
+    reader = open_table(path, SERVICES)
+    frames = column_frames(reader, rows_per_frame)
+    assert frames is not None
+    fast = ServiceColumns(REGISTRY, TODAY)
+    prepared, problems = [], []
+    for frame in frames:
+        found, rest = fast.split_frame(frame)
+        more, bad, _ = check_chunk(service_spec(REGISTRY), CONTEXT, rest, found=found)
+        prepared += more
+        problems += bad
+    return prepared, problems
+
+
+def _checked_row_by_row(path: Path) -> tuple[Any, Any]:
+    chunk = list(open_table(path, SERVICES))
+    prepared, problems, _ = check_chunk(service_spec(REGISTRY), CONTEXT, chunk)
+    return prepared, problems
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    st.lists(
+        rows_mostly_good(plain_cells) | st.fixed_dictionaries(plain_cells), min_size=1, max_size=30
+    ),
+    st.sampled_from(["\n", "\r\n"]),
+    st.integers(1, 12),
+)
+def test_a_plain_file_read_as_columns_is_checked_as_row_by_row(
+    tmp_path_factory: pytest.TempPathFactory,
+    rows: list[dict[str, Any]],
+    newline: str,
+    rows_per_frame: int,
+) -> None:
+    rows = [r for r in rows if not any('"' in (v or "") or "," in (v or "") for v in r.values())]
+    if not rows or all(not any(r.values()) for r in rows):
+        return
+    path = tmp_path_factory.mktemp("plain") / "services.csv"
+    _write_csv(path, rows, newline)
+    by_frames, row_by_row = _checked_by_frames(path, rows_per_frame), _checked_row_by_row(path)
+    assert by_frames[0] == row_by_row[0]
+    # the same problems; their order follows the chunks (type checks, then references)
+    assert sorted(by_frames[1], key=_where) == sorted(row_by_row[1], key=_where)
+
+
+def _where(p: Any) -> tuple[int, str]:
+    return (p.row, p.column or "")
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda text: text.replace("\n", "\n\n", 2),  # a blank line
+        lambda text: text.replace("HIS1", '"HIS1"', 1),  # a quoted cell
+        lambda text: text.replace("\n", "\r", 2),  # a carriage return alone
+        lambda text: text.replace(",", ";", 1),  # not the format's header
+        lambda text: text.replace(",PH1,", ",PH1,,", 1),  # one more cell, counts differ
+    ],
+)
+def test_a_file_that_is_not_plain_is_read_row_by_row(tmp_path: Path, damage: Any) -> None:
+    path = tmp_path / "services.csv"
+    _write_csv(path, [GOOD] * 3)
+    path.write_text(damage(path.read_text("utf-8")), "utf-8")
+    assert column_frames(open_table(path, SERVICES), 10) is None
+
+
+def test_invalid_utf8_after_a_plain_start_is_read_row_by_row(tmp_path: Path) -> None:
+    path = tmp_path / "services.csv"
+    _write_csv(path, [GOOD] * 2)
+    path.write_bytes(path.read_bytes() + b"HIS9,C01,S1,BM1,1,2024-03-05,\xff,\n")
+    assert column_frames(open_table(path, SERVICES), 10) is None
+
+
+def test_a_ragged_line_the_counts_miss_stops_the_column_read(tmp_path: Path) -> None:
+    """One line a cell too long, another a cell too short: the byte counts agree, polars
+    stops part-way and the importer reads the file again row by row (`NotPlain`)."""
+    path = tmp_path / "services.csv"
+    _write_csv(path, [GOOD] * 4)
+    lines = path.read_text("utf-8").split("\n")
+    lines[2] += ",extra"
+    lines[3] = lines[3].rsplit(",", 1)[0]
+    path.write_text("\n".join(lines), "utf-8")
+    frames = column_frames(open_table(path, SERVICES), 1)
+    assert frames is not None
+    with pytest.raises(NotPlain):
+        list(frames)
