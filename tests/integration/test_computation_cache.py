@@ -1,7 +1,9 @@
 """Computations kept by log position (`application.computation_cache`): the same position
 gives the very same result, a new record (a later position) a new one, a rebuilt cube
 (another table suffix) another key, a what-if's parameters never the baseline, concurrent
-callers one computation — on SQLite and PostgreSQL, and the LRU on its own."""
+callers one computation — on SQLite and PostgreSQL, and the LRU on its own. The county is
+four of the generated county's centres (`four_centres`): what is checked is what is computed
+when, not the county's figures."""
 
 from __future__ import annotations
 
@@ -41,9 +43,9 @@ def record_one_more(app: Dangliang, source_id: str = "CACHE-1") -> None:
 
 
 def test_the_same_position_gives_the_very_same_result_and_a_new_record_a_new_one(
-    prepared_app: PrepareApp, county: Any
+    prepared_app: PrepareApp, four_centres: Any
 ) -> None:
-    app = prepared_app(compensation(county))
+    app = prepared_app(compensation(four_centres))
     year = Period(YEAR)
     first = app.compute(year)
     assert app.compute(year) is first
@@ -68,8 +70,10 @@ def raise_price(price: str = "15") -> Scenario:
     return Scenario(f"unit_price.basic_medical={price}", (change,))
 
 
-def test_a_what_if_tree_never_gives_the_baseline(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app(compensation(county))
+def test_a_what_if_tree_never_gives_the_baseline(
+    prepared_app: PrepareApp, four_centres: Any
+) -> None:
+    app = prepared_app(compensation(four_centres))
     year = Period(YEAR)
     baseline = app.compute(year)
     tree = raise_price().apply(baseline.tree)
@@ -85,8 +89,8 @@ def test_a_what_if_tree_never_gives_the_baseline(prepared_app: PrepareApp, count
     assert D(diff["totals"]["scenario"]) == reform.result.total
 
 
-def test_a_rebuilt_cube_is_another_key(prepared_url: Prepare, county: Any) -> None:
-    url = prepared_url(compensation(county))
+def test_a_rebuilt_cube_is_another_key(prepared_url: Prepare, four_centres: Any) -> None:
+    url = prepared_url(compensation(four_centres))
     app, admin = bootstrap(Settings(url)), bootstrap(Settings(url))
     try:
         year = Period(YEAR)
@@ -106,8 +110,10 @@ def test_a_rebuilt_cube_is_another_key(prepared_url: Prepare, county: Any) -> No
         admin.close()
 
 
-def test_concurrent_callers_share_one_computation(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app(compensation(county))
+def test_concurrent_callers_share_one_computation(
+    prepared_app: PrepareApp, four_centres: Any
+) -> None:
+    app = prepared_app(compensation(four_centres))
     year = Period(YEAR)
     head = app.catch_up()
     with ThreadPoolExecutor(4) as pool:
@@ -155,11 +161,11 @@ def test_a_value_made_while_the_cube_was_not_standing_is_not_kept() -> None:
 
 
 def test_a_persons_explanation_computes_only_their_institutions_with_the_countys_shares(
-    prepared_app: PrepareApp, county: Any
+    prepared_app: PrepareApp, four_centres: Any
 ) -> None:
     from tests.integration.test_performance import record_pool
 
-    app = prepared_app(compensation(county))
+    app = prepared_app(compensation(four_centres))
     staff = record_pool(app)
     year = Period(YEAR)
     person = app.explain_staff(staff[1], year)
