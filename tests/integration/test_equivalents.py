@@ -358,16 +358,16 @@ def allow_frozen_time(app: Dangliang) -> None:
     types[FakeDate] = DateAsISO()
 
 
-def test_as_of_answers_do_not_change_after_later_events(app: Dangliang, county: Any) -> None:
+def test_as_of_answers_do_not_change_after_later_events(app: Dangliang, four_centres: Any) -> None:
     allow_frozen_time(app)
     with freeze_time("2025-01-10 09:00:00"):
-        load_reference(app, county)
-        app.import_services(county.files["services"], actor="t", today=date(2025, 1, 1))
+        load_reference(app, four_centres)
+        app.import_services(four_centres.files["services"], actor="t", today=date(2025, 1, 1))
         before = app.equivalents("2024-03", as_of=datetime(2025, 1, 10, 9, 30, tzinfo=UTC))
         assert before["institutions"]
     with freeze_time("2025-02-01 10:00:00"):
         # a later void, correction and value change, all in March 2024
-        with county.files["services"].open(encoding="utf-8") as f:
+        with four_centres.files["services"].open(encoding="utf-8") as f:
             march = [r for r in csv.DictReader(f) if r["service_date"].startswith("2024-03")]
         first = app.log.repository.get(
             service_record_id(march[0]["institution_code"], march[0]["source_id"])
@@ -392,8 +392,10 @@ def test_as_of_answers_do_not_change_after_later_events(app: Dangliang, county: 
     assert now["institutions"] != before["institutions"]
 
 
-def test_rebuild_reproduces_the_incremental_cube(prepared_app: PrepareApp, county: Any) -> None:
-    app = prepared_app(records(county))  # imported and caught up: the incremental cube
+def test_rebuild_reproduces_the_incremental_cube(
+    prepared_app: PrepareApp, four_centres: Any
+) -> None:
+    app = prepared_app(records(four_centres))  # imported and caught up: the incremental cube
     with app.engine.connect() as conn:
         incremental = eq.cube_rows(conn, app.equivalents_projection().t)
     assert len(incremental) > 100
