@@ -71,22 +71,30 @@ def as_read(columns: tuple[str, ...]) -> pl.Expr:
 def _frames(
     reader: CsvReader, columns: tuple[str, ...], size: int, lines: int
 ) -> Iterator[pl.DataFrame]:
-    scan = pl.scan_csv(
-        reader.path,
-        has_header=True,
-        new_columns=list(columns),
-        schema=dict.fromkeys(columns, pl.String),
-        quote_char=None,
-    )
+    """Frames of about `size` rows, each parsed from its own block of whole lines, so memory
+    stays flat whatever the file's size (polars' own streaming reader reads ahead)."""
+    schema = dict.fromkeys(columns, pl.String)
     first = 2  # the header is row 1
-    try:
-        for frame in scan.collect_batches(chunk_size=size):
+    with open(reader.path, "rb") as f:
+        f.readline()  # the header (checked by the csv reader)
+        block_bytes = max(size * 64, 1 << 16)  # ~64 bytes a row
+        while block := f.read(block_bytes):
+            if not block.endswith(b"\n"):
+                block += f.readline()
+            try:
+                frame = pl.read_csv(
+                    block,
+                    has_header=False,
+                    new_columns=list(columns),
+                    schema=schema,
+                    quote_char=None,
+                )
+            except pl.exceptions.PolarsError as e:
+                raise NotPlain(str(e)) from e
             numbered = frame.with_row_index("row", offset=first)
             first += frame.height
             reader.read_share(first - 1, lines)
             yield numbered.with_columns(pl.col("row").cast(pl.Int64))
-    except pl.exceptions.PolarsError as e:
-        raise NotPlain(str(e)) from e
 
 
 def _plain_lines(reader: CsvReader, width: int) -> int | None:

@@ -313,9 +313,9 @@ class PostgresBulkWriter:
             cur.execute(
                 sql.SQL(
                     "SELECT originator_id, state FROM {} "
-                    "WHERE originator_version = 1 AND originator_id = ANY(%s)"
+                    "WHERE originator_version = 1 AND originator_id = ANY(%s::uuid[])"
                 ).format(self._table),
-                ([UUID(h) for h in originator_ids],),
+                (list(originator_ids),),  # hex text, cast by the server (no UUID objects)
             )
             return {row[0].hex: bytes(row[1]) for row in cur.fetchall()}
 
@@ -344,12 +344,16 @@ class PostgresBulkWriter:
                 "CREATE TEMP TABLE IF NOT EXISTS dl_bulk_events (ord int, "
                 "originator_id uuid, body bytea) ON COMMIT DELETE ROWS"
             )
-            with cur.copy(
-                "COPY dl_bulk_events (ord, originator_id, body) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
-                copy.set_types(["int4", "uuid", "bytea"])
-                for n, (oid, body) in enumerate(rows):
-                    copy.write_row((n, UUID(oid), body.encode()))
+            # COPY's text format, written a page at a time: the ids are hex (uuid input takes
+            # them as they are) and the states' bytes hex too, so nothing needs escaping.
+            with cur.copy("COPY dl_bulk_events (ord, originator_id, body) FROM STDIN") as copy:
+                for start in range(0, len(rows), 10_000):
+                    copy.write(
+                        b"".join(
+                            b"%d\t%s\t\\\\x%s\n" % (n, oid.encode(), body.encode().hex().encode())
+                            for n, (oid, body) in enumerate(rows[start : start + 10_000], start)
+                        )
+                    )
             # The library's own write lock: notification ids in commit order (module doc).
             cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._table))
             cur.execute(sql.SQL("NOTIFY {}").format(self._channel))
