@@ -26,19 +26,10 @@ import polars as pl
 
 from dangliang.domain.ids import service_record_id_hex
 from dangliang.importers.csv_columns import as_read, rows_of
-from dangliang.importers.formats import FALSE_WORDS, TRUE_WORDS
+from dangliang.importers.formats import FALSE_WORDS, SERVICES, TRUE_WORDS
 from dangliang.projections.registry import Registry
 
-COLUMNS = (
-    "source_id",
-    "institution_code",
-    "staff_id",
-    "item_code",
-    "quantity",
-    "service_date",
-    "patient_ref",
-    "compliant",
-)
+COLUMNS = tuple(SERVICES.column_names)  # source_id, institution_code, … compliant
 _CODE = r"^[A-Za-z0-9_.\-]{1,64}$"
 _WHOLE = r"^[1-9][0-9]{0,5}$"  # 1 … 999,999: canonical as written (a decimal goes row by row)
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
