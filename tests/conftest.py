@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
+import freezegun
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -42,6 +43,12 @@ from tests.databases import (  # noqa: F401 (the tests import these from here)
     require_postgres,
     start_run,
 )
+
+# The prepared databases' background thread (tests/databases.py) connects to PostgreSQL while a
+# test may be starting or stopping a frozen clock: psycopg times its connection wait with
+# `time.monotonic`, which freezegun would make jump by decades under it ("connection timeout
+# expired" at once). psycopg's waiting keeps the real clock; what the tests freeze is the app's.
+freezegun.configure(extend_ignore_list=["psycopg.waiting"])
 
 
 def pytest_configure(config: pytest.Config) -> None:
