@@ -44,11 +44,13 @@ from tests.databases import (  # noqa: F401 (the tests import these from here)
     start_run,
 )
 
-# The prepared databases' background thread (tests/databases.py) connects to PostgreSQL while a
-# test may be starting or stopping a frozen clock: psycopg times its connection wait with
-# `time.monotonic`, which freezegun would make jump by decades under it ("connection timeout
-# expired" at once). psycopg's waiting keeps the real clock; what the tests freeze is the app's.
-freezegun.configure(extend_ignore_list=["psycopg.waiting"])
+# Threads that wait on the clock while a test freezes it keep the real clock (what the tests
+# freeze is the app's): the prepared databases' background thread (tests/databases.py) connects
+# to PostgreSQL, and psycopg times its connection wait with `time.monotonic`, which freezegun
+# made jump by decades under it ("connection timeout expired" at once); the browser tests'
+# live server (tests/browser) runs an asyncio loop, whose timers set while the clock was frozen
+# never fired, so it never saw that it should stop (10 s at the end of a worker's session).
+freezegun.configure(extend_ignore_list=["psycopg.waiting", "asyncio"])
 
 
 def pytest_configure(config: pytest.Config) -> None:
