@@ -92,9 +92,6 @@ class LiveServer:
 
     def __exit__(self, *_: object) -> None:
         self.server.should_exit = True
-        # Without waiting for open connections: a browser's keep-alive one would hold the
-        # thread until the join below gave up, 10 s at the end of the worker's session.
-        self.server.force_exit = True
         self.thread.join(timeout=10)
 
 
