@@ -30,6 +30,8 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from uuid import UUID
@@ -37,7 +39,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from dangliang.domain.imports import BulkImport
-from dangliang.ledger.chain import Tables
+from dangliang.ledger.chain import GENESIS, Tables, digests, stored_head, unhex
 from dangliang.ledger.eventlog import EventLog
 from dangliang.ledger.sealing import qualified, seal_appended
 from dangliang.settings import Database
@@ -195,6 +197,14 @@ class BulkWriter(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
+class Ahead:
+    """A batch's chain, being hashed while the batch is inserted (`SQLiteBulkWriter`)."""
+
+    ids: list[str]
+    digests: Future[tuple[list[tuple[int, str]], bytes]]
+
+
 class SQLiteBulkWriter:
     def __init__(self, database: Database, table: str):
         self._conn = sqlite3.connect(
@@ -214,6 +224,7 @@ class SQLiteBulkWriter:
         self._table = table
         self._sealing = Tables(self._conn, "sqlite", table)
         self._attached = False
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-seal")
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         rows = self._conn.execute(
@@ -254,14 +265,74 @@ class SQLiteBulkWriter:
             try:
                 own = opening.event(size)
                 position = self._insert_event(own) if own is not None else None
-                start = opening.prefix(position).decode()
-                inserted = self._conn.execute(insert, (topic, start, first, last)).rowcount
-                seal_appended(self._sealing, inserted + (own is not None))
+                start = opening.prefix(position)
+                ahead = self._seal_ahead(staging, first, last, topic, start, own, position)
+                inserted = self._conn.execute(insert, (topic, start.decode(), first, last)).rowcount
+                if ahead is None or not self._sealed_ahead(ahead, inserted, position):
+                    seal_appended(self._sealing, inserted + (own is not None))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             progress(size, inserted)
+
+    def _seal_ahead(
+        self,
+        staging: Staging,
+        first: int,
+        last: int,
+        topic: str,
+        start: bytes,
+        own: StoredEvent | None,
+        position: int | None,
+    ) -> Ahead | None:
+        """Start hashing the batch into the chain on a thread while SQLite inserts it (the
+        insert runs in C without the GIL: the two share the machine's cores). The rows are
+        hashed as they will be stored: the batch's own event at `position`, then its records
+        in id order, each at the next rowid. `_sealed_ahead` checks that this is what the
+        insert did before the digests are kept; otherwise the batch is sealed by reading it
+        back (`seal_appended`). Only when everything before the batch is sealed."""
+        if own is None or position is None:
+            return None
+        head = stored_head(self._sealing)
+        previous = unhex(head[1]) if head[0] else GENESIS
+        if head[0] != position - 1 or previous is None:
+            return None
+        staged = staging.conn.execute(
+            f"SELECT id, body FROM entries WHERE seq BETWEEN ? AND ? AND state = {NEW} ORDER BY id",
+            (first, last),
+        ).fetchall()
+        oid = own.originator_id
+        rows = [
+            (
+                position,
+                oid.hex if isinstance(oid, UUID) else oid,
+                own.originator_version,
+                own.topic,
+                own.state,
+            ),
+            *(
+                (position + n, rid, 1, topic, start + body.encode())
+                for n, (rid, body) in enumerate(staged, start=1)
+            ),
+        ]
+        future = self._hasher.submit(digests, previous, rows, "sqlite")
+        return Ahead([rid for rid, _ in staged], future)
+
+    def _sealed_ahead(self, ahead: Ahead, inserted: int, position: int | None) -> bool:
+        """Keep the digests hashed ahead if the records were stored exactly as hashed: every
+        staged record inserted, at the rowids after the batch's event, in id order."""
+        chained, _ = ahead.digests.result()
+        if inserted != len(ahead.ids):
+            return False
+        stored = self._conn.execute(
+            f"SELECT originator_id FROM {self._table} WHERE rowid > ? ORDER BY rowid",
+            (position,),
+        ).fetchall()
+        if [r[0] for r in stored] != ahead.ids or chained[-1][0] != (position or 0) + inserted:
+            return False
+        self._sealing.insert_digests(chained)
+        return True
 
     def _insert_event(self, event: StoredEvent) -> int:
         oid = event.originator_id
@@ -278,6 +349,7 @@ class SQLiteBulkWriter:
         return int(cursor.lastrowid or 0)
 
     def close(self) -> None:
+        self._hasher.shutdown()
         if self._attached:
             self._conn.execute("DETACH DATABASE staging")
         # If a reader holds the WAL, SQLite checkpoints it later on its own.

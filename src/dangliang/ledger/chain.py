@@ -60,7 +60,7 @@ import hashlib
 import re
 import struct
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -375,15 +375,26 @@ def extend(tables: Tables, head: tuple[int, str], upto: int, page: int = 20_000)
             f"dangliang audit verify / the chain's digest for event {head[0]} is not "
             "64 hex digits, so the chain cannot be continued: run dangliang audit verify"
         )
-    sha256, dialect, chained = hashlib.sha256, tables.dialect, 0
+    chained = 0
     for rows in event_pages(tables, head[0], upto, page):
-        out: list[tuple[int, str]] = []
-        for row in rows:
-            previous = sha256(previous + encode_row(row, dialect)).digest()
-            out.append((row[0], previous.hex()))
+        out, previous = digests(previous, rows, tables.dialect)
         tables.insert_digests(out)
         chained += len(out)
     return chained
+
+
+def digests(
+    previous: bytes, rows: Iterable[Sequence[Any]], dialect: str
+) -> tuple[list[tuple[int, str]], bytes]:
+    """The chain over `rows` — `(notification id, originator id, version, topic, state)` in
+    id order, as the events table holds them — after the digest `previous`: the chain rows
+    and the last digest."""
+    sha256 = hashlib.sha256
+    out: list[tuple[int, str]] = []
+    for row in rows:
+        previous = sha256(previous + encode_row(row, dialect)).digest()
+        out.append((row[0], previous.hex()))
+    return out, previous
 
 
 def flatten(pages: Iterator[Sequence[Any]]) -> Iterator[Any]:
