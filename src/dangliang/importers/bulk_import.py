@@ -5,7 +5,7 @@ each describe themselves with a `BulkSpec`; this module does the rest, the same 
 Pass 1 streams the file: every row is checked (types, then the spec's reference checks) and
 every problem is collected with its file, row and column; valid rows are turned into the
 stored form of their created event (the spec's body builder, byte for byte what the library's
-mapper writes) and staged in a temporary file (`bulk.Staging`), so memory stays flat however
+mapper writes) and staged in a temporary file (`staging.Staging`), so memory stays flat however
 large the file is. Rows already in the log with the same content are counted and skipped; the
 same key with *different* content is a problem (send a corrections file instead); a key
 repeated within the file is a problem naming the first row.
@@ -39,7 +39,8 @@ from dangliang.importers.csv_columns import NotPlain, column_frames
 from dangliang.importers.fields import validate_chunk
 from dangliang.importers.formats import FileFormat
 from dangliang.importers.readers import open_table
-from dangliang.ledger.bulk import NEW, STORED, BatchOpening, BulkWriter, ImportBatches, Staging
+from dangliang.ledger.bulk import BatchOpening, BulkWriter, ImportBatches
+from dangliang.ledger.staging import NEW, STORED, Staging
 
 Progress = Callable[[str, int, int], Any]
 

@@ -12,135 +12,37 @@ transaction per batch, each started by its `BatchOpening` (the compact form: the
   re-imports and concurrent overlapping imports neither lose nor duplicate anything;
 - on PostgreSQL the batch takes the same `EXCLUSIVE` table lock as the library's recorder,
   so notification ids are issued in commit order and catch-up readers never skip a gap;
-- each batch is sealed into the hash chain in its own transaction (`sealing.seal_appended`),
-  so a committed batch is never unsealed, even if the import is killed right after it.
+- each batch is sealed into the hash chain in its own transaction, so a committed batch is
+  never unsealed, even if the import is killed right after it. The batch is hashed on a thread
+  while the database inserts it, as it will be stored; the digests are kept only when the
+  insert stored exactly that (every record, at the ids after the batch's own event, in that
+  order), else the batch is read back and sealed (`sealing.seal_appended`).
 
-Between validation and writing, the prepared events wait in a `Staging` file (a throw-away
-SQLite database), so memory stays flat for any file size. On SQLite each batch is then one
-`INSERT … SELECT` from the attached staging file: the whole batch runs inside SQLite, with
-no Python per row.
+Between validation and writing, the prepared events wait in a `staging.Staging` file (a
+throw-away SQLite database), so memory stays flat for any file size. On SQLite each batch is
+then one `INSERT … SELECT` from the attached staging file: the whole batch runs inside SQLite,
+with no Python per row.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sqlite3
-import tempfile
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from dangliang.domain.imports import BulkImport
-from dangliang.ledger.chain import GENESIS, Tables, digests, stored_head, unhex
+from dangliang.ledger.chain import GENESIS, Tables, count_after, digests, stored_head, unhex
 from dangliang.ledger.eventlog import EventLog
 from dangliang.ledger.sealing import qualified, seal_appended
+from dangliang.ledger.staging import NEW, Staging
 from dangliang.settings import Database
-
-NEW, STORED, SKIPPED = 0, 1, 2  # staged entry states: to write, already in the log, refused
-
-
-class Staging:
-    """Prepared events between the two passes of an import: `(seq, id, row, body, state)`.
-
-    The file is locked while the import runs. A killed import cannot delete its file, so
-    each new one first removes the staging files nobody holds a lock on any more.
-    """
-
-    PREFIX = "dangliang-staging-"
-
-    def __init__(self, directory: Path | None = None):
-        remove_abandoned_staging(directory)
-        fd, name = tempfile.mkstemp(prefix=self.PREFIX, suffix=".db", dir=directory)
-        self._lock_fd = fd
-        _try_lock(fd)
-        self.path = Path(name)
-        self.conn = sqlite3.connect(name, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-65536"):
-            self.conn.execute(f"PRAGMA {pragma}")
-        self.conn.execute(
-            "CREATE TABLE entries (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, "
-            "row INTEGER NOT NULL, body TEXT NOT NULL, state INTEGER NOT NULL)"
-        )
-        self.count = 0
-
-    def add(self, entries: Sequence[tuple[str, int, str, int]]) -> None:
-        """Append `(id, row, body, state)` entries (an append to a rowid table: ~1 µs each)."""
-        self.conn.execute("BEGIN")
-        self.conn.executemany(
-            "INSERT INTO entries (id, row, body, state) VALUES (?,?,?,?)", entries
-        )
-        self.conn.execute("COMMIT")
-        self.count += len(entries)
-
-    def rows_with_hash_prefixes(self, prefixes: Sequence[str]) -> list[tuple[str, int, str]]:
-        """`(id, row, body)` of every entry whose id starts with one of these 16-hex-digit
-        prefixes, in file order (a full scan: only used when a file repeats a key)."""
-        return self.conn.execute(
-            "SELECT id, row, body FROM entries "
-            "WHERE substr(id, 1, 16) IN (SELECT value FROM json_each(?)) ORDER BY seq",
-            (json.dumps(list(prefixes)),),
-        ).fetchall()
-
-    def mark_skipped(self, rows: Sequence[int]) -> None:
-        self.conn.execute(
-            f"UPDATE entries SET state = {SKIPPED} WHERE row IN (SELECT value FROM json_each(?))",
-            (json.dumps(list(rows)),),
-        )
-
-    def counts(self) -> dict[int, int]:
-        return dict(self.conn.execute("SELECT state, count(*) FROM entries GROUP BY state"))
-
-    def batches(self, size: int) -> Iterator[tuple[int, int]]:
-        """Consecutive `(first_seq, last_seq)` ranges of `size` staged entries."""
-        for first in range(1, self.count + 1, size):
-            yield first, min(first + size - 1, self.count)
-
-    def close(self) -> None:
-        self.conn.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        os.close(self._lock_fd)
-
-
-def remove_abandoned_staging(directory: Path | None = None, min_age_seconds: float = 60) -> None:
-    """Delete staging files of imports that died (unlocked, and older than a minute so a
-    file another import has only just created is never taken for abandoned)."""
-    folder = Path(directory or tempfile.gettempdir())
-    now = time.time()
-    for path in folder.glob(f"{Staging.PREFIX}*.db"):
-        try:
-            if now - path.stat().st_mtime < min_age_seconds:
-                continue
-            fd = os.open(path, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            if _try_lock(fd):
-                path.unlink(missing_ok=True)
-        finally:
-            os.close(fd)
-
-
-def _try_lock(fd: int) -> bool:
-    """Take an exclusive advisory lock without waiting; False if another process has it.
-    (Where there is no fcntl, e.g. Windows, nothing is locked and nothing is cleaned.)"""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return False
-    return True
 
 
 class BatchOpening(Protocol):
@@ -378,6 +280,7 @@ class PostgresBulkWriter:
         self._sealing = Tables(
             self._conn, "postgresql", qualified(schema, table), qualified(schema, "audit_chain")
         )
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-seal")
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         sql = self._sql
@@ -419,11 +322,11 @@ class PostgresBulkWriter:
             # COPY's text format, written a page at a time: the ids are hex (uuid input takes
             # them as they are) and the states' bytes hex too, so nothing needs escaping.
             with cur.copy("COPY dl_bulk_events (ord, originator_id, body) FROM STDIN") as copy:
-                for start in range(0, len(rows), 10_000):
+                for page in range(0, len(rows), 10_000):
                     copy.write(
                         b"".join(
                             b"%d\t%s\t\\\\x%s\n" % (n, oid.encode(), body.encode().hex().encode())
-                            for n, (oid, body) in enumerate(rows[start : start + 10_000], start)
+                            for n, (oid, body) in enumerate(rows[page : page + 10_000], page)
                         )
                     )
             # The library's own write lock: notification ids in commit order (module doc).
@@ -440,19 +343,69 @@ class PostgresBulkWriter:
                     (own.originator_id, own.originator_version, own.topic, own.state),
                 )
                 position = int(cur.fetchone()[0])  # type: ignore[index]
+            start = opening.prefix(position)
+            ahead = self._seal_ahead(rows, topic, start, own, position)
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {} (originator_id, originator_version, topic, state) "
                     "SELECT originator_id, 1, %s, %s || body FROM dl_bulk_events ORDER BY ord "
                     "ON CONFLICT DO NOTHING"
                 ).format(self._table),
-                (topic, opening.prefix(position)),
+                (topic, start),
             )
             inserted = cur.rowcount
-            seal_appended(self._sealing, inserted + (own is not None))
+            if ahead is None or not self._sealed_ahead(ahead, inserted, position):
+                seal_appended(self._sealing, inserted + (own is not None))
             return inserted
 
+    def _seal_ahead(
+        self,
+        rows: Sequence[tuple[str, str]],
+        topic: str,
+        start: bytes,
+        own: StoredEvent | None,
+        position: int | None,
+    ) -> Ahead | None:
+        """As `SQLiteBulkWriter._seal_ahead`: hash the batch on a thread while the server
+        inserts it, each record at the next notification id after the batch's own event
+        (the table lock keeps anyone else from taking one); only when nothing but the
+        batch's own event is unsealed (ids may have gaps here: a rolled-back insert uses one)."""
+        if own is None or position is None:
+            return None
+        head = stored_head(self._sealing)
+        previous = unhex(head[1]) if head[0] else GENESIS
+        if previous is None or count_after(self._sealing, head[0]) != 1:
+            return None
+        ids = [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h, _ in rows]
+        hashed = [
+            (position, str(own.originator_id), own.originator_version, own.topic, own.state),
+            *(
+                (position + n, rid, 1, topic, start + body.encode())
+                for n, (rid, (_, body)) in enumerate(zip(ids, rows, strict=True), start=1)
+            ),
+        ]
+        return Ahead(ids, self._hasher.submit(digests, previous, hashed, "postgresql"))
+
+    def _sealed_ahead(self, ahead: Ahead, inserted: int, position: int | None) -> bool:
+        chained, _ = ahead.digests.result()
+        if inserted != len(ahead.ids):
+            return False
+        with self._conn.cursor() as cur:
+            cur.execute(
+                self._sql.SQL(
+                    "SELECT originator_id::text FROM {} WHERE notification_id > %s "
+                    "ORDER BY notification_id"
+                ).format(self._table),
+                (position,),
+            )
+            stored = [r[0] for r in cur.fetchall()]
+        if stored != ahead.ids or chained[-1][0] != (position or 0) + inserted:
+            return False
+        self._sealing.insert_digests(chained)
+        return True
+
     def close(self) -> None:
+        self._hasher.shutdown()
         self._conn.close()
 
 

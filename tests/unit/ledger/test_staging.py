@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from dangliang.ledger.bulk import NEW, Staging, remove_abandoned_staging
+from dangliang.ledger.staging import NEW, Staging, remove_abandoned_staging
 
 
 def test_entries_round_trip_and_the_file_goes_away(tmp_path: Path) -> None:
