@@ -27,6 +27,7 @@ with no Python per row.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -101,10 +102,25 @@ class BulkWriter(Protocol):
 
 @dataclass
 class Ahead:
-    """A batch's chain, being hashed while the batch is inserted (`SQLiteBulkWriter`)."""
+    """A batch's chain, being hashed while the batch is inserted: its records' ids in the
+    order they were hashed (after the batch's own event), and the digests to come."""
 
     ids: list[str]
     digests: Future[tuple[list[tuple[int, str]], bytes]]
+
+    def keep(
+        self, sealing: Tables, inserted: int, position: int, stored: Callable[[], list[str]]
+    ) -> bool:
+        """Write the digests if the records were stored exactly as hashed — every one
+        inserted, at the ids after the batch's event (`position`), in that order (`stored()`:
+        the ids after `position` as the table holds them); else False and nothing written."""
+        chained, _ = self.digests.result()
+        if inserted != len(self.ids) or chained[-1][0] != position + inserted:
+            return False
+        if stored() != self.ids:
+            return False
+        sealing.insert_digests(chained)
+        return True
 
 
 class SQLiteBulkWriter:
@@ -170,7 +186,17 @@ class SQLiteBulkWriter:
                 start = opening.prefix(position)
                 ahead = self._seal_ahead(staging, first, last, topic, start, own, position)
                 inserted = self._conn.execute(insert, (topic, start.decode(), first, last)).rowcount
-                if ahead is None or not self._sealed_ahead(ahead, inserted, position):
+                kept = (
+                    ahead is not None
+                    and position is not None
+                    and ahead.keep(
+                        self._sealing,
+                        inserted,
+                        position,
+                        functools.partial(self._stored_ids, position),
+                    )
+                )
+                if not kept:
                     seal_appended(self._sealing, inserted + (own is not None))
                 self._conn.execute("COMMIT")
             except BaseException:
@@ -191,7 +217,7 @@ class SQLiteBulkWriter:
         """Start hashing the batch into the chain on a thread while SQLite inserts it (the
         insert runs in C without the GIL: the two share the machine's cores). The rows are
         hashed as they will be stored: the batch's own event at `position`, then its records
-        in id order, each at the next rowid. `_sealed_ahead` checks that this is what the
+        in id order, each at the next rowid. `Ahead.keep` checks that this is what the
         insert did before the digests are kept; otherwise the batch is sealed by reading it
         back (`seal_appended`). Only when everything before the batch is sealed."""
         if own is None or position is None:
@@ -221,20 +247,12 @@ class SQLiteBulkWriter:
         future = self._hasher.submit(digests, previous, rows, "sqlite")
         return Ahead([rid for rid, _ in staged], future)
 
-    def _sealed_ahead(self, ahead: Ahead, inserted: int, position: int | None) -> bool:
-        """Keep the digests hashed ahead if the records were stored exactly as hashed: every
-        staged record inserted, at the rowids after the batch's event, in id order."""
-        chained, _ = ahead.digests.result()
-        if inserted != len(ahead.ids):
-            return False
-        stored = self._conn.execute(
+    def _stored_ids(self, position: int) -> list[str]:
+        found = self._conn.execute(
             f"SELECT originator_id FROM {self._table} WHERE rowid > ? ORDER BY rowid",
             (position,),
         ).fetchall()
-        if [r[0] for r in stored] != ahead.ids or chained[-1][0] != (position or 0) + inserted:
-            return False
-        self._sealing.insert_digests(chained)
-        return True
+        return [r[0] for r in found]
 
     def _insert_event(self, event: StoredEvent) -> int:
         oid = event.originator_id
@@ -354,7 +372,14 @@ class PostgresBulkWriter:
                 (topic, start),
             )
             inserted = cur.rowcount
-            if ahead is None or not self._sealed_ahead(ahead, inserted, position):
+            kept = (
+                ahead is not None
+                and position is not None
+                and ahead.keep(
+                    self._sealing, inserted, position, functools.partial(self._stored_ids, position)
+                )
+            )
+            if not kept:
                 seal_appended(self._sealing, inserted + (own is not None))
             return inserted
 
@@ -386,10 +411,7 @@ class PostgresBulkWriter:
         ]
         return Ahead(ids, self._hasher.submit(digests, previous, hashed, "postgresql"))
 
-    def _sealed_ahead(self, ahead: Ahead, inserted: int, position: int | None) -> bool:
-        chained, _ = ahead.digests.result()
-        if inserted != len(ahead.ids):
-            return False
+    def _stored_ids(self, position: int) -> list[str]:
         with self._conn.cursor() as cur:
             cur.execute(
                 self._sql.SQL(
@@ -398,11 +420,7 @@ class PostgresBulkWriter:
                 ).format(self._table),
                 (position,),
             )
-            stored = [r[0] for r in cur.fetchall()]
-        if stored != ahead.ids or chained[-1][0] != (position or 0) + inserted:
-            return False
-        self._sealing.insert_digests(chained)
-        return True
+            return [r[0] for r in cur.fetchall()]
 
     def close(self) -> None:
         self._hasher.shutdown()
