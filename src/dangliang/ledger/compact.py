@@ -52,6 +52,7 @@ register_topic(SERVICE_RECORD_TOPIC, ServiceRecord.Recorded)
 _SERVICE_RECORD = get_topic(ServiceRecord)
 _FIELDS = 9  # batch + eight facts
 _DEFAULTS: tuple[Any, ...] = (None, 1, 1)  # patient_ref, quantity, compliant
+_DEFAULTS_WRITTEN = ("null", "1", "1")  # the same, as the compact form writes them
 
 
 class BatchFacts(NamedTuple):
@@ -89,8 +90,8 @@ def service_record_tail(
         quantity_json(quantity),
         "1" if compliant else "0",
     ]
-    while len(values) > 5 and values[-1] == ("null", "1", "1")[len(values) - 6]:
-        values.pop()
+    while len(values) > 5 and values[-1] == _DEFAULTS_WRITTEN[len(values) - 6]:
+        values.pop()  # trailing defaults are left out
     return "," + ",".join(values) + "]"
 
 
