@@ -63,13 +63,16 @@ class ServiceColumns:
         `(id hex, row number, compact body)`, and the rows left to the row-by-row path."""
         if not chunk:
             return [], []
-        frame = pl.DataFrame(
-            {
-                "row": [n for n, _ in chunk],
-                **{c: [r.get(c) for _, r in chunk] for c in COLUMNS},
-            },
-            schema={"row": pl.Int64, **dict.fromkeys(COLUMNS, pl.String)},
-        )
+        try:
+            frame = pl.DataFrame(
+                {
+                    "row": [n for n, _ in chunk],
+                    **{c: [r.get(c) for _, r in chunk] for c in COLUMNS},
+                },
+                schema={"row": pl.Int64, **dict.fromkeys(COLUMNS, pl.String)},
+            )
+        except (TypeError, pl.exceptions.PolarsError):  # a cell that is not text: row by row
+            return [], list(chunk)
         prepared, rest = self._split(self._checked(frame))
         taken = set(rest["row"].to_list())
         return prepared, [(n, r) for n, r in chunk if n in taken]

@@ -243,3 +243,9 @@ def test_a_ragged_line_the_counts_miss_stops_the_column_read(tmp_path: Path) -> 
     assert frames is not None
     with pytest.raises(NotPlain):
         list(frames)
+
+
+def test_a_chunk_with_a_cell_that_is_not_text_goes_row_by_row() -> None:
+    odd = dict(GOOD, quantity=3)  # a reader hands text; anything else is not guessed at
+    prepared, rest = ServiceColumns(REGISTRY, TODAY).split([(2, GOOD), (3, odd)])
+    assert prepared == [] and [n for n, _ in rest] == [2, 3]
