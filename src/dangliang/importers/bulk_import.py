@@ -394,8 +394,8 @@ def check_chunk(
 ) -> Checked:
     """Validate a chunk of rows and prepare the stored form of the good ones: the rows the
     fast path is sure of (`found`, or found here by `fast`), the others row by row; in file
-    order. The raw rows returned are those checked row by row (the only ones that can be
-    refused here)."""
+    order. The raw rows returned are the chunk's (the rows read as dicts): a frame's rows the
+    fast path took have none, and are read again if they are refused later."""
     found = list(found or ())
     rest = chunk
     if fast is not None:

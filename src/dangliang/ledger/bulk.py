@@ -27,7 +27,6 @@ with no Python per row.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -39,7 +38,15 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from dangliang.domain.imports import BulkImport
-from dangliang.ledger.chain import GENESIS, Tables, count_after, digests, stored_head, unhex
+from dangliang.ledger.chain import (
+    GENESIS,
+    Tables,
+    count_after,
+    digests,
+    stored_head,
+    unhex,
+    uuid_text,
+)
 from dangliang.ledger.eventlog import EventLog
 from dangliang.ledger.sealing import qualified, seal_appended
 from dangliang.ledger.staging import NEW, Staging
@@ -102,25 +109,70 @@ class BulkWriter(Protocol):
 
 @dataclass
 class Ahead:
-    """A batch's chain, being hashed while the batch is inserted: its records' ids in the
-    order they were hashed (after the batch's own event), and the digests to come."""
+    """A batch's chain, being hashed while the batch is inserted: the log position of the
+    batch's own event, its records' ids in the order they were hashed (at the ids after it),
+    and the digests to come."""
 
+    position: int
     ids: list[str]
     digests: Future[tuple[list[tuple[int, str]], bytes]]
 
-    def keep(
-        self, sealing: Tables, inserted: int, position: int, stored: Callable[[], list[str]]
-    ) -> bool:
+    def keep(self, sealing: Tables, inserted: int, stored: Callable[[int], list[str]]) -> bool:
         """Write the digests if the records were stored exactly as hashed — every one
-        inserted, at the ids after the batch's event (`position`), in that order (`stored()`:
-        the ids after `position` as the table holds them); else False and nothing written."""
+        inserted, at the ids after the batch's event, in that order (`stored(position)`: the
+        ids after it as the table holds them); else False and nothing written."""
         chained, _ = self.digests.result()
-        if inserted != len(self.ids) or chained[-1][0] != position + inserted:
+        if inserted != len(self.ids) or chained[-1][0] != self.position + inserted:
             return False
-        if stored() != self.ids:
+        if stored(self.position) != self.ids:
             return False
         sealing.insert_digests(chained)
         return True
+
+
+def seal_ahead(
+    hasher: ThreadPoolExecutor,
+    sealing: Tables,
+    batch: tuple[StoredEvent, str, int] | None,
+    records: Sequence[tuple[str, str]],
+    topic: str,
+    start: bytes,
+) -> Ahead | None:
+    """Start hashing a batch into the chain on a thread while the database inserts it (the
+    insert runs without the GIL: the two share the machine's cores). `batch` is the batch's
+    own event, its id as the table stores it and its log position; `records` the records'
+    `(id as stored, staged body)` in insert order, each hashed at the next id, with its state
+    `start + body`. `Ahead.keep` checks that this is what the insert did before the digests
+    are kept (`seal_batch`). Only when nothing but the batch's own event is unsealed."""
+    if batch is None:
+        return None
+    own, own_id, position = batch
+    head = stored_head(sealing)
+    previous = unhex(head[1]) if head[0] else GENESIS
+    if previous is None or count_after(sealing, head[0]) != 1:
+        return None
+    rows = [
+        (position, own_id, own.originator_version, own.topic, own.state),
+        *(
+            (position + n, rid, 1, topic, start + body.encode())
+            for n, (rid, body) in enumerate(records, start=1)
+        ),
+    ]
+    future = hasher.submit(digests, previous, rows, sealing.dialect)
+    return Ahead(position, [rid for rid, _ in records], future)
+
+
+def seal_batch(
+    sealing: Tables,
+    ahead: Ahead | None,
+    inserted: int,
+    appended: int,
+    stored: Callable[[int], list[str]],
+) -> None:
+    """Seal a batch inside its transaction: with the digests hashed ahead when the insert
+    stored what was hashed, else by reading the `appended` new events back."""
+    if ahead is None or not ahead.keep(sealing, inserted, stored):
+        seal_appended(sealing, appended)
 
 
 class SQLiteBulkWriter:
@@ -182,70 +234,24 @@ class SQLiteBulkWriter:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 own = opening.event(size)
-                position = self._insert_event(own) if own is not None else None
-                start = opening.prefix(position)
-                ahead = self._seal_ahead(staging, first, last, topic, start, own, position)
+                batch = self._insert_event(own) if own is not None else None
+                start = opening.prefix(batch[2] if batch else None)
+                ahead = None
+                if batch is not None:  # the staged records, in the insert's order (by id)
+                    staged = staging.conn.execute(
+                        f"SELECT id, body FROM entries WHERE seq BETWEEN ? AND ? AND state = {NEW} "
+                        "ORDER BY id",
+                        (first, last),
+                    ).fetchall()
+                    ahead = seal_ahead(self._hasher, self._sealing, batch, staged, topic, start)
                 inserted = self._conn.execute(insert, (topic, start.decode(), first, last)).rowcount
-                kept = (
-                    ahead is not None
-                    and position is not None
-                    and ahead.keep(
-                        self._sealing,
-                        inserted,
-                        position,
-                        functools.partial(self._stored_ids, position),
-                    )
-                )
-                if not kept:
-                    seal_appended(self._sealing, inserted + (own is not None))
+                appended = inserted + (own is not None)
+                seal_batch(self._sealing, ahead, inserted, appended, self._stored_ids)
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
             progress(size, inserted)
-
-    def _seal_ahead(
-        self,
-        staging: Staging,
-        first: int,
-        last: int,
-        topic: str,
-        start: bytes,
-        own: StoredEvent | None,
-        position: int | None,
-    ) -> Ahead | None:
-        """Start hashing the batch into the chain on a thread while SQLite inserts it (the
-        insert runs in C without the GIL: the two share the machine's cores). The rows are
-        hashed as they will be stored: the batch's own event at `position`, then its records
-        in id order, each at the next rowid. `Ahead.keep` checks that this is what the
-        insert did before the digests are kept; otherwise the batch is sealed by reading it
-        back (`seal_appended`). Only when everything before the batch is sealed."""
-        if own is None or position is None:
-            return None
-        head = stored_head(self._sealing)
-        previous = unhex(head[1]) if head[0] else GENESIS
-        if head[0] != position - 1 or previous is None:
-            return None
-        staged = staging.conn.execute(
-            f"SELECT id, body FROM entries WHERE seq BETWEEN ? AND ? AND state = {NEW} ORDER BY id",
-            (first, last),
-        ).fetchall()
-        oid = own.originator_id
-        rows = [
-            (
-                position,
-                oid.hex if isinstance(oid, UUID) else oid,
-                own.originator_version,
-                own.topic,
-                own.state,
-            ),
-            *(
-                (position + n, rid, 1, topic, start + body.encode())
-                for n, (rid, body) in enumerate(staged, start=1)
-            ),
-        ]
-        future = self._hasher.submit(digests, previous, rows, "sqlite")
-        return Ahead([rid for rid, _ in staged], future)
 
     def _stored_ids(self, position: int) -> list[str]:
         found = self._conn.execute(
@@ -254,19 +260,16 @@ class SQLiteBulkWriter:
         ).fetchall()
         return [r[0] for r in found]
 
-    def _insert_event(self, event: StoredEvent) -> int:
+    def _insert_event(self, event: StoredEvent) -> tuple[StoredEvent, str, int]:
+        """Append the batch's own event: `(event, its id as stored, its rowid)`."""
         oid = event.originator_id
+        stored_id = oid.hex if isinstance(oid, UUID) else str(oid)
         cursor = self._conn.execute(
             f"INSERT INTO {self._table} (originator_id, originator_version, topic, state) "
             "VALUES (?, ?, ?, ?)",
-            (
-                oid.hex if isinstance(oid, UUID) else oid,
-                event.originator_version,
-                event.topic,
-                event.state,
-            ),
+            (stored_id, event.originator_version, event.topic, event.state),
         )
-        return int(cursor.lastrowid or 0)
+        return event, stored_id, int(cursor.lastrowid or 0)
 
     def close(self) -> None:
         self._hasher.shutdown()
@@ -351,7 +354,7 @@ class PostgresBulkWriter:
             cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._table))
             cur.execute(sql.SQL("NOTIFY {}").format(self._channel))
             own = opening.event(len(rows))
-            position = None
+            batch = None
             if own is not None:
                 cur.execute(
                     sql.SQL(
@@ -360,9 +363,11 @@ class PostgresBulkWriter:
                     ).format(self._table),
                     (own.originator_id, own.originator_version, own.topic, own.state),
                 )
-                position = int(cur.fetchone()[0])  # type: ignore[index]
-            start = opening.prefix(position)
-            ahead = self._seal_ahead(rows, topic, start, own, position)
+                batch = (own, str(own.originator_id), int(cur.fetchone()[0]))  # type: ignore[index]
+            start = opening.prefix(batch[2] if batch else None)
+            # the records' ids as `originator_id::text` gives them, in the insert's order
+            records = [(uuid_text(oid), body) for oid, body in rows]
+            ahead = seal_ahead(self._hasher, self._sealing, batch, records, topic, start)
             cur.execute(
                 sql.SQL(
                     "INSERT INTO {} (originator_id, originator_version, topic, state) "
@@ -372,44 +377,9 @@ class PostgresBulkWriter:
                 (topic, start),
             )
             inserted = cur.rowcount
-            kept = (
-                ahead is not None
-                and position is not None
-                and ahead.keep(
-                    self._sealing, inserted, position, functools.partial(self._stored_ids, position)
-                )
-            )
-            if not kept:
-                seal_appended(self._sealing, inserted + (own is not None))
+            appended = inserted + (own is not None)
+            seal_batch(self._sealing, ahead, inserted, appended, self._stored_ids)
             return inserted
-
-    def _seal_ahead(
-        self,
-        rows: Sequence[tuple[str, str]],
-        topic: str,
-        start: bytes,
-        own: StoredEvent | None,
-        position: int | None,
-    ) -> Ahead | None:
-        """As `SQLiteBulkWriter._seal_ahead`: hash the batch on a thread while the server
-        inserts it, each record at the next notification id after the batch's own event
-        (the table lock keeps anyone else from taking one); only when nothing but the
-        batch's own event is unsealed (ids may have gaps here: a rolled-back insert uses one)."""
-        if own is None or position is None:
-            return None
-        head = stored_head(self._sealing)
-        previous = unhex(head[1]) if head[0] else GENESIS
-        if previous is None or count_after(self._sealing, head[0]) != 1:
-            return None
-        ids = [f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}" for h, _ in rows]
-        hashed = [
-            (position, str(own.originator_id), own.originator_version, own.topic, own.state),
-            *(
-                (position + n, rid, 1, topic, start + body.encode())
-                for n, (rid, (_, body)) in enumerate(zip(ids, rows, strict=True), start=1)
-            ),
-        ]
-        return Ahead(ids, self._hasher.submit(digests, previous, hashed, "postgresql"))
 
     def _stored_ids(self, position: int) -> list[str]:
         with self._conn.cursor() as cur:

@@ -145,13 +145,17 @@ def _id_field(value: Any, dialect: str) -> bytes:
     if isinstance(value, str):
         if dialect == "sqlite":
             if len(value) == 32 and HEX32.fullmatch(value):
-                canonical = f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-                return _field(canonical.encode("ascii"))
+                return _field(uuid_text(value).encode("ascii"))
         elif _UUID36.fullmatch(value):  # PostgreSQL: uuid::text is already canonical
             return _field(value.encode("ascii"))
         return _field(b"?" + value.encode("utf-8"))
     raw = bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
     return _field(b"?" + (raw.hex() if isinstance(raw, bytes) else raw).encode("utf-8"))
+
+
+def uuid_text(hex32: str) -> str:
+    """32 hex digits as a uuid's canonical text (8-4-4-4-12), as PostgreSQL prints one."""
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
 
 
 def _state_field(value: Any) -> bytes:

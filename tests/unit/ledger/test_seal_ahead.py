@@ -26,13 +26,13 @@ def ahead(position: int, ids: list[str]) -> Ahead:
     rows += [(position + n, i, 1, "SR1", b"[7]") for n, i in enumerate(ids, start=1)]
     done: Future[Any] = Future()
     done.set_result(digests(GENESIS, rows, "sqlite"))
-    return Ahead(ids, done)
+    return Ahead(position, ids, done)
 
 
 def test_kept_when_every_record_is_where_it_was_hashed() -> None:
     ids = ["1" * 32, "2" * 32]
     chain = Chain()
-    assert ahead(10, ids).keep(chain, 2, 10, lambda: ids)  # type: ignore[arg-type]
+    assert ahead(10, ids).keep(chain, 2, lambda position: ids)  # type: ignore[arg-type]
     assert [n for n, _ in chain.written] == [10, 11, 12]
     first = encode_row((10, "b" * 32, 2, "BatchWritten", b"{}"), "sqlite")
     assert chain.written[0][1] == hashlib.sha256(GENESIS + first).hexdigest()
@@ -42,5 +42,5 @@ def test_not_kept_when_a_record_was_refused_or_stored_in_another_order() -> None
     ids = ["1" * 32, "2" * 32]
     for inserted, stored in ((1, ids[:1]), (2, list(reversed(ids))), (2, [*ids, "3" * 32])):
         chain = Chain()
-        assert not ahead(10, ids).keep(chain, inserted, 10, lambda s=stored: s)  # type: ignore[arg-type, misc]
+        assert not ahead(10, ids).keep(chain, inserted, lambda position, s=stored: s)  # type: ignore[arg-type, misc]
         assert chain.written == []
