@@ -63,7 +63,7 @@ class BatchFacts(NamedTuple):
     import_ref: str
 
 
-def quantity_json(quantity: Decimal) -> str:
+def _quantity_json(quantity: Decimal) -> str:
     """A quantity as the compact form writes it: an integer, or its exact decimal text."""
     text = str(canonical_decimal(quantity))
     return text if "." not in text else f'"{text}"'
@@ -87,16 +87,12 @@ def service_record_tail(
         _q(item_code),
         f'"{service_date.isoformat()}"',
         "null" if patient_ref is None else _q(patient_ref),
-        quantity_json(quantity),
+        _quantity_json(quantity),
         "1" if compliant else "0",
     ]
     while len(values) > 5 and values[-1] == _DEFAULTS_WRITTEN[len(values) - 6]:
         values.pop()  # trailing defaults are left out
     return "," + ",".join(values) + "]"
-
-
-def service_record_state(batch: int, tail: str) -> bytes:
-    return f"[{batch}{tail}".encode()
 
 
 def compact_values(state: bytes) -> list[Any]:

@@ -25,7 +25,6 @@ from dangliang.ledger.compact import (
     BatchFacts,
     CompactMapper,
     record_content,
-    service_record_state,
 )
 from tests.conftest import examples
 
@@ -108,7 +107,7 @@ def test_body_is_what_the_mapper_stores(
     expected = MAPPER.to_stored_event(event)
 
     body = recorded_body(row)  # type: ignore[arg-type]
-    state = service_record_state(1234567, body)
+    state = b"[1234567" + body.encode()  # as the bulk writer stores it: the batch, then the body
     stored = StoredEvent(expected.originator_id, 1, SERVICE_RECORD_TOPIC, state)
     read = compact_mapper(actor, import_ref).to_domain_event(stored)
     assert type(read) is ServiceRecord.Recorded
