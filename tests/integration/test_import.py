@@ -27,6 +27,7 @@ from dangliang.domain.imports import BulkImport, DataImport
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
 from dangliang.importers.formats import CATALOGUE, SERVICES
+from dangliang.ledger import bulk
 from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
 from tests.conftest import load_reference
 
@@ -441,6 +442,37 @@ def test_same_source_id_with_other_content_is_refused(
     assert app.log.repository.get(
         service_record_id(changed["institution_code"], changed["source_id"])
     ).quantity == Decimal(county_rows[41]["quantity"])
+
+
+def test_records_stored_after_the_look_up_are_skipped_not_doubled(
+    loaded: Dangliang,
+    county_rows: list[dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another import may store a record between this import's look-up and its write. The
+    look-up is made blind here, so every batch expects only new records: on PostgreSQL the
+    straight COPY then fails on the first stored one and the batch goes again skipping what
+    is there; on SQLite the insert skips them itself. Nothing is doubled or lost and the
+    chain still verifies."""
+    app = loaded
+    rows = county_rows[:90]
+    app.import_services(write_rows(tmp_path / "some.csv", rows[20:50]), actor=ACTOR, today=TODAY)
+    monkeypatch.setattr(bulk.SQLiteBulkWriter, "first_events", lambda self, ids: {})
+    monkeypatch.setattr(bulk.PostgresBulkWriter, "first_events", lambda self, ids: {})
+
+    path = write_rows(tmp_path / "all.csv", rows)
+    result = app.import_services(path, actor=ACTOR, today=TODAY, batch_size=25)
+
+    assert (result.inserted, result.already_present) == (60, 30)
+    stored = [
+        UUID(str(n.originator_id))
+        for topic in (RECORDED, SERVICE_RECORD_TOPIC)
+        for n in notifications(app, topic)
+    ]
+    expected = {service_record_id(r["institution_code"], r["source_id"]) for r in rows}
+    assert len(stored) == len(set(stored)) == 90 and set(stored) == expected
+    assert app.verify_log()["ok"]
 
 
 def test_a_ragged_file_that_looks_plain_is_read_again_row_by_row(

@@ -32,7 +32,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
@@ -42,10 +42,10 @@ from dangliang.ledger.chain import (
     GENESIS,
     Tables,
     count_after,
-    digests,
+    is_hex32_run,
+    record_digests,
     stored_head,
     unhex,
-    uuid_text,
 )
 from dangliang.ledger.eventlog import EventLog
 from dangliang.ledger.sealing import qualified, seal_appended
@@ -110,21 +110,22 @@ class BulkWriter(Protocol):
 @dataclass
 class Ahead:
     """A batch's chain, being hashed while the batch is inserted: the log position of the
-    batch's own event, its records' ids in the order they were hashed (at the ids after it),
-    and the digests to come."""
+    batch's own event, its records' ids (32 hex digits) in the order they were hashed (at the
+    ids after it), and the digests to come."""
 
     position: int
     ids: list[str]
     digests: Future[tuple[list[tuple[int, str]], bytes]]
 
-    def keep(self, sealing: Tables, inserted: int, stored: Callable[[int], list[str]]) -> bool:
+    def keep(self, sealing: Tables, inserted: int, stored: Callable[[int], str]) -> bool:
         """Write the digests if the records were stored exactly as hashed — every one
         inserted, at the ids after the batch's event, in that order (`stored(position)`: the
-        ids after it as the table holds them); else False and nothing written."""
+        ids stored after it, in id order, as 32 hex digits each, run together); else False
+        and nothing written."""
         chained, _ = self.digests.result()
         if inserted != len(self.ids) or chained[-1][0] != self.position + inserted:
             return False
-        if stored(self.position) != self.ids:
+        if stored(self.position) != "".join(self.ids):
             return False
         sealing.insert_digests(chained)
         return True
@@ -141,24 +142,21 @@ def seal_ahead(
     """Start hashing a batch into the chain on a thread while the database inserts it (the
     insert runs without the GIL: the two share the machine's cores). `batch` is the batch's
     own event, its id as the table stores it and its log position; `records` the records'
-    `(id as stored, staged body)` in insert order, each hashed at the next id, with its state
-    `start + body`. `Ahead.keep` checks that this is what the insert did before the digests
-    are kept (`seal_batch`). Only when nothing but the batch's own event is unsealed."""
-    if batch is None:
+    `(id as 32 hex digits, staged body)` in insert order, each hashed at the next id, with
+    its state `start + body`. `Ahead.keep` checks that this is what the insert did before
+    the digests are kept (`seal_batch`). Only when nothing but the batch's own event is
+    unsealed."""
+    if batch is None or not is_hex32_run([rid for rid, _ in records]):
         return None
     own, own_id, position = batch
     head = stored_head(sealing)
     previous = unhex(head[1]) if head[0] else GENESIS
     if previous is None or count_after(sealing, head[0]) != 1:
         return None
-    rows = [
-        (position, own_id, own.originator_version, own.topic, own.state),
-        *(
-            (position + n, rid, 1, topic, start + body.encode())
-            for n, (rid, body) in enumerate(records, start=1)
-        ),
-    ]
-    future = hasher.submit(digests, previous, rows, sealing.dialect)
+    own_row = (position, own_id, own.originator_version, own.topic, own.state)
+    future = hasher.submit(
+        record_digests, previous, own_row, records, topic, start, sealing.dialect
+    )
     return Ahead(position, [rid for rid, _ in records], future)
 
 
@@ -167,7 +165,7 @@ def seal_batch(
     ahead: Ahead | None,
     inserted: int,
     appended: int,
-    stored: Callable[[int], list[str]],
+    stored: Callable[[int], str],
 ) -> None:
     """Seal a batch inside its transaction: with the digests hashed ahead when the insert
     stored what was hashed, else by reading the `appended` new events back."""
@@ -253,12 +251,15 @@ class SQLiteBulkWriter:
                 raise
             progress(size, inserted)
 
-    def _stored_ids(self, position: int) -> list[str]:
+    def _stored_ids(self, position: int) -> str:
+        # a rowid range is scanned in rowid order (SQLite before 3.44 has no ORDER BY inside
+        # an aggregate); an id out of place fails the comparison, it cannot pass it
         found = self._conn.execute(
-            f"SELECT originator_id FROM {self._table} WHERE rowid > ? ORDER BY rowid",
+            f"SELECT group_concat(originator_id, '') FROM (SELECT originator_id FROM "
+            f"{self._table} WHERE rowid > ? ORDER BY rowid)",
             (position,),
-        ).fetchall()
-        return [r[0] for r in found]
+        ).fetchone()
+        return str(found[0] or "")
 
     def _insert_event(self, event: StoredEvent) -> tuple[StoredEvent, str, int]:
         """Append the batch's own event: `(event, its id as stored, its rowid)`."""
@@ -302,6 +303,7 @@ class PostgresBulkWriter:
             self._conn, "postgresql", qualified(schema, table), qualified(schema, "audit_chain")
         )
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-seal")
+        self._unique_violation = psycopg.errors.UniqueViolation
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         sql = self._sql
@@ -336,20 +338,6 @@ class PostgresBulkWriter:
     def _insert(self, opening: BatchOpening, topic: str, rows: Sequence[tuple[str, str]]) -> int:
         sql = self._sql
         with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS dl_bulk_events (ord int, "
-                "originator_id uuid, body bytea) ON COMMIT DELETE ROWS"
-            )
-            # COPY's text format, written a page at a time: the ids are hex (uuid input takes
-            # them as they are) and the states' bytes hex too, so nothing needs escaping.
-            with cur.copy("COPY dl_bulk_events (ord, originator_id, body) FROM STDIN") as copy:
-                for page in range(0, len(rows), 10_000):
-                    copy.write(
-                        b"".join(
-                            b"%d\t%s\t\\\\x%s\n" % (n, oid.encode(), body.encode().hex().encode())
-                            for n, (oid, body) in enumerate(rows[page : page + 10_000], page)
-                        )
-                    )
             # The library's own write lock: notification ids in commit order (module doc).
             cur.execute(sql.SQL("LOCK TABLE {} IN EXCLUSIVE MODE").format(self._table))
             cur.execute(sql.SQL("NOTIFY {}").format(self._channel))
@@ -365,36 +353,83 @@ class PostgresBulkWriter:
                 )
                 batch = (own, str(own.originator_id), int(cur.fetchone()[0]))  # type: ignore[index]
             start = opening.prefix(batch[2] if batch else None)
-            # the records' ids as `originator_id::text` gives them, in the insert's order
-            records = [(uuid_text(oid), body) for oid, body in rows]
-            ahead = seal_ahead(self._hasher, self._sealing, batch, records, topic, start)
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO {} (originator_id, originator_version, topic, state) "
-                    "SELECT originator_id, 1, %s, %s || body FROM dl_bulk_events ORDER BY ord "
-                    "ON CONFLICT DO NOTHING"
-                ).format(self._table),
-                (topic, start),
-            )
-            inserted = cur.rowcount
+            ahead = seal_ahead(self._hasher, self._sealing, batch, rows, topic, start)
+            try:
+                # Straight into the table: validation looked every record up, so none is
+                # expected to be there. One that another import stored since makes the COPY
+                # fail; the batch then goes again, skipping what is there.
+                with self._conn.transaction():
+                    self._copy(cur, self._table, topic, start, rows)
+                inserted = len(rows)
+            except self._unique_violation:
+                inserted = self._insert_new(cur, topic, start, rows)
             appended = inserted + (own is not None)
             seal_batch(self._sealing, ahead, inserted, appended, self._stored_ids)
             return inserted
 
-    def _stored_ids(self, position: int) -> list[str]:
+    def _copy(
+        self, cur: Any, table: Any, topic: str, start: bytes, rows: Sequence[tuple[str, str]]
+    ) -> None:
+        """COPY records as events of version 1: the text format, a page at a time; the ids
+        are hex (uuid input takes them as they are) and the states' bytes hex too, so
+        nothing needs escaping."""
+        head = b"\t1\t%s\t\\\\x%s" % (_copy_text(topic), start.hex().encode())
+        statement = self._sql.SQL(
+            "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
+        ).format(table)
+        with cur.copy(statement) as copy:
+            for page in range(0, len(rows), 10_000):
+                copy.write(
+                    b"".join(
+                        b"%s%s%s\n" % (oid.encode(), head, body.encode().hex().encode())
+                        for oid, body in rows[page : page + 10_000]
+                    )
+                )
+
+    def _insert_new(
+        self, cur: Any, topic: str, start: bytes, rows: Sequence[tuple[str, str]]
+    ) -> int:
+        """Insert the records the table does not hold yet, in order; how many were new."""
+        sql = self._sql
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS dl_bulk_events (originator_id uuid, "
+            "originator_version bigint, topic text, state bytea, "
+            "ord bigint GENERATED ALWAYS AS IDENTITY) ON COMMIT DELETE ROWS"
+        )
+        self._copy(cur, sql.Identifier("dl_bulk_events"), topic, b"", rows)
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (originator_id, originator_version, topic, state) "
+                "SELECT originator_id, 1, topic, %s || state FROM dl_bulk_events "
+                "ORDER BY ord ON CONFLICT DO NOTHING"
+            ).format(self._table),
+            (start,),
+        )
+        return int(cur.rowcount)
+
+    def _stored_ids(self, position: int) -> str:
         with self._conn.cursor() as cur:
             cur.execute(
                 self._sql.SQL(
-                    "SELECT originator_id::text FROM {} WHERE notification_id > %s "
-                    "ORDER BY notification_id"
+                    "SELECT string_agg(encode(uuid_send(originator_id), 'hex'), '' "
+                    "ORDER BY notification_id) "
+                    "FROM {} WHERE notification_id > %s"
                 ).format(self._table),
                 (position,),
             )
-            return [r[0] for r in cur.fetchall()]
+            found = cur.fetchone()
+            return str(found[0] or "") if found else ""
 
     def close(self) -> None:
         self._hasher.shutdown()
         self._conn.close()
+
+
+def _copy_text(text: str) -> bytes:
+    """A text field of COPY's text format (a topic: no escapes needed, checked)."""
+    if any(c in text for c in "\t\n\r\\"):
+        raise ValueError(f"topic {text!r} would need escaping in COPY")
+    return text.encode()
 
 
 def bulk_writer(database: Database, table: str) -> BulkWriter:

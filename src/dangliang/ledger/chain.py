@@ -96,6 +96,7 @@ audit_chain = Table(
 _LENGTH = struct.Struct(">Q").pack
 _NULL_FIELD = b"\xff" * 8
 HEX32 = re.compile(r"[0-9a-f]{32}")
+_HEX32_RUN = re.compile(r"(?:[0-9a-f]{32})*")
 _UUID36 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -265,9 +266,17 @@ class Tables:
         try:
             if self.dialect == "postgresql":
                 copy_sql = f"COPY {self.chain} (notification_id, digest) FROM STDIN"
-                with cursor.copy(copy_sql) as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                with cursor.copy(copy_sql) as copy:  # text format: ints and hex digits
+                    for page in range(0, len(rows), 10_000):
+                        copy.write("".join(f"{n}\t{d}\n" for n, d in rows[page : page + 10_000]))
+            elif all(n == rows[0][0] + i for i, (n, _) in enumerate(rows)):
+                # consecutive ids (a batch): one statement, the digests as a JSON array of
+                # hex text (nothing to escape), read inside SQLite
+                cursor.execute(
+                    f"INSERT INTO {self.chain} (notification_id, digest) "
+                    "SELECT ? + key, value FROM json_each(?)",
+                    (rows[0][0], '["' + '","'.join(d for _, d in rows) + '"]'),
+                )
             else:
                 cursor.executemany(
                     f"INSERT INTO {self.chain} (notification_id, digest) VALUES (?, ?)", rows
@@ -399,6 +408,57 @@ def digests(
         previous = sha256(previous + encode_row(row, dialect)).digest()
         out.append((row[0], previous.hex()))
     return out, previous
+
+
+def record_digests(
+    previous: bytes,
+    head: Sequence[Any],
+    records: Sequence[tuple[str, str]],
+    topic: str,
+    start: bytes,
+    dialect: str,
+) -> tuple[list[tuple[int, str]], bytes]:
+    """`digests` of a batch as a bulk import stores it, without building its rows: `head`,
+    the batch's own row as the table holds it, then `records` — `(id as 32 hex digits,
+    body)` — at the ids after it, each version 1 of `topic` with the state `start + body`.
+    Only for ids known to be 32 lowercase hex digits (`is_hex32_run`): their canonical text
+    is then the same on both backends."""
+    out, previous = digests(previous, [head], dialect)
+    sha256, join, length = hashlib.sha256, b"".join, _LENGTH
+    middle = _field(b"1") + _topic_field(topic)
+    id_length = length(36)
+    for n, (hex32, body) in enumerate(records, head[0] + 1):
+        number, state = b"%d" % n, start + body.encode()
+        h = hex32.encode()
+        previous = sha256(
+            join(
+                (
+                    previous,
+                    length(len(number)),
+                    number,
+                    id_length,
+                    h[:8],
+                    b"-",
+                    h[8:12],
+                    b"-",
+                    h[12:16],
+                    b"-",
+                    h[16:20],
+                    b"-",
+                    h[20:],
+                    middle,
+                    length(len(state)),
+                    state,
+                )
+            )
+        ).digest()
+        out.append((n, previous.hex()))
+    return out, previous
+
+
+def is_hex32_run(ids: Sequence[str]) -> bool:
+    """Every id is 32 lowercase hex digits (one regular-expression pass over them all)."""
+    return _HEX32_RUN.fullmatch("".join(ids)) is not None
 
 
 def flatten(pages: Iterator[Sequence[Any]]) -> Iterator[Any]:
