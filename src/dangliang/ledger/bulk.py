@@ -307,13 +307,21 @@ class PostgresBulkWriter:
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         sql = self._sql
+        # Hex ids go as one array literal cast by the server: a Python list is adapted an
+        # element at a time, holding the GIL the checks on the main thread need (measured
+        # 4.5 s against 1.4 s per million ids). One index probe per id whatever the table's
+        # statistics say: with 10,000 ids the planner may pick a scan of the whole table.
+        ids: Any = list(originator_ids)
+        if is_hex32_run(ids):
+            ids = "{" + ",".join(ids) + "}"
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT originator_id, state FROM {} "
-                    "WHERE originator_version = 1 AND originator_id = ANY(%s::uuid[])"
+                    "SELECT e.originator_id, e.state FROM unnest(%s::uuid[]) AS wanted(id) "
+                    "CROSS JOIN LATERAL (SELECT originator_id, state FROM {} "
+                    "WHERE originator_id = wanted.id AND originator_version = 1) AS e"
                 ).format(self._table),
-                (list(originator_ids),),  # hex text, cast by the server (no UUID objects)
+                (ids,),
             )
             return {row[0].hex: bytes(row[1]) for row in cur.fetchall()}
 
