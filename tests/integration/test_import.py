@@ -444,6 +444,28 @@ def test_same_source_id_with_other_content_is_refused(
     ).quantity == Decimal(county_rows[41]["quantity"])
 
 
+def test_each_batch_keeps_the_chain_hashed_beside_its_insert(
+    loaded: Dangliang,
+    county_rows: list[dict[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batches of a plain import are sealed with the digests hashed while they were
+    inserted, never by reading them back (the slow path, for when the insert stored
+    something else) — and those digests verify."""
+    read_back: list[int] = []
+    seal_appended = bulk.seal_appended
+    monkeypatch.setattr(
+        bulk, "seal_appended", lambda tables, n: (read_back.append(n), seal_appended(tables, n))
+    )
+    path = write_rows(tmp_path / "some.csv", county_rows[:90])
+
+    result = loaded.import_services(path, actor=ACTOR, today=TODAY, batch_size=25)
+
+    assert (result.inserted, read_back) == (90, [])
+    assert loaded.verify_log()["ok"]
+
+
 def test_records_stored_after_the_look_up_are_skipped_not_doubled(
     loaded: Dangliang,
     county_rows: list[dict[str, str]],

@@ -41,7 +41,7 @@ from dangliang.domain.imports import BulkImport
 from dangliang.ledger.chain import (
     GENESIS,
     Tables,
-    count_after,
+    ids_after,
     is_hex32_run,
     record_digests,
     stored_head,
@@ -146,18 +146,19 @@ def seal_ahead(
     its state `start + body`. `Ahead.keep` checks that this is what the insert did before
     the digests are kept (`seal_batch`). Only when nothing but the batch's own event is
     unsealed."""
-    if batch is None or not is_hex32_run([rid for rid, _ in records]):
+    ids = [rid for rid, _ in records]
+    if batch is None or not is_hex32_run(ids):
         return None
     own, own_id, position = batch
     head = stored_head(sealing)
     previous = unhex(head[1]) if head[0] else GENESIS
-    if previous is None or count_after(sealing, head[0]) != 1:
+    if previous is None or ids_after(sealing, head[0], 2) != [position]:
         return None
     own_row = (position, own_id, own.originator_version, own.topic, own.state)
     future = hasher.submit(
         record_digests, previous, own_row, records, topic, start, sealing.dialect
     )
-    return Ahead(position, [rid for rid, _ in records], future)
+    return Ahead(position, ids, future)
 
 
 def seal_batch(

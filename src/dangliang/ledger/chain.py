@@ -361,6 +361,17 @@ def count_after(tables: Tables, after: int) -> int:
     return int(found[0][0] or 0)
 
 
+def ids_after(tables: Tables, after: int, limit: int) -> list[int]:
+    """The ids of the first `limit` stored events after id `after` (an index range, whatever
+    the table's statistics; `count_after` may scan)."""
+    column = tables.id_column
+    sql = (
+        f"SELECT {column} FROM {tables.events} WHERE {column} > {tables.mark} "
+        f"ORDER BY {column} LIMIT {int(limit)}"
+    )
+    return [int(r[0]) for r in tables.fetch(sql, (after,))]
+
+
 def nth_after(tables: Tables, after: int, n: int) -> int:
     """The id of the `n`-th stored event after id `after` (n ≥ 1)."""
     column = tables.id_column
