@@ -27,7 +27,7 @@ from dangliang.domain.imports import BulkImport, DataImport
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.domain.service import ServiceRecord
 from dangliang.importers.formats import CATALOGUE, SERVICES
-from dangliang.ledger import bulk
+from dangliang.ledger import batch_seal, bulk
 from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
 from tests.conftest import load_reference
 
@@ -454,9 +454,11 @@ def test_each_batch_keeps_the_chain_hashed_beside_its_insert(
     inserted, never by reading them back (the slow path, for when the insert stored
     something else) — and those digests verify."""
     read_back: list[int] = []
-    seal_appended = bulk.seal_appended
+    seal_appended = batch_seal.seal_appended
     monkeypatch.setattr(
-        bulk, "seal_appended", lambda tables, n: (read_back.append(n), seal_appended(tables, n))
+        batch_seal,
+        "seal_appended",
+        lambda tables, n: (read_back.append(n), seal_appended(tables, n)),
     )
     path = write_rows(tmp_path / "some.csv", county_rows[:90])
 

@@ -8,15 +8,18 @@ writes — both tested) and this module appends whole batches to the library's o
 transaction per batch, each started by its `BatchOpening` (the compact form: the batch's own
 `BulkImport.BatchWritten` event first, whose log position begins each record's state):
 
-- a repeated record is refused by the table's own primary key (`ON CONFLICT DO NOTHING`), so
-  re-imports and concurrent overlapping imports neither lose nor duplicate anything;
+- a repeated record is refused by the table's own primary key, so re-imports and concurrent
+  overlapping imports neither lose nor duplicate anything: SQLite inserts with `ON CONFLICT
+  DO NOTHING`; PostgreSQL COPYs a batch straight into the table (validation looked every
+  record up), and when another import stored one of them since, the COPY fails inside a
+  savepoint and the batch goes again through `INSERT … ON CONFLICT DO NOTHING`;
 - on PostgreSQL the batch takes the same `EXCLUSIVE` table lock as the library's recorder,
   so notification ids are issued in commit order and catch-up readers never skip a gap;
 - each batch is sealed into the hash chain in its own transaction, so a committed batch is
   never unsealed, even if the import is killed right after it. The batch is hashed on a thread
   while the database inserts it, as it will be stored; the digests are kept only when the
   insert stored exactly that (every record, at the ids after the batch's own event, in that
-  order), else the batch is read back and sealed (`sealing.seal_appended`).
+  order), else the batch is read back and sealed (`batch_seal`).
 
 Between validation and writing, the prepared events wait in a `staging.Staging` file (a
 throw-away SQLite database), so memory stays flat for any file size. On SQLite each batch is
@@ -30,25 +33,17 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from dangliang.domain.imports import BulkImport
-from dangliang.ledger.chain import (
-    GENESIS,
-    Tables,
-    ids_after,
-    is_hex32_run,
-    record_digests,
-    stored_head,
-    unhex,
-)
+from dangliang.ledger.batch_seal import is_hex32_run, seal_ahead, seal_batch
+from dangliang.ledger.chain import Tables
 from dangliang.ledger.eventlog import EventLog
-from dangliang.ledger.sealing import qualified, seal_appended
+from dangliang.ledger.sealing import qualified
 from dangliang.ledger.staging import NEW, Staging
 from dangliang.settings import Database
 
@@ -105,73 +100,6 @@ class BulkWriter(Protocol):
         each batch started by `opening`; `progress(size, inserted)` is told after each commit."""
 
     def close(self) -> None: ...
-
-
-@dataclass
-class Ahead:
-    """A batch's chain, being hashed while the batch is inserted: the log position of the
-    batch's own event, its records' ids (32 hex digits) in the order they were hashed (at the
-    ids after it), and the digests to come."""
-
-    position: int
-    ids: list[str]
-    digests: Future[tuple[list[tuple[int, str]], bytes]]
-
-    def keep(self, sealing: Tables, inserted: int, stored: Callable[[int], str]) -> bool:
-        """Write the digests if the records were stored exactly as hashed — every one
-        inserted, at the ids after the batch's event, in that order (`stored(position)`: the
-        ids stored after it, in id order, as 32 hex digits each, run together); else False
-        and nothing written."""
-        chained, _ = self.digests.result()
-        if inserted != len(self.ids) or chained[-1][0] != self.position + inserted:
-            return False
-        if stored(self.position) != "".join(self.ids):
-            return False
-        sealing.insert_digests(chained)
-        return True
-
-
-def seal_ahead(
-    hasher: ThreadPoolExecutor,
-    sealing: Tables,
-    batch: tuple[StoredEvent, str, int] | None,
-    records: Sequence[tuple[str, str]],
-    topic: str,
-    start: bytes,
-) -> Ahead | None:
-    """Start hashing a batch into the chain on a thread while the database inserts it (the
-    insert runs without the GIL: the two share the machine's cores). `batch` is the batch's
-    own event, its id as the table stores it and its log position; `records` the records'
-    `(id as 32 hex digits, staged body)` in insert order, each hashed at the next id, with
-    its state `start + body`. `Ahead.keep` checks that this is what the insert did before
-    the digests are kept (`seal_batch`). Only when nothing but the batch's own event is
-    unsealed."""
-    ids = [rid for rid, _ in records]
-    if batch is None or not is_hex32_run(ids):
-        return None
-    own, own_id, position = batch
-    head = stored_head(sealing)
-    previous = unhex(head[1]) if head[0] else GENESIS
-    if previous is None or ids_after(sealing, head[0], 2) != [position]:
-        return None
-    own_row = (position, own_id, own.originator_version, own.topic, own.state)
-    future = hasher.submit(
-        record_digests, previous, own_row, records, topic, start, sealing.dialect
-    )
-    return Ahead(position, ids, future)
-
-
-def seal_batch(
-    sealing: Tables,
-    ahead: Ahead | None,
-    inserted: int,
-    appended: int,
-    stored: Callable[[int], str],
-) -> None:
-    """Seal a batch inside its transaction: with the digests hashed ahead when the insert
-    stored what was hashed, else by reading the `appended` new events back."""
-    if ahead is None or not ahead.keep(sealing, inserted, stored):
-        seal_appended(sealing, appended)
 
 
 class SQLiteBulkWriter:

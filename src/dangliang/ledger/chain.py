@@ -96,7 +96,6 @@ audit_chain = Table(
 _LENGTH = struct.Struct(">Q").pack
 _NULL_FIELD = b"\xff" * 8
 HEX32 = re.compile(r"[0-9a-f]{32}")
-_HEX32_RUN = re.compile(r"(?:[0-9a-f]{32})*")
 _UUID36 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
 
@@ -108,7 +107,8 @@ class ChainError(Exception):
 # ---- the record encoding ----------------------------------------------------------------
 
 
-def _field(data: bytes) -> bytes:
+def field(data: bytes) -> bytes:
+    """F(x): the 8-byte big-endian length of the bytes, then the bytes."""
     return _LENGTH(len(data)) + data
 
 
@@ -118,8 +118,8 @@ def _text_field(value: Any) -> bytes:
     if value is None:
         return _NULL_FIELD
     if isinstance(value, str):
-        return _field(value.encode("utf-8"))
-    return _field(b"?" + _improper(value))
+        return field(value.encode("utf-8"))
+    return field(b"?" + _improper(value))
 
 
 def _improper(value: Any) -> bytes:
@@ -135,8 +135,8 @@ def _int_field(value: Any) -> bytes:
     if value is None:
         return _NULL_FIELD
     if type(value) is int:
-        return _field(b"%d" % value)
-    return _field(b"?" + _improper(value))
+        return field(b"%d" % value)
+    return field(b"?" + _improper(value))
 
 
 def _id_field(value: Any, dialect: str) -> bytes:
@@ -146,12 +146,12 @@ def _id_field(value: Any, dialect: str) -> bytes:
     if isinstance(value, str):
         if dialect == "sqlite":
             if len(value) == 32 and HEX32.fullmatch(value):
-                return _field(uuid_text(value).encode("ascii"))
+                return field(uuid_text(value).encode("ascii"))
         elif _UUID36.fullmatch(value):  # PostgreSQL: uuid::text is already canonical
-            return _field(value.encode("ascii"))
-        return _field(b"?" + value.encode("utf-8"))
+            return field(value.encode("ascii"))
+        return field(b"?" + value.encode("utf-8"))
     raw = bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
-    return _field(b"?" + (raw.hex() if isinstance(raw, bytes) else raw).encode("utf-8"))
+    return field(b"?" + (raw.hex() if isinstance(raw, bytes) else raw).encode("utf-8"))
 
 
 def uuid_text(hex32: str) -> str:
@@ -166,7 +166,7 @@ def _state_field(value: Any) -> bytes:
         return _NULL_FIELD
     if isinstance(value, bytes):
         return _LENGTH(len(value)) + value
-    return _field(b"?" + _improper(value))
+    return field(b"?" + _improper(value))
 
 
 def encode_row(row: Sequence[Any], dialect: str) -> bytes:
@@ -419,57 +419,6 @@ def digests(
         previous = sha256(previous + encode_row(row, dialect)).digest()
         out.append((row[0], previous.hex()))
     return out, previous
-
-
-def record_digests(
-    previous: bytes,
-    head: Sequence[Any],
-    records: Sequence[tuple[str, str]],
-    topic: str,
-    start: bytes,
-    dialect: str,
-) -> tuple[list[tuple[int, str]], bytes]:
-    """`digests` of a batch as a bulk import stores it, without building its rows: `head`,
-    the batch's own row as the table holds it, then `records` — `(id as 32 hex digits,
-    body)` — at the ids after it, each version 1 of `topic` with the state `start + body`.
-    Only for ids known to be 32 lowercase hex digits (`is_hex32_run`): their canonical text
-    is then the same on both backends."""
-    out, previous = digests(previous, [head], dialect)
-    sha256, join, length = hashlib.sha256, b"".join, _LENGTH
-    middle = _field(b"1") + _topic_field(topic)
-    id_length = length(36)
-    for n, (hex32, body) in enumerate(records, head[0] + 1):
-        number, state = b"%d" % n, start + body.encode()
-        h = hex32.encode()
-        previous = sha256(
-            join(
-                (
-                    previous,
-                    length(len(number)),
-                    number,
-                    id_length,
-                    h[:8],
-                    b"-",
-                    h[8:12],
-                    b"-",
-                    h[12:16],
-                    b"-",
-                    h[16:20],
-                    b"-",
-                    h[20:],
-                    middle,
-                    length(len(state)),
-                    state,
-                )
-            )
-        ).digest()
-        out.append((n, previous.hex()))
-    return out, previous
-
-
-def is_hex32_run(ids: Sequence[str]) -> bool:
-    """Every id is 32 lowercase hex digits (one regular-expression pass over them all)."""
-    return _HEX32_RUN.fullmatch("".join(ids)) is not None
 
 
 def flatten(pages: Iterator[Sequence[Any]]) -> Iterator[Any]:

@@ -1,4 +1,4 @@
-"""A batch hashed ahead (`bulk.Ahead`) is kept only when the records were stored exactly as
+"""A batch hashed ahead (`batch_seal.Ahead`) is kept only when the records were stored exactly as
 they were hashed; otherwise nothing is written and the writer seals the batch by reading it
 back. The whole path — the digests a bulk import writes verify — is covered by the import,
 sealing and fault tests on both backends."""
@@ -12,15 +12,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dangliang.ledger.bulk import Ahead
-from dangliang.ledger.chain import (
-    GENESIS,
-    digests,
-    encode_row,
-    is_hex32_run,
-    record_digests,
-    uuid_text,
-)
+from dangliang.ledger.batch_seal import Ahead, is_hex32_run, record_digests
+from dangliang.ledger.chain import GENESIS, digests, encode_row, uuid_text
 
 
 class Chain:
