@@ -166,7 +166,8 @@ def accessibility_violations(page: Any) -> list[dict[str, Any]]:
     """axe-core's WCAG 2 A/AA violations on the page as it is now."""
     page.add_script_tag(path=str(AXE))
     found: dict[str, Any] = page.evaluate(
-        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}, resultTypes: ['violations']})"
+        "() => axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}, "
+        "resultTypes: ['violations']})"
     )
     return [
         {"id": v["id"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]}
