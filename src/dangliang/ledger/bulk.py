@@ -233,6 +233,7 @@ class PostgresBulkWriter:
         )
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-seal")
         self._unique_violation = psycopg.errors.UniqueViolation
+        self._internal_error = psycopg.errors.InternalError
 
     def first_events(self, originator_ids: Sequence[str]) -> dict[str, bytes]:
         sql = self._sql
@@ -298,7 +299,9 @@ class PostgresBulkWriter:
                 with self._conn.transaction():
                     self._copy(cur, self._table, topic, start, rows)
                 inserted = len(rows)
-            except self._unique_violation:
+            except (self._unique_violation, self._internal_error) as e:
+                if not _repeated_key(e):
+                    raise
                 inserted = self._insert_new(cur, topic, start, rows)
             appended = inserted + (own is not None)
             seal_batch(self._sealing, ahead, inserted, appended, self._stored_ids)
@@ -338,11 +341,12 @@ class PostgresBulkWriter:
             sql.SQL(
                 "INSERT INTO {} (originator_id, originator_version, topic, state) "
                 "SELECT originator_id, 1, topic, %s || state FROM dl_bulk_events "
-                "ORDER BY ord ON CONFLICT DO NOTHING"
+                "ORDER BY ord ON CONFLICT DO NOTHING RETURNING 1"
             ).format(self._table),
             (start,),
         )
-        return int(cur.rowcount)
+        # the rows returned, not the row count: Citus counts the rows offered, not inserted
+        return len(cur.fetchall())
 
     def _stored_ids(self, position: int) -> str:
         with self._conn.cursor() as cur:
@@ -360,6 +364,15 @@ class PostgresBulkWriter:
     def close(self) -> None:
         self._hasher.shutdown()
         self._conn.close()
+
+
+def _repeated_key(error: Any) -> bool:
+    """A COPY refused for a key the table already holds: SQLSTATE 23505, or on Citus, which
+    relays a shard's refusal of a COPY as an internal error (XX000), that error's message."""
+    if error.sqlstate == "23505":
+        return True
+    message = error.diag.message_primary or ""
+    return message.startswith("duplicate key value violates unique constraint")
 
 
 def _copy_text(text: str) -> bytes:
