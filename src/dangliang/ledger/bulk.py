@@ -368,7 +368,9 @@ class PostgresBulkWriter:
 
 def _repeated_key(error: Any) -> bool:
     """A COPY refused for a key the table already holds: SQLSTATE 23505, or on Citus, which
-    relays a shard's refusal of a COPY as an internal error (XX000), that error's message."""
+    relays a shard's refusal of a COPY as an internal error (XX000), that error's message.
+    (A server that words its messages in another language fails the import there instead; a
+    re-run then finds those records in its look-up and completes.)"""
     if error.sqlstate == "23505":
         return True
     message = error.diag.message_primary or ""
