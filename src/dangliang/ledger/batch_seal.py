@@ -26,6 +26,7 @@ from dangliang.ledger.chain import (
     ids_after,
     stored_head,
     unhex,
+    uuid_text,
 )
 from dangliang.ledger.sealing import seal_appended
 
@@ -119,29 +120,17 @@ def record_digests(
     id_length = length(36)
     for n, (hex32, body) in enumerate(records, head[0] + 1):
         number, state = b"%d" % n, start + body.encode()
-        h = hex32.encode()
-        previous = sha256(
-            join(
-                (
-                    previous,
-                    length(len(number)),
-                    number,
-                    id_length,
-                    h[:8],
-                    b"-",
-                    h[8:12],
-                    b"-",
-                    h[12:16],
-                    b"-",
-                    h[16:20],
-                    b"-",
-                    h[20:],
-                    middle,
-                    length(len(state)),
-                    state,
-                )
-            )
-        ).digest()
+        record = (
+            previous,
+            length(len(number)),
+            number,
+            id_length,
+            uuid_text(hex32).encode(),
+            middle,
+            length(len(state)),
+            state,
+        )
+        previous = sha256(join(record)).digest()  # h_n = SHA-256(h_prev || record)
         out.append((n, previous.hex()))
     return out, previous
 
