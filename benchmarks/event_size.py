@@ -18,7 +18,8 @@ as table + indexes:
   (type tags, the aggregate's topic, the time, the actor and the import reference in every
   row; the topic `…service:ServiceRecord.Recorded`) — the baseline;
 - `compact JSON`: the stored state as imported (`[batch, institution, source id, staff, item,
-  date, patient, quantity, compliant]`, defaults left out; topic `SR1`);
+  date, patient, quantity, compliant]`, defaults left out, the date as days since 1970-01-01;
+  topic `SR2`);
 - `compact as MessagePack`: the same array as MessagePack (msgspec, when installed), for
   comparison only;
 - `… + binary id` (SQLite): the aggregate id stored as 16 bytes instead of 32 hex digits (not
@@ -43,9 +44,14 @@ from pathlib import Path
 
 from common import dangliang_command, log, pg_connect, remove_sqlite, render_table
 
-from dangliang.ledger.compact import SERVICE_RECORD_TOPIC, compact_values
+from dangliang.ledger.compact import (
+    SERVICE_RECORD_TOPIC,
+    SERVICE_RECORD_TOPIC_V1,
+    compact_date,
+    compact_values,
+)
 
-SHORT_TOPIC = SERVICE_RECORD_TOPIC  # "SR1"
+SHORT_TOPIC = SERVICE_RECORD_TOPIC  # "SR2"
 RECORDED = "dangliang.domain.service:ServiceRecord.Recorded"
 STAMP = {"_type_": "datetime_iso", "_data_": "2026-12-06T10:00:00.123456+00:00"}
 
@@ -62,7 +68,7 @@ def long_form(state: bytes) -> bytes:
         "staff_id": staff,
         "item_code": item,
         "quantity": {"_type_": "decimal_str", "_data_": str(quantity)},
-        "service_date": {"_type_": "date_iso", "_data_": day},
+        "service_date": {"_type_": "date_iso", "_data_": compact_date(day).isoformat()},
         "patient_ref": patient,
         "compliant": bool(compliant),
         "actor": "county-clerk",
@@ -73,8 +79,21 @@ def long_form(state: bytes) -> bytes:
 
 FORMS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     "long form (the library's JSON; before)": (RECORDED, long_form),
+    "compact JSON form 1, the date as ISO text (SR1; before)": (
+        SERVICE_RECORD_TOPIC_V1,
+        lambda state: form_1(state),
+    ),
     "compact JSON (as imported now)": (SHORT_TOPIC, lambda state: state),
 }
+
+
+def form_1(state: bytes) -> bytes:
+    """The same record in compact form 1 (`SR1`): the date as ISO text."""
+    values = json.loads(state)
+    values[5] = compact_date(values[5]).isoformat()
+    return json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 try:
     import msgspec
 

@@ -25,6 +25,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -40,7 +41,8 @@ from dangliang.projections.facts_queries import runs_at
 from dangliang.settings import Settings
 
 RECORDED = get_topic(ServiceRecord.Recorded)
-COMPACT = "SR1"  # the compact form of bulk-imported records: a JSON array (ledger.compact)
+COMPACT = "SR2"  # the compact form of bulk-imported records: a JSON array (ledger.compact)
+EPOCH = date(1970, 1, 1)  # its dates are days since then
 CORRECTED = get_topic(ServiceRecord.Corrected)
 VOIDED = get_topic(ServiceRecord.Voided)
 IMPORTED = get_topic(DataImport.Completed)
@@ -265,6 +267,7 @@ def _check_cube(conn: Connection, raw: Raw, suffix: str, position: int) -> tuple
         values = json.loads(bytes(state))
         values += [None, 1, 1][len(values) - 6 :]
         _, institution, _, staff, item, day, _, quantity, compliant = values
+        day = (EPOCH + timedelta(days=day)).isoformat()  # form 2: days since 1970-01-01
         found.append((oid, RECORDED, institution, staff, item, day, compliant, str(quantity), nid))
     found.sort(key=lambda row: row[-1])
     records: dict[Any, tuple[Cell, int]] = {}

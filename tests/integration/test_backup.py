@@ -294,7 +294,7 @@ def tamper_with_an_event(world: County, path: Path) -> int:
     with world.app.engine.connect() as conn:
         nid, state = conn.execute(
             text(
-                f"SELECT {column}, state FROM {events} WHERE topic IN ('SR1') "
+                f"SELECT {column}, state FROM {events} WHERE topic IN ('SR2') "
                 f"ORDER BY {column} LIMIT 1 OFFSET 100"
             )
         ).one()

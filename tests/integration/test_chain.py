@@ -59,7 +59,10 @@ def recorded_ids(app: Dangliang) -> list[int]:
     """Notification ids of the service records' events, in log order."""
     col, table = id_column(app), app.log.events_table
     with app.engine.connect() as conn:
-        query = f"SELECT {col} FROM {table} WHERE topic LIKE :t OR topic = 'SR1' ORDER BY {col}"
+        compact = "'SR1', 'SR2'"  # the compact forms (ledger.compact)
+        query = (
+            f"SELECT {col} FROM {table} WHERE topic LIKE :t OR topic IN ({compact}) ORDER BY {col}"
+        )
         return [int(r[0]) for r in conn.execute(text(query), {"t": RECORDED})]
 
 

@@ -160,7 +160,7 @@ def _body(non_compliant: pl.Expr) -> pl.Expr:
         pl.lit(","),
         q("item_code"),
         pl.lit(","),
-        q("service_date"),
+        c("day").cast(pl.Int32).cast(pl.String),  # days since 1970-01-01
         tail,
     )
 

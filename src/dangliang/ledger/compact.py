@@ -6,28 +6,34 @@ reference), the aggregate's topic and a type tag per field: ~630 bytes on disk a
 the compact form a record is still its own event, one row of the log, but its state is a JSON
 array of its own facts, under a short topic:
 
-    topic  SR1
+    topic  SR2
     state  [batch, institution_code, source_id, staff_id, item_code, service_date,
             patient_ref, quantity, compliant]
 
 - `batch` is the log position of the import's `BulkImport.BatchWritten` event, appended in the
   same transaction just before the batch's records: the record's time is that event's time;
   its actor and import reference are those of the import's `BulkImport.Started`;
-- `service_date` is ISO text; `quantity` a JSON integer when whole, else its exact decimal
+- `service_date` is the number of days since 1970-01-01 (as Arrow, Parquet and Avro store a
+  date: 20087 is 2024-12-30); `quantity` a JSON integer when whole, else its exact decimal
   text (never a JSON fraction, which would be read back as a float); `compliant` is 1 or 0;
 - trailing values equal to their default (`compliant` 1, `quantity` 1, `patient_ref` null)
   are left out, so the usual record ends with its date or its patient reference.
 
+Records imported before December 2026 are stored under `SR1`, the same array with the date as
+ISO text ("2024-12-30", 7 bytes more a record); they are read as they are, and a file imported
+again compares equal whichever form holds its records (`record_content`).
+
 `CompactMapper` turns such a row back into the very `ServiceRecord.Recorded` event the
 library's mapper gives for the long form, so aggregates, replays and every reader see one
 kind of event. Events stored in the long form keep it and are read as before; old databases
-open as they are and their hash chain is untouched. The equivalents projection reads both
-forms in SQL (`json_extract(state, '$[1]')` / `jsonb ->> 1`).
+open as they are and their hash chain is untouched. The equivalents projection reads every
+form in SQL (`json_extract(state, '$[1]')` / `jsonb ->> 1`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -47,8 +53,14 @@ from dangliang.domain.imports import BulkImport
 from dangliang.domain.service import ServiceRecord
 from dangliang.domain.values import canonical_decimal
 
-SERVICE_RECORD_TOPIC = "SR1"  # ServiceRecord.Recorded, compact form 1
-register_topic(SERVICE_RECORD_TOPIC, ServiceRecord.Recorded)
+SERVICE_RECORD_TOPIC = "SR2"  # ServiceRecord.Recorded, compact form 2: what imports write
+SERVICE_RECORD_TOPIC_V1 = "SR1"  # compact form 1 (the date as ISO text), still read
+COMPACT_TOPICS = (SERVICE_RECORD_TOPIC, SERVICE_RECORD_TOPIC_V1)
+for _topic in COMPACT_TOPICS:
+    register_topic(_topic, ServiceRecord.Recorded)
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()  # a compact date is days since 1970-01-01
+# the tail of a form-1 state: four JSON strings, then the date as an ISO string
+_V1_TAIL = re.compile(r'^,(?:"(?:[^"\\]|\\.)*",){4}"\d{4}-\d\d-\d\d"')
 _SERVICE_RECORD = get_topic(ServiceRecord)
 _FIELDS = 9  # batch + eight facts
 _DEFAULTS: tuple[Any, ...] = (None, 1, 1)  # patient_ref, quantity, compliant
@@ -85,7 +97,7 @@ def service_record_tail(
         _q(source_id),
         _q(staff_id),
         _q(item_code),
-        f'"{service_date.isoformat()}"',
+        str(service_date.toordinal() - EPOCH_ORDINAL),
         "null" if patient_ref is None else _q(patient_ref),
         _quantity_json(quantity),
         "1" if compliant else "0",
@@ -115,12 +127,21 @@ def service_record_state_dict(values: list[Any], facts: BatchFacts) -> dict[str,
         "staff_id": staff,
         "item_code": item,
         "quantity": _quantity(quantity),
-        "service_date": date.fromisoformat(day),
+        "service_date": compact_date(day),
         "patient_ref": patient,
         "compliant": bool(compliant),
         "actor": facts.actor,
         "import_ref": facts.import_ref,
     }
+
+
+def compact_date(value: Any) -> date:
+    """A compact form's date: days since 1970-01-01 (form 2), or ISO text (form 1)."""
+    if type(value) is int:
+        return date.fromordinal(EPOCH_ORDINAL + value)
+    if isinstance(value, str):
+        return date.fromisoformat(value)
+    raise ValueError(f"a service date is a day number or ISO text, not {value!r}")
 
 
 def _quantity(value: Any) -> Decimal:
@@ -146,10 +167,27 @@ def long_form_tail(state: bytes) -> str:
 
 
 def record_content(state: bytes) -> str:
-    """A stored service record's own facts in one form, whichever form it is stored in."""
+    """A stored service record's own facts as the compact tail that an import writes now,
+    whichever form it is stored in."""
     if state[:1] == b"[":
         text = state.decode()
-        return text[text.index(",") :]
+        tail = text[text.index(",") :]
+        if _V1_TAIL.match(tail) is None:
+            return tail
+        # form 1: the date as ISO text
+        _, institution, source, staff, item, day, patient, quantity, compliant = compact_values(
+            state
+        )
+        return service_record_tail(
+            institution,
+            source,
+            staff,
+            item,
+            _quantity(quantity),
+            compact_date(day),
+            patient,
+            bool(compliant),
+        )
     return long_form_tail(state)
 
 
@@ -162,7 +200,7 @@ class CompactMapper(Mapper[UUID]):
     batch_facts: Callable[[int], BatchFacts]
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
-        if stored_event.topic != SERVICE_RECORD_TOPIC:
+        if stored_event.topic not in COMPACT_TOPICS:
             return super().to_domain_event(stored_event)
         try:
             values = compact_values(stored_event.state)

@@ -28,7 +28,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError, StoredEv
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
 from eventsourcing.utils import retry
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from dangliang.domain.errors import DomainError
 from dangliang.ledger.chain import (
@@ -184,6 +184,23 @@ class SealingPostgresApplicationRecorder(PostgresApplicationRecorder):
             qualified(schema, events_table_name),
             qualified(schema, "audit_chain"),
         )
+        # The notification-id index only ever grows at its right edge (ids are handed out
+        # in order and never updated), so its pages are filled to the brim instead of the
+        # default 90 %: 20 bytes a row instead of 22.5. A new log gets it; an existing index
+        # keeps what it has.
+        self.sql_create_statements = [
+            SQL(
+                "CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {schema}.{table} "
+                "(notification_id ASC) WITH (fillfactor = 100);"
+            ).format(
+                index=Identifier(self.notification_id_index_name),
+                schema=Identifier(schema),
+                table=Identifier(events_table_name),
+            )
+            if "(notification_id ASC)" in repr(statement)
+            else statement
+            for statement in self.sql_create_statements
+        ]
         late = qualified(schema, LATE_SEALS)
         self.sql_create_statements.extend(
             SQL(statement).format()  # type: ignore[arg-type]  # names quoted above

@@ -17,7 +17,7 @@ value change — retroactive too — re-prices from stored quantities in O(cube)
 replay and nothing to update (docs/compensation.md, step 1).
 
 Recorded events are read straight from their stored state in SQL (`json_extract` on SQLite,
-`jsonb` on PostgreSQL), in either stored form — the library's JSON or the compact array of
+`jsonb` on PostgreSQL), in any stored form — the library's JSON or the compact arrays of
 bulk imports (`ledger.compact`) — so a rebuild never runs Python per record; the rare
 corrections and voids go through the library's mapper. This needs the log stored without cipher or
 compression, which `bootstrap` checks.
@@ -54,7 +54,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from dangliang.domain.service import ServiceRecord
 from dangliang.domain.values import month_of
-from dangliang.ledger.compact import SERVICE_RECORD_TOPIC
+from dangliang.ledger.compact import SERVICE_RECORD_TOPIC, SERVICE_RECORD_TOPIC_V1
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections.tracking import forget_tracking, notifications_in, topic_of
 
@@ -223,7 +223,26 @@ _FORMS = (
         },
     ),
     _Form(  # the compact form of bulk imports (ledger.compact): an array, defaults left out
-        SERVICE_RECORD_TOPIC,
+        SERVICE_RECORD_TOPIC,  # the date as days since 1970-01-01
+        {
+            "i": "json_extract(j, '$[1]')",
+            "s": "json_extract(j, '$[3]')",
+            "it": "json_extract(j, '$[4]')",
+            "d": "date(json_extract(j, '$[5]') * 86400, 'unixepoch')",
+            "c": "coalesce(json_extract(j, '$[8]'), 1)",
+            "q": "coalesce(json_extract(j, '$[7]'), 1)",
+        },
+        {
+            "i": "j->>1",
+            "s": "j->>3",
+            "it": "j->>4",
+            "d": "to_char(date '1970-01-01' + (j->>5)::int, 'YYYY-MM-DD')",
+            "c": "coalesce((j->>8)::boolean, true)",
+            "q": "coalesce((j->>7)::numeric, 1)",
+        },
+    ),
+    _Form(  # compact form 1: the same array with the date as ISO text
+        SERVICE_RECORD_TOPIC_V1,
         {
             "i": "json_extract(j, '$[1]')",
             "s": "json_extract(j, '$[3]')",

@@ -10,6 +10,7 @@ either form is recognised when its file is imported again.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.importers.services import recorded_body, same_record
 from dangliang.ledger.compact import (
     SERVICE_RECORD_TOPIC,
+    SERVICE_RECORD_TOPIC_V1,
     BatchFacts,
     CompactMapper,
     record_content,
@@ -115,8 +117,15 @@ def test_body_is_what_the_mapper_stores(
     assert {k: type(v) for k, v in vars(read).items()} == {
         k: type(v) for k, v in vars(event).items()
     }
-    # The long form of the same event holds the same facts, and nothing else does.
+    # Compact form 1 (records imported before form 2: the date as ISO text) reads back the same.
+    values = json.loads(state)
+    values[5] = row["service_date"].isoformat()  # type: ignore[attr-defined]
+    state_v1 = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode()
+    stored_v1 = StoredEvent(expected.originator_id, 1, SERVICE_RECORD_TOPIC_V1, state_v1)
+    assert vars(compact_mapper(actor, import_ref).to_domain_event(stored_v1)) == vars(event)
+    # The long form and form 1 of the same event hold the same facts, and nothing else does.
     assert record_content(expected.state) == body == record_content(state)
+    assert record_content(state_v1) == body
     assert same_record(expected.state, body) and same_record(state, body)
     other = dict(row, quantity=quantity + 1)
     assert not same_record(expected.state, recorded_body(other))  # type: ignore[arg-type]
@@ -129,12 +138,12 @@ def test_defaults_are_left_out_and_put_back() -> None:
     exact decimal text and a non-compliant record says so."""
     day = date(2024, 3, 5)
     usual = recorded_body(_row(quantity=Decimal(1), patient=None, compliant=None))
-    assert usual == ',"C1","HIS1","S1","PH1","2024-03-05"]'
+    assert usual == ',"C1","HIS1","S1","PH1",19787]'  # 2024-03-05: days since 1970-01-01
     assert recorded_body(_row(quantity=Decimal("2.50"), patient="P1", compliant=False)) == (
-        ',"C1","HIS1","S1","PH1","2024-03-05","P1","2.5",0]'
+        ',"C1","HIS1","S1","PH1",19787,"P1","2.5",0]'
     )
     assert recorded_body(_row(quantity=Decimal(3), patient=None, compliant=True)) == (
-        ',"C1","HIS1","S1","PH1","2024-03-05",null,3]'
+        ',"C1","HIS1","S1","PH1",19787,null,3]'
     )
     read = compact_mapper("a", "sha256:0").to_domain_event(
         StoredEvent(

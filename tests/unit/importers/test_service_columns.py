@@ -123,7 +123,7 @@ def test_plain_rows_take_the_fast_path_and_the_others_go_row_by_row() -> None:
         [(2, plain), (3, overlapping), (4, decimal)]
     )
     assert [(n, body) for _, n, body in prepared] == [
-        (2, ',"C02","HIS1","S2","PH1","2024-04-15",null,3,0]')
+        (2, ',"C02","HIS1","S2","PH1",19828,null,3,0]')  # 2024-04-15
     ]
     assert [n for n, _ in rest] == [3, 4]
 
