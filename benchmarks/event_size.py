@@ -19,7 +19,7 @@ as table + indexes:
   row; the topic `…service:ServiceRecord.Recorded`) — the baseline;
 - `compact JSON`: the stored state as imported (`[batch, institution, source id, staff, item,
   date, patient, quantity, compliant]`, defaults left out, the date as days since 1970-01-01;
-  topic `SR2`);
+  topic `S`);
 - `compact as MessagePack`: the same array as MessagePack (msgspec, when installed), for
   comparison only;
 - `… + binary id` (SQLite): the aggregate id stored as 16 bytes instead of 32 hex digits (not
@@ -51,7 +51,7 @@ from dangliang.ledger.compact import (
     compact_values,
 )
 
-SHORT_TOPIC = SERVICE_RECORD_TOPIC  # "SR2"
+SHORT_TOPIC = SERVICE_RECORD_TOPIC  # "S"
 RECORDED = "dangliang.domain.service:ServiceRecord.Recorded"
 STAMP = {"_type_": "datetime_iso", "_data_": "2026-12-06T10:00:00.123456+00:00"}
 
@@ -213,7 +213,9 @@ def measure_postgres(base: str, county: Path, rows: int) -> list[list[str]]:
                 "bigint NOT NULL, topic text, state bytea, notification_id bigserial, "
                 "PRIMARY KEY (originator_id, originator_version))"
             )
-            conn.execute(f"CREATE UNIQUE INDEX ON {schema}.form (notification_id)")
+            conn.execute(
+                f"CREATE UNIQUE INDEX ON {schema}.form (notification_id) WITH (fillfactor = 100)"
+            )
             with (
                 conn.cursor() as cur,
                 cur.copy(

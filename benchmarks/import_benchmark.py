@@ -72,7 +72,7 @@ from common import (
 
 SEED = 42
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
-RECORDED_TOPIC = "SR2"  # service records as imported: the compact form
+RECORDED_TOPIC = "S"  # service records as imported: the compact form
 
 
 @dataclass

@@ -41,7 +41,7 @@ from dangliang.projections.facts_queries import runs_at
 from dangliang.settings import Settings
 
 RECORDED = get_topic(ServiceRecord.Recorded)
-COMPACT = "SR2"  # the compact form of bulk-imported records: a JSON array (ledger.compact)
+COMPACT = "S"  # the compact form of bulk-imported records: a JSON array (ledger.compact)
 EPOCH = date(1970, 1, 1)  # its dates are days since then
 CORRECTED = get_topic(ServiceRecord.Corrected)
 VOIDED = get_topic(ServiceRecord.Voided)

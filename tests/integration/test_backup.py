@@ -294,7 +294,7 @@ def tamper_with_an_event(world: County, path: Path) -> int:
     with world.app.engine.connect() as conn:
         nid, state = conn.execute(
             text(
-                f"SELECT {column}, state FROM {events} WHERE topic IN ('SR2') "
+                f"SELECT {column}, state FROM {events} WHERE topic IN ('S') "
                 f"ORDER BY {column} LIMIT 1 OFFSET 100"
             )
         ).one()

@@ -59,7 +59,7 @@ def recorded_ids(app: Dangliang) -> list[int]:
     """Notification ids of the service records' events, in log order."""
     col, table = id_column(app), app.log.events_table
     with app.engine.connect() as conn:
-        compact = "'SR1', 'SR2'"  # the compact forms (ledger.compact)
+        compact = "'SR1', 'S'"  # the compact forms (ledger.compact)
         query = (
             f"SELECT {col} FROM {table} WHERE topic LIKE :t OR topic IN ({compact}) ORDER BY {col}"
         )

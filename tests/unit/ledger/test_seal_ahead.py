@@ -26,7 +26,7 @@ class Chain:
 
 def ahead(position: int, ids: list[str]) -> Ahead:
     rows = [(position, "b" * 32, 2, "BatchWritten", b"{}")]
-    rows += [(position + n, i, 1, "SR2", b"[7]") for n, i in enumerate(ids, start=1)]
+    rows += [(position + n, i, 1, "S", b"[7]") for n, i in enumerate(ids, start=1)]
     done: Future[Any] = Future()
     done.set_result(digests(GENESIS, rows, "sqlite"))
     return Ahead(position, ids, done)
@@ -56,7 +56,7 @@ def test_not_kept_when_a_record_was_refused_or_stored_in_another_order() -> None
     ids=st.lists(st.binary(min_size=16, max_size=16).map(bytes.hex), max_size=6),
     bodies=st.lists(st.text(max_size=30), min_size=6, max_size=6),
     start=st.binary(max_size=12),
-    topic=st.sampled_from(["SR2", "dangliang.domain.service:ServiceRecord.Recorded"]),
+    topic=st.sampled_from(["S", "dangliang.domain.service:ServiceRecord.Recorded"]),
 )
 def test_record_digests_are_the_digests_of_the_rows_as_stored(
     dialect: str, position: int, ids: list[str], bodies: list[str], start: bytes, topic: str
