@@ -4,7 +4,7 @@
     . .venv/bin/activate
     python benchmarks/province_benchmark.py                        # 10 counties × 1,000,000
     python benchmarks/province_benchmark.py --counties 4 --records 100000 --steps 2,4
-    python benchmarks/province_benchmark.py --citus-url "$(../shared/citus/local-cluster url)"
+    python benchmarks/province_benchmark.py --citus-url postgresql://postgres@coordinator:5432/postgres
 
 Each county is one schema of one database (`dl_province_bench` on the plain server; the Citus
 coordinator's database, where each schema is created as a *distributed schema* and placed whole

@@ -56,7 +56,7 @@ RULES = {
         Rule("floors", "保底补足", "floor top-up", 0, "seed 001; configurable"),
         Rule("outside_total", "总量外项目", "outside the total", 0, ZHUJI),
         Rule("year_end_bonus", "年终绩效考核奖", "year-end bonus", 9, ZHUJI),
-        Rule("check", "分配核对", "distribution check", 0, "DOMAIN.md §5"),
+        Rule("check", "分配核对", "distribution check", 0, "docs/performance.md"),
     )
 }
 

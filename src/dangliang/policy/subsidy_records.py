@@ -45,7 +45,7 @@ ZHUJI = "诸暨方案 二(四)3"
 RULES = {
     r.name: r
     for r in (
-        Rule("equivalents", "工作当量", "equivalents", 1, "DOMAIN.md §4 step 1"),
+        Rule("equivalents", "工作当量", "equivalents", 1, "docs/compensation.md step 1"),
         Rule("growth_cap", "基本医疗当量增长上限", "growth cap on basic medical", 2, ZHUJI),
         Rule("force_majeure", "不可抗力当量补足", "force-majeure top-up", 3, ZHUJI),
         Rule("unit_price", "当量单价", "unit price", 4, ZHUJI),
