@@ -10,13 +10,15 @@ from decimal import Decimal
 
 import pytest
 
-from dangliang.application import Dangliang
+from dangliang.application import Dangliang, insurance_fund
 from dangliang.domain.claims import Claim, Enrolment
 from dangliang.domain.community import CommunityYear, FundYear, MedicalCommunity
 from dangliang.domain.institution import Institution
 from dangliang.domain.payout import PayoutRefused
 from dangliang.domain.periods import Period
 from dangliang.payouts.insurance_runs import fen
+from tests.conftest import Prepare
+from tests.integration.test_payouts import two_runs_at_once
 
 TODAY = date(2026, 3, 1)
 ACTOR, CHECKER = "maker", "checker"
@@ -232,3 +234,20 @@ def test_a_later_score_is_paid_as_an_adjustment_naming_it(fund_app: Dangliang) -
     (line,) = lines["WK"]
     assert lines["XS"] == [] and fen(line["amount"]) > 0  # 90 → 100 points: more kept
     assert any("community_score" in c and "复核〔2025〕9号" in c for c in line["causes"])
+
+
+def test_two_months_run_at_once_leave_one_fund_draft(
+    prepared_url: Prepare, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for payout runs (tests/integration/test_payouts.py): the fund's check for other
+    drafts and the draft's append are held one at a time across processes."""
+    url = prepared_url("insurance-deqing", build_fund)
+    outcomes, drafts = two_runs_at_once(
+        url,
+        insurance_fund,
+        lambda app, month: app.run_insurance(Period(2024, month), actor=ACTOR, today=TODAY),
+        monkeypatch,
+    )
+    assert outcomes[0] == "draft"
+    assert outcomes[1].startswith("refused: approve or reject the draft run(s) ins-2024-0")
+    assert len(drafts) == 1

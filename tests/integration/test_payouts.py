@@ -9,7 +9,9 @@ tests/e2e (the demo) and the golden corpora."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import threading
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -17,13 +19,14 @@ from typing import Any
 import pytest
 from freezegun import freeze_time
 
-from dangliang.application import Dangliang
+from dangliang.application import Dangliang, bootstrap, pay_runs
 from dangliang.domain import ids
 from dangliang.domain.errors import DomainError
 from dangliang.domain.payout import PayoutRefused
 from dangliang.domain.periods import Period
 from dangliang.domain.service import ServiceRecord
-from tests.conftest import PrepareApp
+from dangliang.settings import Settings
+from tests.conftest import Prepare, PrepareApp
 from tests.integration.test_compensation import YEAR, compensation, record_inputs
 from tests.integration.test_equivalents import allow_frozen_time
 
@@ -248,3 +251,64 @@ def test_a_log_edited_and_rechained_is_caught_by_the_runs_chain_heads(
     found = app.verify_log()
     assert not found["ok"]
     assert any(f"run {run.run_id} recorded chain head" in line for line in found["lines"])
+
+
+def test_two_months_run_at_once_leave_one_draft_and_refuse_the_other(
+    prepared_url: Prepare, four_centres: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two clerks start March's and April's runs at the same moment, each in its own process
+    (here: its own application on its own thread). Each run checks that no other draft is
+    open before it records its own; both checks would pass if they ran side by side, so the
+    check and the append are held one at a time: the second sees the first's draft and is
+    refused."""
+    url = prepared_url(compensation(four_centres))
+    outcomes, drafts = two_runs_at_once(
+        url,
+        pay_runs,
+        lambda app, month: app.run_payout(Period(YEAR, month), actor="maker", today=AFTER_YEAR),
+        monkeypatch,
+    )
+    assert outcomes[0] == "draft"
+    assert outcomes[1].startswith("refused: approve or reject the draft run(s) 2024-0")
+    assert len(drafts) == 1
+
+
+def two_runs_at_once(
+    url: str,
+    module: Any,
+    run: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[list[str], list[str]]:
+    """March's and April's runs (`run(app, month)`) started at once by two applications on
+    two threads; a barrier after `module.refuse_other_drafts` holds the first run there
+    until the second has had every chance to reach it too. The outcomes, sorted, and the
+    run ids left in draft."""
+    apps = [bootstrap(Settings(url)) for _ in range(2)]
+    both_checked = threading.Barrier(2)
+    check = module.refuse_other_drafts
+
+    def check_then_wait(runs: Any, label: str) -> None:
+        check(runs, label)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_checked.wait(timeout=2)
+
+    monkeypatch.setattr(module, "refuse_other_drafts", check_then_wait)
+    outcomes: list[str] = []
+
+    def start(app: Dangliang, month: int) -> None:
+        try:
+            outcomes.append(run(app, month).state)
+        except PayoutRefused as refused:
+            outcomes.append(f"refused: {refused.message_en}")
+
+    threads = [
+        threading.Thread(target=start, args=(a, m)) for a, m in zip(apps, (3, 4), strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    drafts = [r.run_id for r in apps[0].payout_runs().values() if r.state == "draft"]
+    for app in apps:
+        app.close()
+    return sorted(outcomes), drafts

@@ -3,6 +3,7 @@ projections, kept caught up (read-your-writes), and the reads of what is in forc
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from dangliang.application.sessions import WebSessions
 from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.payout import period_of_run
 from dangliang.ledger.eventlog import EventLog
+from dangliang.ledger.exclusive import exclusive
 from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
@@ -58,6 +60,11 @@ class Core:
         self.users = Users(log, self.institutions, user_ids=self._user_ids)
         self.sessions = WebSessions(engine, write_engine)
         self.computation_cache = ComputationCache()  # by log position (computations)
+
+    def one_at_a_time(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the county's lock `name` across processes for a block: from a check that
+        reads several aggregates to the append that relies on it (`ledger.exclusive`)."""
+        return exclusive(self.database, self.write_engine, name)
 
     # ---- projections ---------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from dangliang.application.pay_runs import PayRuns, refuse_other_drafts, require_ended
+from dangliang.application.pay_runs import RUNS_LOCK, PayRuns, refuse_other_drafts, require_ended
 from dangliang.calculation import fund as calc
 from dangliang.domain.payout import INSURANCE, PayoutRefused
 from dangliang.domain.periods import Period
@@ -126,32 +126,33 @@ class InsuranceFund(PayRuns):
         (advances, by the policy's `advance.frequency`) or a year that has ended (settlement)
         with the current insurance rule set; it supersedes the period's draft, if any."""
         require_ended(period, today, ("医保基金批次", "a fund run"))
-        position = self.catch_up()
-        t = self.equivalents_projection().t
-        rules = rulesets.current("insurance")
-        with self.engine.connect() as conn:
-            policy = inp.policy_at(conn, position, scheme=calc.SCHEME)
-            if not period.is_year:
-                frequency = advance_months(policy.tree, period.year)
-                wanted = "quarterly" if period.quarter else "monthly"
-                if frequency != wanted:
-                    example = (
-                        f"{period.year}-Q1" if frequency == "quarterly" else f"{period.year}-01"
-                    )
-                    raise PayoutRefused(
-                        f"本县医保基金按{'季' if frequency == 'quarterly' else '月'}预拨"
-                        f"（advance.frequency = {frequency}）：请按该周期计算，如 {example}",
-                        f"the fund's advances are {frequency} (advance.frequency): "
-                        f"run a period such as {example}",
-                    )
-            refuse_other_drafts(
-                insurance_runs.insurance_runs(conn, position).values(),
-                f"{INSURANCE}{period.label}",
-            )
-            results = rules.compute_run(conn, t, period, position)
-            _, head = chain_head(conn, position)
-        label = f"{INSURANCE}{period.label}"
-        return self._record_run(label, results, position, head, actor, rules)
+        with self.one_at_a_time(RUNS_LOCK):  # check, compute, append: one at a time
+            position = self.catch_up()
+            t = self.equivalents_projection().t
+            rules = rulesets.current("insurance")
+            with self.engine.connect() as conn:
+                policy = inp.policy_at(conn, position, scheme=calc.SCHEME)
+                if not period.is_year:
+                    frequency = advance_months(policy.tree, period.year)
+                    wanted = "quarterly" if period.quarter else "monthly"
+                    if frequency != wanted:
+                        example = (
+                            f"{period.year}-Q1" if frequency == "quarterly" else f"{period.year}-01"
+                        )
+                        raise PayoutRefused(
+                            f"本县医保基金按{'季' if frequency == 'quarterly' else '月'}预拨"
+                            f"（advance.frequency = {frequency}）：请按该周期计算，如 {example}",
+                            f"the fund's advances are {frequency} (advance.frequency): "
+                            f"run a period such as {example}",
+                        )
+                refuse_other_drafts(
+                    insurance_runs.insurance_runs(conn, position).values(),
+                    f"{INSURANCE}{period.label}",
+                )
+                results = rules.compute_run(conn, t, period, position)
+                _, head = chain_head(conn, position)
+            label = f"{INSURANCE}{period.label}"
+            return self._record_run(label, results, position, head, actor, rules)
 
     def insurance_runs(self) -> dict[str, inp.RunRecord]:
         return {k: r for k, r in self.payout_runs().items() if r.ledger == "insurance"}

@@ -33,14 +33,19 @@ class PayRuns(Core):
         year that has ended (settlement) with the current compensation rule set; it
         supersedes the period's draft, if any."""
         require_ended(period, today, ("支付批次", "a payout run"))
-        position = self.catch_up()
-        t = self.equivalents_projection().t
-        rules = rulesets.current("compensation")
-        with self.engine.connect() as conn:
-            refuse_other_drafts(payouts.compensation_runs(conn, position).values(), period.label)
-            results = rules.compute_run(conn, t, period, position)
-            _, head = chain_head(conn, position)
-        return self._record_run(period.label, results, position, head, actor, rules)
+        # From the check for other drafts to the draft's append, one process at a time: two
+        # months' runs computed at once would each find no other draft open.
+        with self.one_at_a_time(RUNS_LOCK):
+            position = self.catch_up()
+            t = self.equivalents_projection().t
+            rules = rulesets.current("compensation")
+            with self.engine.connect() as conn:
+                refuse_other_drafts(
+                    payouts.compensation_runs(conn, position).values(), period.label
+                )
+                results = rules.compute_run(conn, t, period, position)
+                _, head = chain_head(conn, position)
+            return self._record_run(period.label, results, position, head, actor, rules)
 
     def _record_run(
         self,
@@ -228,9 +233,12 @@ def require_ended(period: Period, today: date, run: tuple[str, str]) -> None:
         )
 
 
+RUNS_LOCK = "runs"  # held from `refuse_other_drafts` to the draft's append (`one_at_a_time`)
+
+
 def refuse_other_drafts(runs: Iterable[inp.RunRecord], label: str) -> None:
     """One open draft per ledger: two open drafts could both carry the same adjustment and
-    pay it twice."""
+    pay it twice. The caller holds `RUNS_LOCK` from this check to the draft's append."""
     open_drafts = [r.run_id for r in runs if r.state == "draft" and r.period != label]
     if open_drafts:
         raise PayoutRefused(
