@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import click
@@ -92,7 +92,7 @@ def with_app(func: F) -> F:
         try:
             return func(app, actor or root.get("actor") or default_actor(), **kwargs)
         except ProblemsFound as e:
-            click.echo(e.report(), err=True)
+            echo_lines(e.lines())
             click.echo(
                 f"已拒收：共 {len(e.problems)} 个问题，未写入任何数据 / refused: "
                 f"{len(e.problems)} problem(s); nothing was written",
@@ -137,3 +137,15 @@ def period_options(func: F) -> F:
     return click.option(
         "--month", default=None, metavar="YYYY-MM", help="A month: advances (按月预拨)."
     )(func)
+
+
+def echo_lines(lines: Iterable[str], chunk: int = 10_000) -> None:
+    """Print lines to stderr a chunk at a time, never the whole report as one string."""
+    batch: list[str] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == chunk:
+            click.echo("\n".join(batch), err=True)
+            batch.clear()
+    if batch:
+        click.echo("\n".join(batch), err=True)

@@ -24,7 +24,7 @@ from dangliang.cli import (
     policy_commands,
     province_commands,
 )
-from dangliang.cli.common import ProgressLine, as_of_options, with_app
+from dangliang.cli.common import ProgressLine, as_of_options, echo_lines, with_app
 from dangliang.cli.serving import serve_site
 from dangliang.demo import county_year
 from dangliang.demo.county_year import generate_with_progress
@@ -280,7 +280,7 @@ def import_(
             progress.finish()
         elapsed = time.monotonic() - started
         if result.problems:
-            click.echo(ProblemsFound(result.problems).report(), err=True)
+            echo_lines(ProblemsFound(result.problems).lines())
         rate = f" in {elapsed:.1f}s ({result.rows / elapsed:,.0f} rows/s)" if elapsed > 0 else ""
         click.echo(result.summary() + rate)
     if corrections_file is not None:

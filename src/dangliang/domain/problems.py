@@ -7,10 +7,11 @@ bilingual reason. Readers and validators *collect* problems; they never stop at 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Problem:
     """One thing wrong with one cell, row or file (问题)."""
 
@@ -53,7 +54,11 @@ class ProblemsFound(Exception):
         super().__init__(f"{len(self.problems)} problem(s) found")
 
     def report(self) -> str:
-        return "\n".join(str(p) for p in self.problems)
+        return "\n".join(self.lines())
+
+    def lines(self) -> Iterator[str]:
+        """The report a line at a time (a refused file of a million bad rows has millions)."""
+        return (str(p) for p in self.problems)
 
 
 def _sort_key(p: Problem) -> tuple[str, int, str]:

@@ -194,13 +194,15 @@ class BulkImporter(Generic[R]):
         try:
             started = time.perf_counter()
             try:
-                problems, rejected_rows = self._validate_and_stage(path, result, staging, progress)
+                problems, rejected_rows = self._validate_and_stage(
+                    path, result, staging, progress, keep_rejected=skip_bad_rows
+                )
             except NotPlain:  # a ragged line in a file that looked plain: row by row, again
                 staging.close()
                 staging = Staging()
                 result.rows = 0
                 problems, rejected_rows = self._validate_and_stage(
-                    path, result, staging, progress, columnar=False
+                    path, result, staging, progress, columnar=False, keep_rejected=skip_bad_rows
                 )
             result.seconds["validate"] = time.perf_counter() - started
             result.problems = problems
@@ -227,12 +229,15 @@ class BulkImporter(Generic[R]):
         progress: Progress | None,
         *,
         columnar: bool = True,
+        keep_rejected: bool = True,
     ) -> tuple[list[Problem], dict[int, dict[str, Any]]]:
         """Check every row, chunk by chunk; the look-up of already-stored records for one
         chunk runs on a thread (inside the database, GIL released) while the next chunk is
         checked. (Checking in worker processes was measured slower on two cores: moving the
         rows between processes costs about what the checks do.) A plain CSV file is read a
-        batch of columns at a time when the spec has a fast path (`csv_columns`)."""
+        batch of columns at a time when the spec has a fast path (`csv_columns`). The rows
+        with problems are kept, for the rejects file, only if `keep_rejected` (a refused
+        file's rows are not needed: a file of a million bad rows would hold them all)."""
         spec = self.spec
         reader = open_table(path, spec.fmt)
         context = CheckContext(reader.display_name, self.today, self.actor, self._import_ref)
@@ -245,7 +250,8 @@ class BulkImporter(Generic[R]):
             future, prepared, bad, raw = lookups.popleft()
             bad.extend(self._stage(staging, context.file, prepared, future.result()))
             problems.extend(bad)
-            rejected_rows.update((p.row, raw[p.row]) for p in bad if p.row in raw)
+            if keep_rejected:
+                rejected_rows.update((p.row, raw[p.row]) for p in bad if p.row in raw)
 
         fast = spec.fast(self.today) if spec.fast and columnar else None
         frames = column_frames(reader, self.frame_rows) if fast else None
@@ -277,7 +283,11 @@ class BulkImporter(Generic[R]):
         duplicates = _duplicate_hashes(key_hashes)
         if duplicates:
             problems.extend(self._duplicate_problems(context.file, staging, duplicates))
-        wanted = {p.row for p in problems if p.row and p.row > 1 and p.row not in rejected_rows}
+        wanted = {
+            p.row
+            for p in problems
+            if keep_rejected and p.row and p.row > 1 and p.row not in rejected_rows
+        }
         if wanted:
             # The rejects file shows the cells as the file had them: read those rows again.
             rejected_rows.update((n, row) for n, row in open_table(path, spec.fmt) if n in wanted)

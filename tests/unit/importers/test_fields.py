@@ -14,6 +14,7 @@ import pytest
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
+from dangliang.cli.common import echo_lines
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.fields import (
     Action,
@@ -463,5 +464,13 @@ def test_problems_found_sorts_by_row_then_column() -> None:
         (100, "quantity"),  # numerically, not as text
     ]
     assert str(e) == "6 problem(s) found"
-    assert e.report().splitlines() == [str(p) for p in e.problems]
+    assert e.report().splitlines() == [str(p) for p in e.problems] == list(e.lines())
     assert e.report().splitlines()[1] == "f.csv:3:institution_code: a / a"
+
+
+def test_the_command_line_prints_a_long_report_in_chunks_and_every_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    lines = [f"f.csv:{n}:staff_id: 未知 / unknown" for n in range(2, 9)]
+    echo_lines(iter(lines), chunk=3)  # 3 + 3 + 1
+    assert capsys.readouterr().err.splitlines() == lines
