@@ -7,6 +7,7 @@ bilingual reason. Readers and validators *collect* problems; they never stop at 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -20,6 +21,14 @@ class Problem:
     column: str | None
     message_zh: str
     message_en: str
+
+    def __post_init__(self) -> None:
+        # A bad file repeats a handful of messages ("unknown institution code 'C11'") on
+        # millions of rows: one string each, not one per problem (~5x less memory).
+        for name in ("file", "column", "message_zh", "message_en"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, sys.intern(value))
 
     def __str__(self) -> str:
         where = [self.file]
