@@ -12,9 +12,7 @@ notification-id index filled to the brim.
 from __future__ import annotations
 
 import csv
-import gzip
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
@@ -33,7 +31,13 @@ from dangliang.ledger.compact import (
 )
 from dangliang.settings import Settings
 from tests.conftest import PrepareApp, records
-from tests.integration.test_upgrade import _totals, cli_json
+from tests.integration.test_upgrade import (
+    _totals,
+    _write,
+    assert_added_and_rebuilt,
+    cli_json,
+    unpacked,
+)
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "compact_v1"
 TODAY = date(2025, 6, 30)
@@ -41,10 +45,7 @@ TODAY = date(2025, 6, 30)
 
 @pytest.fixture
 def v1_url(tmp_path: Path) -> str:
-    path = tmp_path / "compact_v1.db"
-    with gzip.open(FIXTURE / "compact_v1.db.gz") as packed, path.open("wb") as out:
-        shutil.copyfileobj(packed, out)
-    return f"sqlite:///{path}"
+    return unpacked(FIXTURE / "compact_v1.db.gz", tmp_path)
 
 
 @pytest.fixture
@@ -93,17 +94,7 @@ def test_its_file_again_adds_nothing_and_new_records_go_in_form_2(
     assert (result.inserted, result.already_present, result.rejected) == (50, 100, 0)
     assert compact_topics(app) == {SERVICE_RECORD_TOPIC_V1: 400, SERVICE_RECORD_TOPIC: 50}
 
-    after = _totals(app)
-    added: dict[str, Decimal] = {}
-    for r in new_rows:
-        key = f"{r['institution_code']}|{r['service_date'][:7]}|{r['item_code']}"
-        added[key] = added.get(key, Decimal(0)) + Decimal(r["quantity"])
-    assert {
-        k: after[k] - before.get(k, Decimal(0)) for k in after if after[k] != before.get(k)
-    } == (added)
-    assert app.verify_log()["ok"]
-    app.rebuild()
-    assert _totals(app) == after
+    assert_added_and_rebuilt(app, before, new_rows)
 
     changed = tmp_path / "changed.csv"
     _write(changed, [dict(old_rows[0], quantity=str(Decimal(old_rows[0]["quantity"]) + 1))])
@@ -138,13 +129,6 @@ def test_records_rewritten_into_form_1_build_the_same_cube(
     assert _totals(app) == before
     again = app.import_services(county.files["services"], actor="t", today=TODAY)
     assert (again.inserted, again.already_present) == (0, county.records)
-
-
-def _write(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
