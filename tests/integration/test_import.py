@@ -499,6 +499,29 @@ def test_records_stored_after_the_look_up_are_skipped_not_doubled(
     assert app.verify_log()["ok"]
 
 
+def test_text_that_needs_escaping_is_stored_and_read_back_exactly(
+    loaded: Dangliang, county_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    """Records whose state is not plain ASCII (a backslash, quotes, Chinese, an accented
+    letter) take another way into PostgreSQL's COPY than plain ones (hex instead of the
+    text itself): every one is read back with its exact text, the chain verifies, and the
+    same file again finds them all present."""
+    texts = ["P\\back\\slash", '病人"甲"', "P'q", "Pét", "P plain"]
+    rows = [
+        dict(r, source_id=f"ESC-{n}", patient_ref=text)
+        for n, (r, text) in enumerate(zip(county_rows, texts, strict=False))
+    ]
+    path = tmp_path / "escapes.csv"
+    write_rows(path, rows)
+    result = loaded.import_services(path, actor=ACTOR, today=TODAY)
+    assert (result.inserted, result.rejected) == (len(texts), 0)
+    stored = {e.source_id: e.patient_ref for e in recorded_events(loaded).values()}
+    assert stored == {f"ESC-{n}": text for n, text in enumerate(texts)}
+    assert loaded.verify_log()["ok"]
+    again = loaded.import_services(path, actor=ACTOR, today=TODAY)
+    assert (again.inserted, again.already_present) == (0, len(texts))
+
+
 def test_a_ragged_file_that_looks_plain_is_read_again_row_by_row(
     loaded: Dangliang, county_rows: list[dict[str, str]], tmp_path: Path
 ) -> None:

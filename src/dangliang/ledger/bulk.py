@@ -361,20 +361,27 @@ class PostgresBulkWriter:
     def _copy(
         self, cur: Any, table: Any, topic: str, start: bytes, rows: Sequence[tuple[str, str]]
     ) -> None:
-        """COPY records as events of version 1: the text format, a page at a time; the ids
-        are hex (uuid input takes them as they are) and the states' bytes hex too, so
-        nothing needs escaping."""
-        head = b"\t1\t%s\t\\\\x%s" % (_copy_text(topic), start.hex().encode())
+        """COPY records as events of version 1: the text format, a page at a time. The ids
+        are hex (uuid input takes them as they are). A state of printable ASCII without a
+        backslash — nearly every record — goes as it is (`bytea` reads such text byte for
+        byte, and COPY needs no escape for it); any other state goes as hex, which needs no
+        escaping either and leaves no room for a client encoding to change a byte."""
+        topic_text = _copy_text(topic)
+        plain_start = _plain(start.decode("latin-1"))
+        head = f"\t1\t{topic_text}\t{start.decode('ascii') if plain_start else ''}"
+        hex_head = f"\t1\t{topic_text}\t\\\\x{start.hex()}"
         statement = self._sql.SQL(
             "COPY {} (originator_id, originator_version, topic, state) FROM STDIN"
         ).format(table)
         with cur.copy(statement) as copy:
             for page in range(0, len(rows), 10_000):
                 copy.write(
-                    b"".join(
-                        b"%s%s%s\n" % (oid.encode(), head, body.encode().hex().encode())
+                    "".join(
+                        f"{oid}{head}{body}\n"
+                        if plain_start and _plain(body)
+                        else f"{oid}{hex_head}{body.encode().hex()}\n"
                         for oid, body in rows[page : page + 10_000]
-                    )
+                    ).encode("ascii")
                 )
 
     def _insert_new(
@@ -428,11 +435,17 @@ def _repeated_key(error: Any) -> bool:
     return message.startswith("duplicate key value violates unique constraint")
 
 
-def _copy_text(text: str) -> bytes:
+def _copy_text(text: str) -> str:
     """A text field of COPY's text format (a topic: no escapes needed, checked)."""
-    if any(c in text for c in "\t\n\r\\"):
+    if not _plain(text):
         raise ValueError(f"topic {text!r} would need escaping in COPY")
-    return text.encode()
+    return text
+
+
+def _plain(text: str) -> bool:
+    """Printable ASCII without a backslash: the same text in COPY's text format, as `bytea`
+    input (the escape format) and in every client encoding."""
+    return text.isascii() and text.isprintable() and "\\" not in text
 
 
 def bulk_writer(database: Database, table: str) -> BulkWriter:
