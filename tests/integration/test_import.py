@@ -345,8 +345,9 @@ def test_a_file_with_bad_rows_is_refused_whole_with_every_problem(
 
 
 def test_a_missing_required_column_is_a_file_problem(
-    app: Dangliang, county_rows: list[dict[str, str]], tmp_path: Path
+    loaded: Dangliang, county_rows: list[dict[str, str]], tmp_path: Path
 ) -> None:
+    app = loaded
     columns = [c for c in COLUMNS if c != "item_code"]
     rows = [{c: r[c] for c in columns} for r in county_rows[:5]]
     path = write_rows(tmp_path / "no_item.csv", rows, columns)
@@ -688,3 +689,44 @@ def test_reference_reloads_record_nothing_and_a_new_value_is_one_event(
     assert item.value_on(date(2024, 10, 1)) == Decimal("1.25")
     # loading the same file again records nothing
     assert app.load_catalogue(path, actor=ACTOR).events == 0
+
+
+def test_records_before_the_reference_data_are_refused_at_once_saying_what_to_load(
+    app: Dangliang, county: GeneratedCounty, county_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    """Service records imported into a log without its reference data: one problem per
+    missing kind, saying which command loads it (not three problems on every row), with the
+    file's own header problems, and nothing written; with the institutions loaded, only
+    staff and the catalogue are named."""
+    head = app.log.head()
+    with pytest.raises(ProblemsFound) as refused:
+        app.import_services(county.files["services"], actor=ACTOR, today=TODAY)
+    loads = ("institutions load", "staff load", "catalog load")
+    problems = refused.value.problems
+    assert [p.row for p in problems] == [None, None, None]
+    assert all(f"(dangliang {c})" in p.message_en for p, c in zip(problems, loads, strict=True))
+    assert refused.value.problems[2].message_en == (
+        "no catalogue items loaded yet: load them first (dangliang catalog load), "
+        "then the service records"
+    )
+    columns = [c for c in COLUMNS if c != "item_code"]
+    broken = write_rows(
+        tmp_path / "no_item.csv", [{c: r[c] for c in columns} for r in county_rows[:5]], columns
+    )
+    with pytest.raises(ProblemsFound) as refused:
+        app.import_services(broken, actor=ACTOR, today=TODAY)
+    assert [(p.row, p.column) for p in refused.value.problems] == [
+        (None, None),
+        (None, None),
+        (None, None),
+        (1, "item_code"),
+    ]
+    assert app.log.head() == head
+
+    app.load_institutions(county.files["institutions"], actor=ACTOR)
+    with pytest.raises(ProblemsFound) as refused:
+        app.import_services(county.files["services"], actor=ACTOR, today=TODAY)
+    assert [p.message_zh for p in refused.value.problems] == [
+        "尚未载入人员：请先用 dangliang staff load 载入，再导入服务记录",
+        "尚未载入项目目录：请先用 dangliang catalog load 载入，再导入服务记录",
+    ]

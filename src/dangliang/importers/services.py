@@ -12,12 +12,13 @@ correction instead), whichever form the log holds it in.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from pydantic import TypeAdapter
 from typing_extensions import TypedDict
 
 from dangliang.domain.ids import service_record_id_hex
-from dangliang.domain.problems import Problem
+from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.bulk_import import (
     BulkImporter,
     BulkSpec,
@@ -29,6 +30,7 @@ from dangliang.importers.bulk_import import (
 )
 from dangliang.importers.fields import Code, IsoDate, Quantity, SourceId, YesNo
 from dangliang.importers.formats import SERVICES
+from dangliang.importers.readers import open_table
 from dangliang.importers.service_columns import ServiceColumns
 from dangliang.ledger.bulk import BulkWriter, ImportBatches
 from dangliang.ledger.compact import SERVICE_RECORD_TOPIC, record_content, service_record_tail
@@ -105,6 +107,41 @@ class ServiceImporter(BulkImporter[ServiceRow]):
             batches=batches,
         )
         self.registry = registry
+
+    def run(
+        self, path: Path, *, skip_bad_rows: bool = False, progress: Progress | None = None
+    ) -> ImportResult:
+        """Import the file; refused at once, with one problem per missing kind (and the
+        file's own header problems), when the reference data the records are checked against
+        is not loaded: every row would otherwise be refused three times over (a county's
+        year: millions of problems)."""
+        missing = [
+            (zh, en, command)
+            for zh, en, command, loaded in (
+                ("机构", "institutions", "institutions load", self.registry.institutions),
+                ("人员", "staff", "staff load", self.registry.staff_names),
+                ("项目目录", "catalogue items", "catalog load", self.registry.item_categories),
+            )
+            if not loaded
+        ]
+        if missing:
+            reader = open_table(path, self.spec.fmt)  # the file's own problems (its header) too
+            reader.close()
+            raise ProblemsFound(
+                reader.problems
+                + [
+                    Problem(
+                        str(path),
+                        None,
+                        None,
+                        f"尚未载入{zh}：请先用 dangliang {command} 载入，再导入服务记录",
+                        f"no {en} loaded yet: load them first (dangliang {command}), then "
+                        "the service records",
+                    )
+                    for zh, en, command in missing
+                ]
+            )
+        return super().run(path, skip_bad_rows=skip_bad_rows, progress=progress)
 
 
 def _record_id_hex(r: ServiceRow) -> str:
