@@ -146,6 +146,33 @@ def test_a_bad_file_is_refused_with_every_problem_also_as_xlsx(
     assert found["problems"] == [p.as_dict() for p in direct.value.problems[:200]]
 
 
+def test_more_problems_than_a_sheet_holds_go_on_to_further_sheets(
+    app: Dangliang, county: GeneratedCounty, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spreadsheet holds 1,048,576 rows: past that, the problems go on in a second sheet
+    (and a third…), each with its header; read in order they are every problem."""
+    monkeypatch.setattr(jobs_module, "SHEET_PROBLEMS", 100)
+    jobs = app.import_jobs
+    bad = rewrite(county.files["services"], tmp_path / "bad.csv", spoil_a_tenth)
+    job = jobs.start("services", staged(bad, "bad.csv"), ADMIN, display_name="bad.csv", today=TODAY)
+    count = jobs.wait(job, WAIT)["problem_count"]
+    assert count > 200
+
+    book = openpyxl.load_workbook(io.BytesIO(jobs.problems_xlsx(job, ADMIN)))
+    sheets = -(-count // 100)
+    assert book.sheetnames == ["问题 Problems"] + [
+        f"问题 Problems {n}" for n in range(2, sheets + 1)
+    ]
+    rows = []
+    for sheet in book.worksheets:
+        found = list(sheet.iter_rows(values_only=True))
+        assert found[0] == ("文件", "行", "列", "问题", "Problem")
+        assert 1 <= len(found) - 1 <= 100
+        rows += found[1:]
+    assert len(rows) == count
+    assert [r[1] for r in rows] == sorted(r[1] for r in rows)  # in the file's row order
+
+
 def test_a_clerk_sees_their_own_jobs_only(
     app: Dangliang, county: GeneratedCounty, tmp_path: Path
 ) -> None:

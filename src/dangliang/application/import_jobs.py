@@ -95,6 +95,7 @@ PROGRESS_EVERY = 0.3  # seconds between two progress writes (a new phase is writ
 HEARTBEAT = 30.0  # seconds between two refreshes of a live job's row
 STALE = timedelta(seconds=120)  # a queued or running row not refreshed for this long is dead
 SHOWN_PROBLEMS = 200  # problems in a status; the XLSX has every one
+SHEET_PROBLEMS = 1_048_575  # problems a sheet: a spreadsheet's 1,048,576 rows, less the header
 INTERRUPTED = (
     "服务器已重启，导入被中断；请重新上传该文件（已写入的记录不会重复写入）",
     "the server restarted and the import was interrupted; upload the file again "
@@ -201,23 +202,19 @@ class ImportJobs:
         return [self._view(dict(row), problems=0) for row in rows]
 
     def problems_xlsx(self, job_id: str, principal: Principal) -> bytes:
-        """Every problem of the job as a workbook: 文件, 行, 列, 问题, Problem (English)."""
+        """Every problem of the job as a workbook: 文件, 行, 列, 问题, Problem (English), on
+        as many sheets as a spreadsheet's row limit needs (`SHEET_PROBLEMS` a sheet)."""
         row = self._row(job_id, principal)
         book = Workbook(write_only=True)
-        sheet = book.create_sheet("问题 Problems")
-        sheet.freeze_panes = "A2"
-        for letter, width in zip("ABCDE", (24, 8, 20, 60, 60), strict=True):
-            sheet.column_dimensions[letter].width = width
-        bold = Font(bold=True)
-        header = []
-        for title in ("文件", "行", "列", "问题", "Problem"):
-            cell = WriteOnlyCell(sheet, value=title)
-            cell.font = bold
-            header.append(cell)
-        sheet.append(header)
-        for p in _problems(row):
+        sheet = None
+        for n, p in enumerate(_problems(row)):
+            if n % SHEET_PROBLEMS == 0:
+                sheet = _problems_sheet(book, n // SHEET_PROBLEMS + 1)
+            assert sheet is not None
             texts = [text_cell(sheet, v) for v in (p.column or "", p.message_zh, p.message_en)]
             sheet.append([text_cell(sheet, p.file), p.row, *texts])
+        if sheet is None:
+            _problems_sheet(book, 1)
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()
@@ -442,3 +439,19 @@ def _remove(path: Path) -> None:
     if path.parent.name.startswith("dangliang-upload-"):
         with contextlib.suppress(OSError):
             path.parent.rmdir()
+
+
+def _problems_sheet(book: Workbook, number: int) -> Any:
+    """A sheet for problems, its header written: "问题 Problems", then "问题 Problems 2", …"""
+    sheet = book.create_sheet("问题 Problems" if number == 1 else f"问题 Problems {number}")
+    sheet.freeze_panes = "A2"
+    for letter, width in zip("ABCDE", (24, 8, 20, 60, 60), strict=True):
+        sheet.column_dimensions[letter].width = width
+    bold = Font(bold=True)
+    header = []
+    for title in ("文件", "行", "列", "问题", "Problem"):
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    return sheet
