@@ -351,7 +351,7 @@ class PostgresBulkWriter:
                     self._copy(cur, self._table, topic, start, rows)
                 inserted = len(rows)
             except (self._unique_violation, self._internal_error) as e:
-                if not _repeated_key(e):
+                if not (_repeated_key(e) or self._any_stored(cur, rows)):
                     raise
                 inserted = self._insert_new(cur, topic, start, rows)
             appended = inserted + (own is not None)
@@ -383,6 +383,23 @@ class PostgresBulkWriter:
                         for oid, body in rows[page : page + 10_000]
                     ).encode("ascii")
                 )
+
+    def _any_stored(self, cur: Any, rows: Sequence[tuple[str, str]]) -> bool:
+        """Whether the table already holds any of these records: after a COPY failed with an
+        error `_repeated_key` cannot read (Citus relays a shard's refusal as an internal
+        error worded in the server's language), what says the error was a repeated key."""
+        ids: Any = [oid for oid, _ in rows]
+        if is_hex32_run(ids):
+            ids = "{" + ",".join(ids) + "}"
+        cur.execute(
+            self._sql.SQL(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE originator_id = ANY(%s::uuid[]) "
+                "AND originator_version = 1)"
+            ).format(self._table),
+            (ids,),
+        )
+        found = cur.fetchone()
+        return bool(found and found[0])
 
     def _insert_new(
         self, cur: Any, topic: str, start: bytes, rows: Sequence[tuple[str, str]]
@@ -426,9 +443,9 @@ class PostgresBulkWriter:
 
 def _repeated_key(error: Any) -> bool:
     """A COPY refused for a key the table already holds: SQLSTATE 23505, or on Citus, which
-    relays a shard's refusal of a COPY as an internal error (XX000), that error's message.
-    (A server that words its messages in another language fails the import there instead; a
-    re-run then finds those records in its look-up and completes.)"""
+    relays a shard's refusal of a COPY as an internal error (XX000), that error's message in
+    English. (A server that words its messages in another language is caught by
+    `PostgresBulkWriter._any_stored` instead: a look-up of the batch's records.)"""
     if error.sqlstate == "23505":
         return True
     message = error.diag.message_primary or ""
