@@ -283,11 +283,11 @@ class BulkImporter(Generic[R]):
         duplicates = _duplicate_hashes(key_hashes)
         if duplicates:
             problems.extend(self._duplicate_problems(context.file, staging, duplicates))
-        wanted = {
-            p.row
-            for p in problems
-            if keep_rejected and p.row and p.row > 1 and p.row not in rejected_rows
-        }
+        wanted = (
+            {p.row for p in problems if p.row and p.row > 1 and p.row not in rejected_rows}
+            if keep_rejected
+            else set()
+        )
         if wanted:
             # The rejects file shows the cells as the file had them: read those rows again.
             rejected_rows.update((n, row) for n, row in open_table(path, spec.fmt) if n in wanted)

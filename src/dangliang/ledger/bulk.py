@@ -46,7 +46,7 @@ from eventsourcing.persistence import StoredEvent
 
 from dangliang.domain.imports import BulkImport
 from dangliang.ledger.batch_seal import is_hex32_run, seal_ahead, seal_batch
-from dangliang.ledger.chain import Tables
+from dangliang.ledger.chain import Tables, last_event_id
 from dangliang.ledger.eventlog import EventLog
 from dangliang.ledger.sealing import qualified
 from dangliang.ledger.staging import NEW, Staging
@@ -250,9 +250,6 @@ class PostgresBulkWriter:
         # element at a time, holding the GIL the checks on the main thread need (measured
         # 4.5 s against 1.4 s per million ids). One index probe per id whatever the table's
         # statistics say: with 10,000 ids the planner may pick a scan of the whole table.
-        ids: Any = list(originator_ids)
-        if is_hex32_run(ids):
-            ids = "{" + ",".join(ids) + "}"
         with self._conn.transaction(), self._conn.cursor() as cur:
             cur.execute(
                 sql.SQL(
@@ -260,7 +257,7 @@ class PostgresBulkWriter:
                     "CROSS JOIN LATERAL (SELECT originator_id, state FROM {} "
                     "WHERE originator_id = wanted.id AND originator_version = 1) AS e"
                 ).format(self._table),
-                (ids,),
+                (_uuid_array(originator_ids),),
             )
             return {row[0].hex: bytes(row[1]) for row in cur.fetchall()}
 
@@ -272,7 +269,8 @@ class PostgresBulkWriter:
         opening: BatchOpening,
         progress: Callable[[int, int], None],
     ) -> None:
-        before = self._position()
+        with self._conn.transaction():
+            before = last_event_id(self._sealing)
         written = 0
         for first, last in staging.batches(batch_size):
             rows = staging.conn.execute(
@@ -313,16 +311,6 @@ class PostgresBulkWriter:
             logger.info("the log's primary key was not packed: the index is in use")
             return False
         return True
-
-    def _position(self) -> int:
-        with self._conn.transaction(), self._conn.cursor() as cur:
-            cur.execute(
-                self._sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
-                    self._table
-                )
-            )
-            found = cur.fetchone()
-            return int(found[0]) if found else 0
 
     def _insert(self, opening: BatchOpening, topic: str, rows: Sequence[tuple[str, str]]) -> int:
         sql = self._sql
@@ -388,15 +376,12 @@ class PostgresBulkWriter:
         """Whether the table already holds any of these records: after a COPY failed with an
         error `_repeated_key` cannot read (Citus relays a shard's refusal as an internal
         error worded in the server's language), what says the error was a repeated key."""
-        ids: Any = [oid for oid, _ in rows]
-        if is_hex32_run(ids):
-            ids = "{" + ",".join(ids) + "}"
         cur.execute(
             self._sql.SQL(
                 "SELECT EXISTS (SELECT 1 FROM {} WHERE originator_id = ANY(%s::uuid[]) "
                 "AND originator_version = 1)"
             ).format(self._table),
-            (ids,),
+            (_uuid_array([oid for oid, _ in rows]),),
         )
         found = cur.fetchone()
         return bool(found and found[0])
@@ -450,6 +435,12 @@ def _repeated_key(error: Any) -> bool:
         return True
     message = error.diag.message_primary or ""
     return message.startswith("duplicate key value violates unique constraint")
+
+
+def _uuid_array(ids: Sequence[str]) -> Any:
+    """Ids for a `%s::uuid[]` parameter: hex ids as one array literal the server casts (a
+    Python list is adapted an element at a time, holding the GIL), anything else as a list."""
+    return "{" + ",".join(ids) + "}" if is_hex32_run(ids) else list(ids)
 
 
 def _copy_text(text: str) -> str:
