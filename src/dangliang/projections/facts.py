@@ -135,9 +135,10 @@ class InputsProjection:
 
     def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
         rows: list[dict[str, Any]] = []
+        owned = Owners(conn)
         for n in notifications_in(log, start, stop, self.topics):
             e = log.mapper.to_domain_event(n)
-            fact = _fact(conn, e)
+            fact = _fact(owned, e)
             if fact is not None:
                 kind, institution, year, key, payload = fact
                 rows.append(
@@ -150,19 +151,46 @@ class InputsProjection:
                         "payload": json.dumps(payload, ensure_ascii=False, default=str),
                     }
                 )
+        owned.write()
         if rows:
             conn.execute(facts.insert(), rows)
 
 
-def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
+class Owners:
+    """Who owns each aggregate, for the events that carry only its id: the owners met in this
+    batch are kept here and written together at its end (`write`: one statement, not one per
+    registration); the others are read from `inp_owners` (and kept)."""
+
+    def __init__(self, conn: Connection):
+        self._conn = conn
+        self._known: dict[str, tuple[str, int | None]] = {}
+        self._new: list[dict[str, Any]] = []
+
+    def add(self, aggregate_id: Any, code: str, year: int | None) -> None:
+        self._known[str(aggregate_id)] = (code, year)
+        self._new.append({"aggregate_id": str(aggregate_id), "code": code, "year": year})
+
+    def __call__(self, aggregate_id: Any) -> tuple[str, int | None]:
+        key = str(aggregate_id)
+        if key not in self._known:
+            row = self._conn.execute(
+                select(owners.c.code, owners.c.year).where(owners.c.aggregate_id == key)
+            ).one()
+            self._known[key] = (row[0], row[1])
+        return self._known[key]
+
+    def write(self) -> None:
+        if self._new:
+            self._conn.execute(owners.insert(), self._new)
+            self._new = []
+
+
+def _fact(owner: Owners, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
     """(kind, institution, year, key, payload) of one event; owners are remembered first."""
     if isinstance(e, INSURANCE_EVENTS):
         if isinstance(e, OWNED):
-            code, year = owner_key(e)
-            conn.execute(
-                owners.insert().values(aggregate_id=str(e.originator_id), code=code, year=year)
-            )
-        return insurance_fact(e, lambda aggregate_id: _owner(conn, aggregate_id))
+            owner.add(e.originator_id, *owner_key(e))
+        return insurance_fact(e, owner)
     if isinstance(
         e,
         Institution.Registered
@@ -179,9 +207,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
             else e.code
         )
         year = e.year if isinstance(e, InstitutionYear.Opened | StaffYear.Opened) else None
-        conn.execute(
-            owners.insert().values(aggregate_id=str(e.originator_id), code=code, year=year)
-        )
+        owner.add(e.originator_id, code, year)
     scheme = "insurance_" if e.originator_id == insurance_policy_id() else ""
     if isinstance(e, CountyPolicy.Adopted):
         return (
@@ -213,7 +239,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
             },
         )
     if isinstance(e, ForceMajeure.Declared | ForceMajeure.Amended):
-        code = _owner(conn, e.originator_id)[0]
+        code = owner(e.originator_id)[0]
         return (
             "force_majeure",
             None,
@@ -230,7 +256,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
         )
     if isinstance(e, InstitutionYear.Opened | StaffYear.Opened):
         return None
-    staff_fact = _staff_fact(conn, e)
+    staff_fact = _staff_fact(owner, e)
     if staff_fact is not None:
         return staff_fact
     if isinstance(e, PayoutPeriod.RunComputed):
@@ -275,7 +301,7 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
                 "at": _iso(e.timestamp),
             },
         )
-    institution, year = _owner(conn, e.originator_id)
+    institution, year = owner(e.originator_id)
     if isinstance(e, Institution.Registered | Institution.Described):
         return (
             "institution",
@@ -330,14 +356,14 @@ def _fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, A
     return None
 
 
-def _staff_fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
+def _staff_fact(owner: Owners, e: Any) -> tuple[str, str | None, int | None, str, Any] | None:
     """Staff names, postings and per-year performance-pay inputs (keyed by staff id)."""
     if isinstance(e, Staff.Registered):
         return "staff", None, None, e.staff_id, {"name": e.name}
     if isinstance(e, Staff.Renamed):
-        return "staff", None, None, _owner(conn, e.originator_id)[0], {"name": e.name}
+        return "staff", None, None, owner(e.originator_id)[0], {"name": e.name}
     if isinstance(e, Staff.Posted):
-        staff_id = _owner(conn, e.originator_id)[0]
+        staff_id = owner(e.originator_id)[0]
         return (
             "posting",
             e.institution_code,
@@ -353,7 +379,7 @@ def _staff_fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, 
             },
         )
     if isinstance(e, StaffYear.Assessed):
-        staff_id, year = _owner(conn, e.originator_id)
+        staff_id, year = owner(e.originator_id)
         return (
             "staff_coefficient",
             None,
@@ -365,7 +391,7 @@ def _staff_fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, 
             },
         )
     if isinstance(e, StaffYear.OutsideItemRecorded):
-        staff_id, year = _owner(conn, e.originator_id)
+        staff_id, year = owner(e.originator_id)
         return (
             "outside_item",
             None,
@@ -379,13 +405,6 @@ def _staff_fact(conn: Connection, e: Any) -> tuple[str, str | None, int | None, 
             },
         )
     return None
-
-
-def _owner(conn: Connection, aggregate_id: Any) -> tuple[str, int | None]:
-    row = conn.execute(
-        select(owners.c.code, owners.c.year).where(owners.c.aggregate_id == str(aggregate_id))
-    ).one()
-    return row[0], row[1]
 
 
 def _iso(moment: date | None) -> str | None:

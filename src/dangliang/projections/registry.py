@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     delete,
     select,
 )
@@ -127,6 +128,7 @@ class RegistryProjection:
         empty_tables(engine, metadata, self.name)
 
     def process(self, conn: Connection, log: EventLog, start: int, stop: int) -> None:
+        rows = Replacements()
         for n in notifications_in(log, start, stop, self.topics):
             e = log.mapper.to_domain_event(n)
             if isinstance(e, Institution.Registered | Staff.Registered | CatalogueItem.Defined):
@@ -144,10 +146,9 @@ class RegistryProjection:
                     if isinstance(e, Institution.Registered)
                     else self._institution_code(conn, e)
                 )
-                _replace(
-                    conn,
+                rows.put(
                     institutions,
-                    {"code": code},
+                    code=code,
                     name=e.name,
                     kind=e.kind,
                     parent_code=e.parent_code,
@@ -155,55 +156,40 @@ class RegistryProjection:
                 )
             elif isinstance(e, Institution.HeadcountSet):
                 code = self._institution_code(conn, e)
-                _replace(
-                    conn,
-                    headcount,
-                    {"institution_code": code, "year": e.year},
-                    headcount=e.headcount,
-                )
+                rows.put(headcount, institution_code=code, year=e.year, headcount=e.headcount)
             elif isinstance(e, Staff.Registered):
-                conn.execute(staff.insert().values(staff_id=e.staff_id, name=e.name))
+                rows.put(staff, staff_id=e.staff_id, name=e.name)
             elif isinstance(e, Staff.Renamed):
-                conn.execute(
-                    staff.update()
-                    .where(staff.c.staff_id == self._staff_code(conn, e))
-                    .values(name=e.name)
-                )
+                rows.put(staff, staff_id=self._staff_code(conn, e), name=e.name)
             elif isinstance(e, Staff.Posted):
-                sid = self._staff_code(conn, e)
-                _replace(
-                    conn,
+                rows.put(
                     postings,
-                    {"staff_id": sid, "from_date": e.from_date},
+                    staff_id=self._staff_code(conn, e),
+                    from_date=e.from_date,
                     to_date=e.to_date,
                     institution_code=e.institution_code,
                     post=e.post,
                     establishment=e.establishment,
                 )
-            elif isinstance(e, CatalogueItem.Defined):
-                conn.execute(
-                    items.insert().values(
-                        item_code=e.item_code, name=e.name, category=e.category, unit=e.unit
-                    )
+            elif isinstance(e, CatalogueItem.Defined | CatalogueItem.Described):
+                code = (
+                    e.item_code
+                    if isinstance(e, CatalogueItem.Defined)
+                    else self._item_code(conn, e)
                 )
-            elif isinstance(e, CatalogueItem.Described):
-                conn.execute(
-                    items.update()
-                    .where(items.c.item_code == self._item_code(conn, e))
-                    .values(name=e.name, category=e.category, unit=e.unit)
-                )
+                rows.put(items, item_code=code, name=e.name, category=e.category, unit=e.unit)
             elif isinstance(e, ApiUser.Added):
-                _replace(conn, users, {"name": e.name}, user_id=str(e.originator_id))
+                rows.put(users, name=e.name, user_id=str(e.originator_id))
             elif isinstance(e, CatalogueItem.ValueSet):
-                conn.execute(
-                    item_values.insert().values(
-                        notification_id=n.id,
-                        item_code=self._item_code(conn, e),
-                        effective_from=e.effective_from,
-                        value_e4=int(e.equivalent_value * E4),
-                        reference=e.reference,
-                    )
+                rows.put(
+                    item_values,
+                    notification_id=n.id,
+                    item_code=self._item_code(conn, e),
+                    effective_from=e.effective_from,
+                    value_e4=int(e.equivalent_value * E4),
+                    reference=e.reference,
                 )
+        rows.write(conn)
 
     def __init__(self) -> None:
         # Follow-up events carry only the aggregate id; the code comes from the registry
@@ -235,10 +221,28 @@ class RegistryProjection:
         return self._codes[originator_id]
 
 
-def _replace(conn: Connection, table: Table, key: dict[str, Any], **values: Any) -> None:
-    """Insert the row with this key, replacing any row that had it."""
-    conn.execute(delete(table).where(*(table.c[k] == v for k, v in key.items())))
-    conn.execute(table.insert().values(**key, **values))
+class Replacements:
+    """A batch's rows, written together at its end: each row replaces the row with its
+    primary key (every event sets all of its row's columns: a name, a posting, a value), so
+    of several rows with one key in a batch the last stands, as if each had been written in
+    turn; per table one `DELETE` of the keys and one `INSERT`, each for all the rows."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = {}
+
+    def put(self, table: Table, **row: Any) -> None:
+        key = tuple(row[column.name] for column in table.primary_key)
+        self._rows.setdefault(table, {})[key] = row
+
+    def write(self, conn: Connection) -> None:
+        for table, rows in self._rows.items():
+            keys = [column.name for column in table.primary_key]
+            conn.execute(
+                delete(table).where(*(table.c[k] == bindparam(f"key_{k}") for k in keys)),
+                [{f"key_{k}": row[k] for k in keys} for row in rows.values()],
+            )
+            conn.execute(table.insert(), list(rows.values()))
+        self._rows = {}
 
 
 @dataclass
