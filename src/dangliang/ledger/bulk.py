@@ -272,18 +272,32 @@ class PostgresBulkWriter:
         with self._conn.transaction():
             before = last_event_id(self._sealing)
         written = 0
-        for first, last in staging.batches(batch_size):
-            rows = staging.conn.execute(
-                f"SELECT id, body FROM entries WHERE seq BETWEEN ? AND ? AND state = {NEW} "
-                "ORDER BY id",
-                (first, last),
-            ).fetchall()
-            if rows:
-                inserted = self._insert(opening, topic, rows)
-                written += inserted
-                progress(len(rows), inserted)
+        # The next batch is read from the staging file (and sorted there, without the GIL)
+        # on a thread while this one is sent and the server stores it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-staged") as reader:
+            ahead = None
+            for first, last in staging.batches(batch_size):
+                upcoming = reader.submit(_staged, staging, first, last)
+                if ahead is not None:
+                    written += self._insert_staged(opening, topic, ahead.result(), progress)
+                ahead = upcoming
+            if ahead is not None:
+                written += self._insert_staged(opening, topic, ahead.result(), progress)
         if written and written >= before:
             self.pack_primary_key()
+
+    def _insert_staged(
+        self,
+        opening: BatchOpening,
+        topic: str,
+        rows: Sequence[tuple[str, str]],
+        progress: Callable[[int, int], None],
+    ) -> int:
+        if not rows:
+            return 0
+        inserted = self._insert(opening, topic, rows)
+        progress(len(rows), inserted)
+        return inserted
 
     def pack_primary_key(self) -> bool:
         """Rebuild the log's primary key packed, after an import that at least doubled the
@@ -424,6 +438,14 @@ class PostgresBulkWriter:
     def close(self) -> None:
         self._hasher.shutdown()
         self._conn.close()
+
+
+def _staged(staging: Staging, first: int, last: int) -> list[tuple[str, str]]:
+    """The entries to write of a batch, in primary-key order: `(id, body)`."""
+    return staging.conn.execute(
+        f"SELECT id, body FROM entries WHERE seq BETWEEN ? AND ? AND state = {NEW} ORDER BY id",
+        (first, last),
+    ).fetchall()
 
 
 def _repeated_key(error: Any) -> bool:
