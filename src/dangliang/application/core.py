@@ -32,6 +32,7 @@ from dangliang.projections.tracking import (
     locked_position,
     move_position,
     position,
+    positions,
 )
 from dangliang.settings import Database
 
@@ -93,7 +94,8 @@ class Core:
         """The projections not yet at `head`, read without taking the write lock: most calls
         (every API read) find none, and concurrent readers then never queue for it."""
         with self.engine.connect() as conn:
-            return [p for p in projections if position(conn, p.name) < head]
+            at = positions(conn, [p.name for p in projections])
+        return [p for p in projections if at[p.name] < head]
 
     def registry(self) -> reg.Registry:
         self._catch_up_registry()
@@ -245,20 +247,20 @@ class Core:
     def status(self) -> Status:
         self.catch_up()
         with self.engine.connect() as conn:
-            positions = {p.name: position(conn, p.name) for p in self.projections()}
+            at = positions(conn, [p.name for p in self.projections()])
             counts = {
                 "institutions": conn.scalar(select(func.count()).select_from(reg.institutions))
                 or 0,
                 "staff": conn.scalar(select(func.count()).select_from(reg.staff)) or 0,
                 "catalogue_items": conn.scalar(select(func.count()).select_from(reg.items)) or 0,
             }
-        return Status(self.database.describe(), self.log.head(), positions, counts)
+        return Status(self.database.describe(), self.log.head(), at, counts)
 
     def projection_status(self) -> Status:
         """Positions without catching up (what `projections status` shows)."""
         with self.engine.connect() as conn:
-            positions = {p.name: position(conn, p.name) for p in self.projections()}
-        return Status(self.database.describe(), self.log.head(), positions, {})
+            at = positions(conn, [p.name for p in self.projections()])
+        return Status(self.database.describe(), self.log.head(), at, {})
 
     def close(self) -> None:
         self.log.close()

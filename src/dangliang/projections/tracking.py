@@ -11,7 +11,7 @@ apply the same range: each transaction reads the position with the tracking row 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from eventsourcing.persistence import Notification
@@ -65,6 +65,16 @@ def position(conn: Connection, name: str) -> int:
         select(projection_tracking.c.position).where(projection_tracking.c.name == name)
     ).scalar_one_or_none()
     return int(found) if found is not None else 0
+
+
+def positions(conn: Connection, names: Iterable[str]) -> dict[str, int]:
+    """The positions of several projections, in one query (0 for one not started)."""
+    wanted = list(names)
+    query = select(projection_tracking.c.name, projection_tracking.c.position).where(
+        projection_tracking.c.name.in_(wanted)
+    )
+    found = {name: at for name, at in conn.execute(query)}
+    return {name: int(found.get(name) or 0) for name in wanted}
 
 
 def ensure_tracking_row(engine: Engine, name: str) -> None:
