@@ -29,6 +29,7 @@ is active). The queries on the cube — `cells`, `equivalents`, `records_in` —
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -83,7 +84,10 @@ class EquivalentsTables:
     tracking_name: str  # the projection's name in the tracking table
 
 
+@functools.cache
 def tables(suffix: str) -> EquivalentsTables:
+    """The cube's tables of one version ("a" or "b"): defined once per process, so that
+    SQLAlchemy's cache of compiled statements, keyed on the tables, is hit across calls."""
     md = MetaData()
     seq_type = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: the rowid itself
     deltas = Table(

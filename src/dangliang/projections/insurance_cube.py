@@ -30,6 +30,7 @@ are in `insurance_queries`.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -84,8 +85,10 @@ class InsuranceTables:
     tracking_name: str  # the projection's name in the tracking table
 
 
+@functools.cache
 def tables(suffix: str = "") -> InsuranceTables:
-    """The tables (`ins_claims`, …); a suffix names a second set (`ins_claims_<suffix>`)."""
+    """The tables (`ins_claims`, …); a suffix names a second set (`ins_claims_<suffix>`).
+    Defined once per process and suffix (SQLAlchemy's compiled statements are cached on them)."""
     md = MetaData()
     tail = f"_{suffix}" if suffix else ""
     rowid = BigInteger().with_variant(Integer(), "sqlite")  # SQLite: the rowid itself
