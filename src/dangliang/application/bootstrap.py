@@ -26,7 +26,7 @@ from dangliang.projections import equivalents as eq
 from dangliang.projections import facts as inp
 from dangliang.projections import registry as reg
 from dangliang.projections.insurance_cube import InsuranceProjection
-from dangliang.projections.tracking import forget_tracking, tracking_metadata
+from dangliang.projections.tracking import create_missing, forget_tracking, tracking_metadata
 from dangliang.settings import Database, Settings, SettingsError
 
 
@@ -79,8 +79,9 @@ def bootstrap(settings: Settings) -> Dangliang:
             raise SettingsError(
                 "the projections read the log's JSON directly: disable event cipher/compression"
             )
-        for metadata in (tracking_metadata, reg.metadata, inp.metadata, eq.versions_metadata):
-            metadata.create_all(write_engine)
+        create_missing(
+            write_engine, tracking_metadata, reg.metadata, inp.metadata, eq.versions_metadata
+        )
         app = Dangliang(database, log, engine, write_engine)
         app.equivalents_projection().create(write_engine)
         with write_engine.begin() as conn:  # the hash chain was a catch-up projection once

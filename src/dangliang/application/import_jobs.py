@@ -54,6 +54,7 @@ from dangliang.application.uploads import (
 from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.cell_text import text_cell
+from dangliang.projections.tracking import create_missing
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ class ImportJobs:
         self.app = app
         self.engine = app.engine
         self.write_engine = app.write_engine  # BEGIN IMMEDIATE on SQLite
-        metadata.create_all(self.write_engine)
+        create_missing(self.write_engine, metadata)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-import")
         self._futures: dict[str, Future[None]] = {}  # this process's jobs, until they end
         self._paths: dict[str, Path] = {}

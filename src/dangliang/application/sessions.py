@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, delete, insert, select
 
+from dangliang.projections.tracking import create_missing
+
 SESSION_HOURS = 8  # a working day; then the person signs in again
 
 metadata = MetaData()
@@ -62,7 +64,7 @@ class WebSessions:
 
     @staticmethod
     def create(write_engine: Engine) -> None:
-        metadata.create_all(write_engine)
+        create_missing(write_engine, metadata)
 
     def start(self, user_name: str) -> tuple[str, Session]:
         """A new session for a user who has just signed in: the cookie's token (shown once)

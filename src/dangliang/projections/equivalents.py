@@ -57,7 +57,12 @@ from dangliang.domain.service import ServiceRecord
 from dangliang.domain.values import month_of
 from dangliang.ledger.compact import SERVICE_RECORD_TOPIC, SERVICE_RECORD_TOPIC_V1
 from dangliang.ledger.eventlog import EventLog
-from dangliang.projections.tracking import forget_tracking, notifications_in, topic_of
+from dangliang.projections.tracking import (
+    create_missing,
+    forget_tracking,
+    notifications_in,
+    topic_of,
+)
 
 SCALE = 10_000  # quantities and values are stored × 10^4
 CATEGORIES = ("basic_medical", "basic_public_health")
@@ -128,7 +133,7 @@ class EquivalentsProjection:
     def create(self, engine: Engine, *, indexes: bool = True) -> None:
         """Create the tables; a rebuild asks for the index afterwards (`add_indexes`): one
         sort at the end is cheaper than keeping it up to date row by row."""
-        self.t.metadata.create_all(engine)
+        create_missing(engine, self.t.metadata)
         if indexes:
             self.add_indexes(engine)
 

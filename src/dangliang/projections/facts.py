@@ -45,7 +45,12 @@ from dangliang.projections.insurance_facts import (
     insurance_fact,
     owner_key,
 )
-from dangliang.projections.tracking import empty_tables, notifications_in, topic_of
+from dangliang.projections.tracking import (
+    create_missing,
+    empty_tables,
+    notifications_in,
+    topic_of,
+)
 
 metadata = MetaData()
 
@@ -128,7 +133,7 @@ class InputsProjection:
     topics: tuple[str, ...] = tuple(topic_of(c) for c in _EVENTS)
 
     def create(self, engine: Engine) -> None:
-        metadata.create_all(engine)
+        create_missing(engine, metadata)
 
     def drop(self, engine: Engine) -> None:
         empty_tables(engine, metadata, self.name)

@@ -58,7 +58,12 @@ from dangliang.domain.coverage import age_band, month_after
 from dangliang.ledger.eventlog import EventLog
 from dangliang.projections import insurance_sql as sql
 from dangliang.projections.equivalents import set_active_suffix
-from dangliang.projections.tracking import forget_tracking, notifications_in, topic_of
+from dangliang.projections.tracking import (
+    create_missing,
+    forget_tracking,
+    notifications_in,
+    topic_of,
+)
 
 SETTLED = topic_of(Claim.Settled)
 RECORDED = topic_of(Enrolment.Recorded)
@@ -236,7 +241,7 @@ class InsuranceProjection:
         )
 
     def _create(self, conn: Connection, *, indexes: bool) -> None:
-        self.t.metadata.create_all(conn)
+        create_missing(conn, self.t.metadata)
         set_active_suffix(conn, self.version, name=self.name)
         if indexes:
             self._add_indexes(conn)

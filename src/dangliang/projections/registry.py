@@ -35,7 +35,12 @@ from dangliang.domain.institution import Institution
 from dangliang.domain.staff import Staff
 from dangliang.domain.users import ApiUser
 from dangliang.ledger.eventlog import EventLog
-from dangliang.projections.tracking import empty_tables, notifications_in, topic_of
+from dangliang.projections.tracking import (
+    create_missing,
+    empty_tables,
+    notifications_in,
+    topic_of,
+)
 
 E4 = Decimal(10_000)
 
@@ -122,7 +127,7 @@ class RegistryProjection:
     )
 
     def create(self, engine: Engine) -> None:
-        metadata.create_all(engine)
+        create_missing(engine, metadata)
 
     def drop(self, engine: Engine) -> None:
         empty_tables(engine, metadata, self.name)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    inspect,
     select,
     update,
 )
@@ -154,6 +155,22 @@ def topic_of(cls: type) -> str:
     from eventsourcing.utils import get_topic
 
     return get_topic(cls)
+
+
+def create_missing(bind: Engine | Connection, *metadatas: MetaData) -> None:
+    """Create those of the metadatas' tables (with their indexes) the database lacks: the
+    table names are read once, where `create_all` asks once per table (a bootstrap of an
+    existing county asked ~20 times). On an engine, in one transaction (SQLite's write
+    engine begins IMMEDIATE: two processes starting at once take turns)."""
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            create_missing(conn, *metadatas)
+        return
+    existing = set(inspect(bind).get_table_names())
+    for metadata in metadatas:
+        missing = [t for t in metadata.sorted_tables if t.name not in existing]
+        if missing:
+            metadata.create_all(bind, tables=missing, checkfirst=False)
 
 
 def empty_tables(engine: Engine, metadata: MetaData, name: str) -> None:
