@@ -25,11 +25,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -55,6 +52,9 @@ from dangliang.domain.errors import DomainError, NotFound
 from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.cell_text import text_cell
 from dangliang.projections.tracking import create_missing
+
+if TYPE_CHECKING:
+    from openpyxl import Workbook
 
 logger = logging.getLogger(__name__)
 
@@ -205,6 +205,8 @@ class ImportJobs:
     def problems_xlsx(self, job_id: str, principal: Principal) -> bytes:
         """Every problem of the job as a workbook: 文件, 行, 列, 问题, Problem (English), on
         as many sheets as a spreadsheet's row limit needs (`SHEET_PROBLEMS` a sheet)."""
+        from openpyxl import Workbook  # here: only this download needs openpyxl
+
         row = self._row(job_id, principal)
         book = Workbook(write_only=True)
         sheet = None
@@ -444,6 +446,9 @@ def _remove(path: Path) -> None:
 
 def _problems_sheet(book: Workbook, number: int) -> Any:
     """A sheet for problems, its header written: "问题 Problems", then "问题 Problems 2", …"""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
     sheet = book.create_sheet("问题 Problems" if number == 1 else f"问题 Problems {number}")
     sheet.freeze_panes = "A2"
     for letter, width in zip("ABCDE", (24, 8, 20, 60, 60), strict=True):

@@ -22,6 +22,7 @@ from dangliang.domain.problems import Problem, ProblemsFound
 from dangliang.importers.bulk_import import (
     BulkImporter,
     BulkSpec,
+    FastPath,
     ImportResult,
     Progress,
     content_part,
@@ -31,7 +32,6 @@ from dangliang.importers.bulk_import import (
 from dangliang.importers.fields import Code, IsoDate, Quantity, SourceId, YesNo
 from dangliang.importers.formats import SERVICES
 from dangliang.importers.readers import open_table
-from dangliang.importers.service_columns import ServiceColumns
 from dangliang.ledger.bulk import BulkWriter, ImportBatches
 from dangliang.ledger.compact import SERVICE_RECORD_TOPIC, record_content, service_record_tail
 from dangliang.projections.registry import Registry
@@ -78,7 +78,7 @@ def service_spec(registry: Registry) -> BulkSpec[ServiceRow]:
         key_zh="来源编号",
         key_en="source id",
         compact=True,
-        fast=lambda today: ServiceColumns(registry, today),
+        fast=lambda today: _columns(registry, today),
         same=same_record,
     )
 
@@ -238,3 +238,10 @@ def recorded_body(r: ServiceRow, tail: str = "") -> str:
 def same_record(stored: bytes, body: str) -> bool:
     """Whether a stored record, of either stored form, holds the facts of a staged one."""
     return record_content(stored) == body
+
+
+def _columns(registry: Registry, today: date) -> FastPath:
+    """The column-wise checks (`service_columns`, on polars: imported only by an import)."""
+    from dangliang.importers.service_columns import ServiceColumns
+
+    return ServiceColumns(registry, today)
