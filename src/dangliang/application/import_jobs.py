@@ -40,6 +40,7 @@ from sqlalchemy import (
     select,
 )
 
+from dangliang.application import job_problems as problems_store
 from dangliang.application.accounts import Principal
 from dangliang.application.uploads import (
     KIND_LABELS,
@@ -74,7 +75,7 @@ jobs_table = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
     Column("result_json", Text),
-    Column("problems_json", Text),
+    Column("problems_json", Text),  # jobs that ended before `job_problems`: their problems
     Column("problem_count", Integer, nullable=False, default=0),
     Column("error_zh", Text),
     Column("error_en", Text),
@@ -111,7 +112,7 @@ class ImportJobs:
         self.app = app
         self.engine = app.engine
         self.write_engine = app.write_engine  # BEGIN IMMEDIATE on SQLite
-        create_missing(self.write_engine, metadata)
+        create_missing(self.write_engine, metadata, problems_store.metadata)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-import")
         self._futures: dict[str, Future[None]] = {}  # this process's jobs, until they end
         self._paths: dict[str, Path] = {}
@@ -210,7 +211,7 @@ class ImportJobs:
         row = self._row(job_id, principal)
         book = Workbook(write_only=True)
         sheet = None
-        for n, p in enumerate(_problems(row)):
+        for n, p in enumerate(problems_store.job_problems(self.engine, row)):
             if n % SHEET_PROBLEMS == 0:
                 sheet = _problems_sheet(book, n // SHEET_PROBLEMS + 1)
             assert sheet is not None
@@ -302,16 +303,17 @@ class ImportJobs:
             values.update(phase=last[0][:16], done=last[1], total=last[2])
         if result is not None:
             values["result_json"] = json.dumps(result, ensure_ascii=False)
-        if problems:
-            values["problems_json"] = json.dumps(
-                [[p.file, p.row, p.column, p.message_zh, p.message_en] for p in problems],
-                ensure_ascii=False,
-            )
-            values["problem_count"] = len(problems)
         if error is not None:
             values["error_zh"], values["error_en"] = error
         try:
-            self._update(job_id, **values)
+            with self.write_engine.begin() as conn:  # the row and its problems together
+                if problems:
+                    values["problem_count"] = problems_store.write_problems(conn, job_id, problems)
+                conn.execute(
+                    jobs_table.update()
+                    .where(jobs_table.c.id == job_id)
+                    .values(updated_at=_now(), **values)
+                )
         finally:
             with self._lock:
                 self._futures.pop(job_id, None)
@@ -387,7 +389,8 @@ class ImportJobs:
             "message_en": error[1],
         }
         if problems:
-            view["problems"] = [p.as_dict() for p in _problems(row)[:problems]]
+            found = problems_store.job_problems(self.engine, row, limit=problems)
+            view["problems"] = [p.as_dict() for p in found]
         return view
 
 
@@ -420,10 +423,6 @@ class _Progress:
         if moved_on or now - self._written_at >= PROGRESS_EVERY:
             self._written_at = now
             self.write(phase, done, total)
-
-
-def _problems(row: dict[str, Any]) -> list[Problem]:
-    return [Problem(*p) for p in json.loads(row["problems_json"] or "[]")]
 
 
 def _now() -> datetime:
