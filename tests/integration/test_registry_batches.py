@@ -112,3 +112,33 @@ def test_several_changes_to_a_row_in_one_catch_up_leave_the_last(app: Dangliang)
     app.rebuild()
     assert rows(app, reg.staff) == [("S00001", "张三丰")]
     assert coefficients(app) == [(2024, "S00001", "1.1"), (2024, "S00001", "1.3")]
+
+
+def test_aggregates_read_together_are_those_the_repository_rebuilds(
+    reference_app: Dangliang,
+) -> None:
+    """`EventLog.aggregates` (reference files read all their aggregates at once) rebuilds each
+    aggregate exactly as `repository.get` does, and leaves out those never stored."""
+    from dangliang.domain import ids
+
+    log = reference_app.log
+    centre = log.repository.get(ids.institution_id("C01"))
+    centre.set_headcount(year=2031, headcount=77, actor=ACTOR)  # a later version
+    log.save(centre)
+    wanted = [
+        *(ids.institution_id(code) for code in ("C01", "C01V01", "C02")),
+        *(ids.staff_id(s) for s in ("S00001", "S00002")),
+        *(
+            ids.catalogue_item_id(code)
+            for code in sorted(reference_app.registry().item_categories)[:3]
+        ),
+        ids.institution_id("NO-SUCH-CODE"),
+    ]
+    together = log.aggregates(wanted)
+    assert ids.institution_id("NO-SUCH-CODE") not in together
+    assert len(together) == len(wanted) - 1
+    for oid, aggregate in together.items():
+        alone = log.repository.get(oid)
+        assert type(aggregate) is type(alone)
+        assert vars(aggregate) == vars(alone)
+    assert together[ids.institution_id("C01")].headcount[2031] == 77

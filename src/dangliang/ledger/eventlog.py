@@ -8,15 +8,19 @@ service records that writes the very rows the library would write, and seals the
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import (
     ApplicationRecorder,
     JSONTranscoder,
     Mapper,
+    StoredEvent,
     Transcoding,
 )
 
@@ -84,6 +88,50 @@ class EventLog(Application[Any]):
     @property
     def events_table(self) -> str:
         return str(self.recorder.events_table_name)  # type: ignore[attr-defined]
+
+    def aggregates(self, ids: Sequence[UUID]) -> dict[UUID, Any]:
+        """Those of these aggregates that are stored, each rebuilt from its events as
+        `repository.get` rebuilds it, their events read a thousand aggregates a query (a
+        reference file of 600 staff: one query where `repository.get` makes 600)."""
+        events: dict[UUID, list[Any]] = {}
+        for start in range(0, len(ids), 1000):
+            for stored in self._events_of(ids[start : start + 1000]):
+                oid = UUID(str(stored.originator_id))
+                events.setdefault(oid, []).append(self.mapper.to_domain_event(stored))
+        return {oid: project_aggregate(None, found) for oid, found in events.items()}
+
+    def _events_of(self, ids: Sequence[UUID]) -> list[StoredEvent]:
+        """Every stored event of these aggregates, by aggregate, in version order."""
+        recorder: Any = self.recorder
+        if self.database.backend == "sqlite":
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    "SELECT originator_id, originator_version, topic, state "
+                    f"FROM {self.events_table} WHERE originator_id IN "
+                    "(SELECT value FROM json_each(?)) ORDER BY originator_id, originator_version",
+                    (json.dumps([i.hex for i in ids]),),
+                )
+                rows = [tuple(row) for row in cursor.fetchall()]
+        else:
+            events = recorder.sealing_tables[0]
+            with recorder.datastore.get_connection() as conn, conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+                    "FROM unnest(%s::uuid[]) AS wanted(id) CROSS JOIN LATERAL ("
+                    f"SELECT * FROM {events} WHERE originator_id = wanted.id "
+                    "ORDER BY originator_version) AS e",
+                    ([str(i) for i in ids],),
+                )
+                rows = [tuple(row.values()) for row in cursor.fetchall()]
+        return [
+            StoredEvent(
+                originator_id=oid if isinstance(oid, UUID) else UUID(oid),
+                originator_version=version,
+                topic=topic,
+                state=state if isinstance(state, bytes) else str(state).encode(),
+            )
+            for oid, version, topic, state in rows
+        ]
 
     def head(self) -> int:
         """The last notification id in the log (0 when empty)."""
