@@ -349,6 +349,8 @@ def stored_version(conn: Connection, name: str) -> str | None:
 
 
 def set_active_suffix(conn: Connection, suffix: str, name: str = "equivalents") -> None:
+    if stored_version(conn, name) == suffix:
+        return  # (every start of an existing county records the fund's version again)
     conn.execute(projection_versions.delete().where(projection_versions.c.name == name))
     conn.execute(projection_versions.insert().values(name=name, active=suffix))
 
