@@ -18,7 +18,7 @@ the same.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -27,6 +27,7 @@ import polars as pl
 from dangliang.domain.ids import service_record_id_hex
 from dangliang.importers.csv_columns import as_read, rows_of
 from dangliang.importers.formats import FALSE_WORDS, SERVICES, TRUE_WORDS
+from dangliang.ledger.compact import EPOCH_ORDINAL
 from dangliang.projections.registry import Registry
 
 COLUMNS = tuple(SERVICES.column_names)  # source_id, institution_code, … compliant
@@ -53,7 +54,7 @@ class ServiceColumns:
             if days and item in registry.item_categories
         }
         self.first_value = pl.DataFrame(
-            {"item_code": list(starts), "first_value": list(starts.values())},
+            {"item_code": list(starts), "first_value": _dates(starts.values())},
             schema={"item_code": pl.String, "first_value": pl.Date},
         )
         self.postings = _single_postings(registry)
@@ -121,7 +122,7 @@ class ServiceColumns:
             c("quantity").str.contains(_WHOLE),
             c("service_date").str.contains(_ISO_DATE),
             c("day").is_not_null(),
-            c("day") <= pl.lit(self.today),
+            c("day") <= pl.lit(self.today.toordinal() - EPOCH_ORDINAL, pl.Int32).cast(pl.Date),
             c("compliant").is_null() | compliant.is_in(_YES) | compliant.is_in(_NO),
             *(p.fill_null(True) for p in plain),
             c("institution_code").is_in(self.institutions.implode()),
@@ -179,7 +180,12 @@ def _single_postings(registry: Registry) -> pl.DataFrame:
             starts.append(from_date)
             ends.append(to_date)
     return pl.DataFrame(
-        {"staff_id": staff, "institution_code": institution, "from_date": starts, "to_date": ends},
+        {
+            "staff_id": staff,
+            "institution_code": institution,
+            "from_date": _dates(starts),
+            "to_date": _dates(ends),
+        },
         schema={
             "staff_id": pl.String,
             "institution_code": pl.String,
@@ -187,6 +193,14 @@ def _single_postings(registry: Registry) -> pl.DataFrame:
             "to_date": pl.Date,
         },
     )
+
+
+def _dates(days: Iterable[date | None]) -> pl.Series:
+    """Dates as a polars column, built from their day numbers: polars takes a Python value
+    for a date only if its type is exactly `datetime.date`, and a subclass (a test's frozen
+    clock makes those, and so may a date library) would become an untyped object column."""
+    ordinals = [None if d is None else d.toordinal() - EPOCH_ORDINAL for d in days]
+    return pl.Series(ordinals, dtype=pl.Int32).cast(pl.Date)
 
 
 def _overlapping(postings: Sequence[tuple[date, date | None, str]]) -> bool:

@@ -4,6 +4,8 @@ bodies, in file order), problems and raw rows as checking it row by row."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -249,3 +251,27 @@ def test_a_chunk_with_a_cell_that_is_not_text_goes_row_by_row() -> None:
     odd = dict(GOOD, quantity=3)  # a reader hands text; anything else is not guessed at
     prepared, rest = ServiceColumns(REGISTRY, TODAY).split([(2, GOOD), (3, odd)])
     assert prepared == [] and [n for n, _ in rest] == [2, 3]
+
+
+def test_the_checks_hold_after_polars_met_dates_under_a_frozen_clock() -> None:
+    """polars keeps the class of the first Python dates it meets: met under a test's frozen
+    clock (freezegun's fake class), real dates make an untyped column ever after in that
+    process ("cannot cast 'Object' type"), whichever test comes next. The checks give polars
+    day numbers, never Python dates (`service_columns._dates`). In a process of its own."""
+    script = (
+        "from datetime import date\n"
+        "import polars as pl\n"
+        "from freezegun import freeze_time\n"
+        "with freeze_time('2024-12-31'):\n"
+        "    pl.DataFrame({'d': [date(2024, 1, 1)]})\n"
+        "from tests.unit.importers.test_service_columns import GOOD, REGISTRY, TODAY\n"
+        "from dangliang.importers.service_columns import ServiceColumns\n"
+        "prepared, rest = ServiceColumns(REGISTRY, TODAY).split([(2, GOOD)])\n"
+        "print(len(prepared), len(rest))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=root, check=False
+    )
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert found.stdout.split() == ["1", "0"]
