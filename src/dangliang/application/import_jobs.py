@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Index,
     Integer,
@@ -282,11 +283,7 @@ class ImportJobs:
 
     def _update(self, job_id: str, **values: Any) -> None:
         with self.write_engine.begin() as conn:
-            conn.execute(
-                jobs_table.update()
-                .where(jobs_table.c.id == job_id)
-                .values(updated_at=_now(), **values)
-            )
+            _set(conn, job_id, **values)
 
     def _finish(
         self,
@@ -309,11 +306,7 @@ class ImportJobs:
             with self.write_engine.begin() as conn:  # the row and its problems together
                 if problems:
                     values["problem_count"] = problems_store.write_problems(conn, job_id, problems)
-                conn.execute(
-                    jobs_table.update()
-                    .where(jobs_table.c.id == job_id)
-                    .values(updated_at=_now(), **values)
-                )
+                _set(conn, job_id, **values)
         finally:
             with self._lock:
                 self._futures.pop(job_id, None)
@@ -423,6 +416,13 @@ class _Progress:
         if moved_on or now - self._written_at >= PROGRESS_EVERY:
             self._written_at = now
             self.write(phase, done, total)
+
+
+def _set(conn: Connection, job_id: str, **values: Any) -> None:
+    """Change a job's row (its `updated_at` too)."""
+    conn.execute(
+        jobs_table.update().where(jobs_table.c.id == job_id).values(updated_at=_now(), **values)
+    )
 
 
 def _now() -> datetime:

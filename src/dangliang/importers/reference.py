@@ -251,8 +251,9 @@ def load_institutions(log: EventLog, registry: Registry, path: Path, actor: str)
             return True
         return existing.describe(**details)  # type: ignore[arg-type]
 
-    institution = ids.institution_id
-    return apply(log, name, rows, problems, apply_row, "kind", key=lambda r: institution(r["code"]))
+    return apply(
+        log, name, rows, problems, apply_row, "kind", key=lambda r: ids.institution_id(r["code"])
+    )
 
 
 def load_headcount(log: EventLog, registry: Registry, path: Path, actor: str) -> LoadResult:
@@ -266,16 +267,14 @@ def load_headcount(log: EventLog, registry: Registry, path: Path, actor: str) ->
             year=r["year"], headcount=r["establishment_headcount"], actor=actor
         )
 
-    institution = ids.institution_id
-    column = "establishment_headcount"
     return apply(
         log,
         name,
         rows,
         problems,
         apply_row,
-        column,
-        key=lambda r: institution(r["institution_code"]),
+        "establishment_headcount",
+        key=lambda r: ids.institution_id(r["institution_code"]),
     )
 
 
@@ -370,9 +369,14 @@ def load_catalogue(log: EventLog, registry: Registry, path: Path, actor: str) ->
         )
         return changed or value_changed
 
-    item = ids.catalogue_item_id
     return apply(
-        log, name, rows, problems, apply_row, "equivalent_value", key=lambda r: item(r["item_code"])
+        log,
+        name,
+        rows,
+        problems,
+        apply_row,
+        "equivalent_value",
+        key=lambda r: ids.catalogue_item_id(r["item_code"]),
     )
 
 

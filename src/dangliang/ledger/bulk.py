@@ -37,7 +37,7 @@ import contextlib
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 from uuid import UUID
@@ -272,32 +272,13 @@ class PostgresBulkWriter:
         with self._conn.transaction():
             before = last_event_id(self._sealing)
         written = 0
-        # The next batch is read from the staging file (and sorted there, without the GIL)
-        # on a thread while this one is sent and the server stores it.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-staged") as reader:
-            ahead = None
-            for first, last in staging.batches(batch_size):
-                upcoming = reader.submit(_staged, staging, first, last)
-                if ahead is not None:
-                    written += self._insert_staged(opening, topic, ahead.result(), progress)
-                ahead = upcoming
-            if ahead is not None:
-                written += self._insert_staged(opening, topic, ahead.result(), progress)
+        for rows in _read_ahead(staging, batch_size):
+            if rows:
+                inserted = self._insert(opening, topic, rows)
+                written += inserted
+                progress(len(rows), inserted)
         if written and written >= before:
             self.pack_primary_key()
-
-    def _insert_staged(
-        self,
-        opening: BatchOpening,
-        topic: str,
-        rows: Sequence[tuple[str, str]],
-        progress: Callable[[int, int], None],
-    ) -> int:
-        if not rows:
-            return 0
-        inserted = self._insert(opening, topic, rows)
-        progress(len(rows), inserted)
-        return inserted
 
     def pack_primary_key(self) -> bool:
         """Rebuild the log's primary key packed, after an import that at least doubled the
@@ -438,6 +419,20 @@ class PostgresBulkWriter:
     def close(self) -> None:
         self._hasher.shutdown()
         self._conn.close()
+
+
+def _read_ahead(staging: Staging, batch_size: int) -> Iterator[list[tuple[str, str]]]:
+    """The staged batches (`_staged`), each read from the staging file (and sorted there,
+    without the GIL) on a thread while the one before is sent and the server stores it."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dangliang-staged") as reader:
+        ahead = None
+        for first, last in staging.batches(batch_size):
+            upcoming = reader.submit(_staged, staging, first, last)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = upcoming
+        if ahead is not None:
+            yield ahead.result()
 
 
 def _staged(staging: Staging, first: int, last: int) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ import json
 import sqlite3
 from collections.abc import Sequence
 from datetime import date
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.application import Application, project_aggregate
@@ -96,7 +96,7 @@ class EventLog(Application[Any]):
         events: dict[UUID, list[Any]] = {}
         for start in range(0, len(ids), 1000):
             for stored in self._events_of(ids[start : start + 1000]):
-                oid = UUID(str(stored.originator_id))
+                oid = cast(UUID, stored.originator_id)  # `_events_of` made it one
                 events.setdefault(oid, []).append(self.mapper.to_domain_event(stored))
         return {oid: project_aggregate(None, found) for oid, found in events.items()}
 

@@ -198,7 +198,7 @@ class InsuranceProjection:
     topics: tuple[str, ...] = (SETTLED, RECORDED, *CHANGES)
 
     def __init__(self, suffix: str = "", *, bulk_sql: bool = True):
-        self.t = tables(suffix) if suffix else DEFAULT_TABLES
+        self.t = tables(suffix)
         self.name = self.t.tracking_name
         self.bulk_sql = bulk_sql  # False: every event through the mapper (for comparison)
 
