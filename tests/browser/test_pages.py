@@ -55,6 +55,9 @@ def test_a_yuan_walks_down_to_the_records_and_back(
 ) -> None:
     page = as_user("auditor")
     page.goto(live.url + "/institutions/C01?year=2024")
+    # drawn by the page's load event, which `goto` waits for (ECharts is fetched on demand)
+    drawn = "echarts.getInstanceByDom(document.getElementById('inst-monthly')) !== undefined"
+    assert page.evaluate(drawn)
     screenshot(page, "institution")
     page.locator('#table-components a[href*="component=basic_medical"]').first.click()
     page.wait_for_url("**/explain/institution/C01?*component=basic_medical*")

@@ -1,5 +1,6 @@
 // dangliang workbench: small progressive enhancement over server-rendered pages.
-// - draws every chart whose ECharts option the server wrote next to it;
+// - draws every chart whose ECharts option the server wrote next to it, fetching ECharts
+//   (~1 MB) only on a page that has a chart: most pages have none;
 // - `data-confirm` on a form asks before it is sent;
 // - `data-poll` on an element refreshes it from its URL until it says it is finished;
 // - a submit button with `data-busy` says what is happening while a long request works;
@@ -41,6 +42,20 @@
     window.addEventListener("resize", function () { chart.resize(); });
   }
 
+  var ECHARTS = "/static/vendor/echarts.min.js";
+
+  function drawCharts() {
+    var charts = document.querySelectorAll(".chart");
+    if (!charts.length) { return; }
+    if (typeof echarts !== "undefined") { charts.forEach(draw); return; }
+    // A script added before the page's load event holds that event until it has run, so a
+    // page counts as loaded with its charts drawn.
+    var script = document.createElement("script");
+    script.src = ECHARTS;
+    script.onload = function () { charts.forEach(draw); };
+    document.head.appendChild(script);
+  }
+
   function poll(el) {
     var url = el.getAttribute("data-poll");
     var timer = setInterval(function () {
@@ -56,7 +71,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
-    document.querySelectorAll(".chart").forEach(draw);
+    drawCharts();
     document.querySelectorAll("[data-poll]").forEach(poll);
     document.querySelectorAll("button[data-busy]").forEach(function (b) {
       if (!b.form) { return; }
