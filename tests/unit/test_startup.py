@@ -1,6 +1,7 @@
 """Every `dangliang` command pays for what the package imports at start: the libraries only
 some commands use (polars for an import's column-wise checks, openpyxl for spreadsheets,
-WeasyPrint for PDFs) are imported where they are used, not at start."""
+WeasyPrint for PDFs, PostgreSQL's driver for a PostgreSQL database) are imported where they
+are used, not at start."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import subprocess
 import sys
 from datetime import date
 
-LATE = ("polars", "openpyxl", "weasyprint")
+LATE = ("polars", "openpyxl", "weasyprint", "psycopg", "eventsourcing.postgres")
 
 
 def test_starting_the_command_line_imports_none_of_the_heavy_optional_libraries() -> None:
@@ -35,3 +36,20 @@ def test_an_import_still_checks_its_columns_with_polars() -> None:
     columns = spec.fast(date(2024, 12, 31))
     assert type(columns).__module__ == "dangliang.importers.service_columns"
     assert "polars" in sys.modules
+
+
+def test_a_sqlite_log_opens_and_appends_without_postgresql_s_driver(tmp_path: object) -> None:
+    script = (
+        "import sys\n"
+        "from dangliang.application import bootstrap\n"
+        "from dangliang.settings import Settings\n"
+        f"app = bootstrap(Settings('sqlite:///{tmp_path}/county.db'))\n"
+        "app.users.add('局管理员', role='admin', institution=None, actor='tester')\n"
+        "assert app.log.head() > 0\n"
+        "app.close()\n"
+        "print(','.join(m for m in ('psycopg', 'eventsourcing.postgres') if m in sys.modules))\n"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    )
+    assert found.stdout.strip() == ""

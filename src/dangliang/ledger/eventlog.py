@@ -26,16 +26,14 @@ from eventsourcing.persistence import (
 
 from dangliang.ledger.chain import Tables
 from dangliang.ledger.compact import BatchFactsReader, CompactMapper
-from dangliang.ledger.sealing import (
-    SealingPostgresApplicationRecorder,
-    SealingSQLiteApplicationRecorder,
-    seal_late,
-)
+from dangliang.ledger.sealing import SealingSQLiteApplicationRecorder, seal_late
 from dangliang.settings import Database
 
+# The recorder of each backend, as the library's topic (module:class): the library imports
+# the module when a log of that backend opens, so a SQLite log never loads PostgreSQL's driver.
 _SEALING_RECORDERS = {
-    "sqlite": SealingSQLiteApplicationRecorder,
-    "postgres": SealingPostgresApplicationRecorder,
+    "sqlite": f"{SealingSQLiteApplicationRecorder.__module__}:SealingSQLiteApplicationRecorder",
+    "postgres": "dangliang.ledger.sealing_postgres:SealingPostgresApplicationRecorder",
 }
 
 
@@ -58,10 +56,9 @@ class EventLog(Application[Any]):
 
     def __init__(self, database: Database):
         self.database = database
-        recorder = _SEALING_RECORDERS[database.backend]
         env = {
             **database.eventsourcing_env(),
-            "APPLICATION_RECORDER_TOPIC": f"{recorder.__module__}:{recorder.__qualname__}",
+            "APPLICATION_RECORDER_TOPIC": _SEALING_RECORDERS[database.backend],
         }
         super().__init__(env=env)
         mapper = self.mapper
@@ -142,6 +139,8 @@ class EventLog(Application[Any]):
         that it was done (see `sealing`). Returns (count, first id, last id)."""
         if self.database.backend == "sqlite":
             return self._seal_late_sqlite(actor, reason)
+        from dangliang.ledger.sealing_postgres import SealingPostgresApplicationRecorder
+
         recorder = self.recorder
         assert isinstance(recorder, SealingPostgresApplicationRecorder)
         events, chain = recorder.sealing_tables

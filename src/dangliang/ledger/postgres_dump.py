@@ -9,6 +9,9 @@ in both languages).
 A restore loads the dump into a new, temporary schema (`postgres_load`), which is checked
 there; only then `switch_schemas` renames the live schema away (kept) and the restored one
 into its place, in one transaction.
+
+PostgreSQL's driver (psycopg) is imported by the functions that connect, so a command on a
+SQLite database, which imports this module with `backup`, does not load it.
 """
 
 from __future__ import annotations
@@ -22,14 +25,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import Connection, Engine
 
 from dangliang.domain.errors import DomainError
 from dangliang.settings import Database
+
+if TYPE_CHECKING:
+    import psycopg
 
 Progress = Callable[[int, int], Any]  # (done, total)
 
@@ -204,6 +208,8 @@ def failed(tool: str, code: int, output: str) -> None:
 
 
 def connect(database: Database) -> psycopg.Connection[Any]:
+    import psycopg
+
     try:
         return psycopg.connect(
             host=database.host,
@@ -220,6 +226,8 @@ def connect(database: Database) -> psycopg.Connection[Any]:
 
 
 def schema_state(conn: psycopg.Connection[Any], schema: str, events_table: str) -> SchemaState:
+    from psycopg import sql
+
     exists = conn.execute(
         "SELECT count(*) FROM pg_namespace WHERE nspname = %s", (schema,)
     ).fetchone()
@@ -268,6 +276,8 @@ def switch_schemas(
     """In one transaction: move the schema `target` away (renamed to `keep`; dropped only when
     it holds nothing at all) and rename `restored` to `target`. Refused (TargetHoldsEvents) when
     `target` holds events and `replace` is false. Returns the kept schema's name, if any."""
+    from psycopg import sql
+
     kept: str | None = None
     with connect(database) as conn, conn.transaction():
         # the lock bootstrap takes: no process creates tables in the middle of the switch
@@ -301,6 +311,8 @@ def holds_events(where: str, events: int) -> TargetHoldsEvents:
 
 
 def drop_schema(database: Database, schema: str) -> None:
+    from psycopg import sql
+
     with connect(database) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 

@@ -11,7 +11,8 @@ Only what pg_dump writes for a dangliang schema is run: SET, CREATE, ALTER, COMM
 statements and the catalogue's `set_config`/`setval` calls; the dumped schema's own
 `CREATE SCHEMA` is skipped (the new one is created first); anything else — a DROP, an UPDATE,
 a psql command other than pg_dump's `\\restrict` — refuses the archive. The archive's digest is
-checked against its manifest before this runs.
+checked against its manifest before this runs. (psycopg is imported where a dump is loaded:
+a SQLite command imports this module with `backup`.)
 """
 
 from __future__ import annotations
@@ -21,10 +22,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, Any
 
 from dangliang.ledger.postgres_dump import (
     ToolProblem,
@@ -36,6 +34,9 @@ from dangliang.ledger.postgres_dump import (
     tool_env,
 )
 from dangliang.settings import Database
+
+if TYPE_CHECKING:
+    import psycopg
 
 Progress = Callable[[int, int], Any]  # (done, total)
 
@@ -68,6 +69,8 @@ def load_dump(
     """Create `into_schema` and load the archive (of `dumped_schema`) into it, committing
     only if every statement succeeded. `events`: how many rows the events table will hold
     (for progress); `dumped_with`: the major version of the pg_dump that wrote the archive."""
+    from psycopg import sql
+
     tool = client_tool("pg_restore")
     require_at_least(tool, dumped_with, "写备份的 pg_dump", "the pg_dump that wrote the backup")
     command = [

@@ -3,7 +3,8 @@ before it commits.
 
 Every way events reach the log goes through here — the library's recorder (every command:
 reference loads, corrections, policy changes, runs, approvals, users) through the recorder
-classes below, chosen by `EventLog`; the batched import path (`bulk`) through
+classes (SQLite's below, PostgreSQL's in `sealing_postgres`, imported only for a PostgreSQL
+log), chosen by `EventLog`; the batched import path (`bulk`) through
 `seal_appended` inside each batch's transaction. Writers are serialised where events are
 appended (SQLite: one writer at a time; PostgreSQL: the library's `EXCLUSIVE` lock on the
 events table, taken before the insert), so the chain's head read inside the transaction is
@@ -24,11 +25,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
-from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.persistence import StoredEvent
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor
-from eventsourcing.utils import retry
-from psycopg.sql import SQL, Identifier
 
 from dangliang.domain.errors import DomainError
 from dangliang.ledger.chain import (
@@ -104,7 +102,8 @@ def late_seals(tables: Tables) -> list[tuple[int, int, int, str, str, str]]:
     ]
 
 
-def _create_statements(chain: str, late: str, id_type: str) -> list[str]:
+def create_statements(chain: str, late: str, id_type: str) -> list[str]:
+    """The chain's table and the late seals' table (`id_type`: the notification id's)."""
     return [
         f"CREATE TABLE IF NOT EXISTS {chain} (notification_id {id_type} NOT NULL PRIMARY KEY, "
         "digest VARCHAR(64) NOT NULL)",
@@ -155,7 +154,7 @@ class SealingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         # On SQLite an INTEGER PRIMARY KEY is the rowid itself: no second index to keep.
         return [
             *super().construct_create_table_statements(),
-            *_create_statements("audit_chain", LATE_SEALS, "INTEGER"),
+            *create_statements("audit_chain", LATE_SEALS, "INTEGER"),
         ]
 
     def _insert_events(
@@ -169,64 +168,11 @@ class SealingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         return ids
 
 
-class SealingPostgresApplicationRecorder(PostgresApplicationRecorder):
-    """The library's PostgreSQL recorder, sealing what it inserts before the commit.
-
-    The library's own `insert_events` pipelines its statements and, to keep psycopg quiet,
-    re-raises a failure only after its transaction block has ended — which would commit the
-    insert when sealing refused in Python. This one runs the same statements (table lock,
-    notify, insert returning ids) in a plain transaction that any exception rolls back."""
-
-    def __init__(self, datastore: Any, *, events_table_name: str = "stored_events"):
-        super().__init__(datastore, events_table_name=events_table_name)
-        schema = self.datastore.schema or "public"
-        self.sealing_tables = (
-            qualified(schema, events_table_name),
-            qualified(schema, "audit_chain"),
-        )
-        # The notification-id index only ever grows at its right edge (ids are handed out
-        # in order and never updated), so its pages are filled to the brim instead of the
-        # default 90 %: 20 bytes a row instead of 22.5. A new log gets it; an existing index
-        # keeps what it has.
-        self.sql_create_statements = [
-            SQL(
-                "CREATE UNIQUE INDEX IF NOT EXISTS {index} ON {schema}.{table} "
-                "(notification_id ASC) WITH (fillfactor = 100);"
-            ).format(
-                index=Identifier(self.notification_id_index_name),
-                schema=Identifier(schema),
-                table=Identifier(events_table_name),
-            )
-            if "(notification_id ASC)" in repr(statement)
-            else statement
-            for statement in self.sql_create_statements
-        ]
-        late = qualified(schema, LATE_SEALS)
-        self.sql_create_statements.extend(
-            SQL(statement).format()  # type: ignore[arg-type]  # names quoted above
-            for statement in _create_statements(self.sealing_tables[1], late, "BIGINT")
-        )
-
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        if not stored_events:
-            return []
-        events, chain = self.sealing_tables
-        with self.datastore.get_connection() as conn, conn.transaction():
-            with conn.cursor() as curs:
-                self._insert_events(curs, stored_events, **kwargs)
-                self._insert_stored_events(curs, stored_events, **kwargs)
-                ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
-            seal_appended(Tables(conn, "postgresql", events, chain), len(stored_events))
-        return ids
-
-
 __all__ = [
-    "SealingPostgresApplicationRecorder",
+    "LATE_SEALS",
     "SealingSQLiteApplicationRecorder",
     "UnsealedEvents",
+    "create_statements",
     "late_seals",
     "qualified",
     "seal_appended",
