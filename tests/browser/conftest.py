@@ -126,23 +126,38 @@ def browser(chromium: str) -> Iterator[Any]:
         launched.close()
 
 
+@pytest.fixture(scope="session")
+def signed_in() -> dict[str, Any]:
+    """Each person's cookies after their first sign-in through the form in this run."""
+    return {}
+
+
 @pytest.fixture
-def as_user(browser: Any, live: LiveServer) -> Iterator[Callable[[str], Any]]:
-    """`as_user("auditor")`: a fresh browser context signed in through the form; its page."""
+def as_user(
+    browser: Any, live: LiveServer, signed_in: dict[str, Any]
+) -> Iterator[Callable[[str], Any]]:
+    """`as_user("auditor")`: a fresh browser context signed in, its page (blank: the test goes
+    where it wants). A person's first sign-in of the run goes through the form; later contexts
+    start with the cookies it left (test_sign_in.py tests the form itself)."""
     contexts: list[Any] = []
 
     def open_as(who: str) -> Any:
         context = browser.new_context(
-            locale="zh-CN", viewport={"width": 1366, "height": 900}, accept_downloads=True
+            locale="zh-CN",
+            viewport={"width": 1366, "height": 900},
+            accept_downloads=True,
+            storage_state=signed_in.get(who),
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
-        page.goto(live.url + "/login")
-        page.get_by_label("用户名").fill(PEOPLE[who])
-        page.get_by_label("密码").fill(PASSWORD)
-        page.get_by_role("button", name="登录").click()
-        page.wait_for_url(lambda url: "/login" not in url)
+        if who not in signed_in:
+            page.goto(live.url + "/login")
+            page.get_by_label("用户名").fill(PEOPLE[who])
+            page.get_by_label("密码").fill(PASSWORD)
+            page.get_by_role("button", name="登录").click()
+            page.wait_for_url(lambda url: "/login" not in url)
+            signed_in[who] = context.storage_state()
         return page
 
     yield open_as
