@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -143,6 +144,7 @@ def make_world(
     dropped at the module's end)."""
     opened: list[tuple[Dangliang, str]] = []
     made: dict[str, World] = {}  # pytest may ask again when the order of the tests switches
+    clients = ExitStack()  # a client entered once keeps one event loop for all its requests
 
     def make(backend: str) -> World:
         if backend in made:
@@ -150,10 +152,12 @@ def make_world(
         url, tokens = world_copy(prepared_databases, backend, county)
         service = bootstrap(Settings(url))
         opened.append((service, url))
-        made[backend] = World(service, TestClient(create_app(service)), county, tokens)
+        client = clients.enter_context(TestClient(create_app(service)))
+        made[backend] = World(service, client, county, tokens)
         return made[backend]
 
     yield make
+    clients.close()
     for service, url in opened:
         service.close()
         prepared_databases.drop(url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 import pytest
@@ -30,11 +31,15 @@ class Site:
     county: GeneratedCounty
     backend: str
     clients: dict[str, TestClient] = field(default_factory=dict)
+    # A client entered once keeps one event loop for all its requests (not one each)
+    opened: ExitStack = field(default_factory=ExitStack)
 
     def client(self, who: str) -> TestClient:
         """A browser-like client signed in as `who` (admin, auditor, clerk, clerk2)."""
         if who not in self.clients:
-            client = TestClient(create_site(self.service), follow_redirects=False)
+            client = self.opened.enter_context(
+                TestClient(create_site(self.service), follow_redirects=False)
+            )
             sign_in(client, PEOPLE[who], PASSWORD)
             self.clients[who] = client
         return self.clients[who]
@@ -84,6 +89,7 @@ def make_site(
 
     yield make
     for site in made.values():
+        site.opened.close()
         site.service.close()
 
 
