@@ -32,7 +32,8 @@ from dangliang.settings import Database
 # The recorder of each backend, as the library's topic (module:class): the library imports
 # the module when a log of that backend opens, so a SQLite log never loads PostgreSQL's driver.
 _SEALING_RECORDERS = {
-    "sqlite": f"{SealingSQLiteApplicationRecorder.__module__}:SealingSQLiteApplicationRecorder",
+    "sqlite": f"{SealingSQLiteApplicationRecorder.__module__}:"
+    f"{SealingSQLiteApplicationRecorder.__qualname__}",
     "postgres": "dangliang.ledger.sealing_postgres:SealingPostgresApplicationRecorder",
 }
 

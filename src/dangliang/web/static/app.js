@@ -47,7 +47,6 @@
   function drawCharts() {
     var charts = document.querySelectorAll(".chart");
     if (!charts.length) { return; }
-    if (typeof echarts !== "undefined") { charts.forEach(draw); return; }
     // A script added before the page's load event holds that event until it has run, so a
     // page counts as loaded with its charts drawn.
     var script = document.createElement("script");
